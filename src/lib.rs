@@ -1,0 +1,1 @@
+//! Safe bindings to libevent (in progress).
