@@ -1,1 +1,96 @@
-//! Safe bindings to libevent (in progress).
+//! Safe bindings to [libevent](https://libevent.org) 2.1, built on [`libevent_sys`].
+//!
+//! One module per C object, with libevent's own names, so a C programmer finds each thing
+//! where they expect it. Every object keeps its [`EventBase`] alive; dropping an object
+//! frees the C object (also from inside its own callback). Callbacks are Rust closures;
+//! a panic in one never unwinds into C: it is caught, the loop is broken, and the panic
+//! resumes when the loop call ([`EventBase::dispatch`], [`EventBase::run`]) returns.
+//!
+//! | C | Rust |
+//! |---|---|
+//! | `event_base_new`, `event_base_new_with_config` | [`EventBase::new`], [`EventBase::with_config`] |
+//! | `event_config_new`, `_avoid_method`, `_require_features`, `_set_flag` | [`Config`] |
+//! | `event_base_loop`, `event_base_dispatch` | [`EventBase::run`], [`EventBase::dispatch`] |
+//! | `event_base_loopexit`, `_loopbreak`, `_loopcontinue`, `_got_exit`, `_got_break` | [`EventBase::loopexit`], [`EventBase::loopbreak`], [`EventBase::loopcontinue`], [`EventBase::got_exit`], [`EventBase::got_break`] |
+//! | `event_base_get_method`, `_get_features`, `_priority_init` | [`EventBase::method`], [`EventBase::features`], [`EventBase::priority_init`] |
+//! | `event_base_gettimeofday_cached`, `_get_num_events`, `_dump_events`, `event_reinit` | [`EventBase::cached_time`], [`EventBase::num_events`], [`EventBase::dump_events`], [`EventBase::reinit`] |
+//! | a `struct event_base *` owned by C | [`EventBase::from_raw_borrowed`], [`EventBase::as_raw`] |
+//! | `event_new`, `evtimer_new`, `evsignal_new`, `event_free` | [`Event::new`], [`Event::timer`], [`Event::interval`], [`Event::signal`], `drop` |
+//! | `event_add`, `event_del`, `event_active`, `event_pending`, `event_priority_set` | [`Event::add`], [`Event::del`], [`Event::activate`], [`Event::pending`], [`Event::set_priority`] |
+//! | `EV_READ`, `EV_WRITE`, `EV_PERSIST`, `EV_ET`, `EV_CLOSED`... | [`Flags`] |
+//! | `bufferevent_socket_new`, `_socket_connect`, `bufferevent_free` | [`BufferEvent::socket`], [`BufferEvent::from_tcp`], [`BufferEvent::connect_tcp`], `drop` |
+//! | `bufferevent_setcb` | [`BufferEvent::on_read`], [`BufferEvent::on_write`], [`BufferEvent::on_event`] |
+//! | `bufferevent_enable`, `_disable`, `_get_enabled`, `_set_timeouts` | [`BufferEventRef::enable`], [`BufferEventRef::disable`], [`BufferEventRef::enabled`], [`BufferEventRef::set_timeouts`] |
+//! | `bufferevent_setwatermark`, `bufferevent_getwatermark` | [`BufferEventRef::set_read_watermark`], [`BufferEventRef::set_write_watermark`], [`BufferEventRef::read_watermark`], [`BufferEventRef::write_watermark`] |
+//! | `bufferevent_get_input`, `_get_output`, `_write`, `_read`, `_flush` | [`BufferEventRef::input`], [`BufferEventRef::output`], [`BufferEventRef::write`], [`BufferEventRef::read`], [`BufferEventRef::flush`] |
+//! | `bufferevent_pair_new`, `bufferevent_filter_new` | [`BufferEvent::pair`], [`BufferEvent::filter`] |
+//! | `ev_token_bucket_cfg_new`, `bufferevent_set_rate_limit`, rate limit groups | [`RateLimit`], [`BufferEvent::set_rate_limit`], [`RateLimitGroup`] |
+//! | `BEV_EVENT_*`, `BEV_OPT_*` | [`BevEvent`], [`Options`] |
+//! | `evbuffer_new`, `_add`, `_add_buffer`, `_prepend`, `_remove`, `_copyout`, `_drain`, `_pullup` | [`EvBuffer`], [`EvBufferRef`] |
+//! | `evbuffer_readln`, `_search`, `_peek`, `_add_reference`, `_add_file`, `_freeze`, `_add_cb` | [`EvBufferRef::readln`], [`EvBufferRef::search`], [`EvBufferRef::peek`], [`EvBufferRef::add_reference`], [`EvBufferRef::add_file`], [`EvBufferRef::freeze`], [`EvBuffer::on_change`] |
+//! | `evconnlistener_new_bind`, `_new`, `_enable`, `_disable`, `_set_error_cb`, `_get_fd` | [`Listener::bind`], [`Listener::from_tcp`], [`Listener::enable`], [`Listener::disable`], [`Listener::on_error`], [`Listener::fd`] |
+//! | `evthread_use_pthreads` | [`use_pthreads`] (done by the first base) |
+//! | `event_set_log_callback`, `event_set_fatal_callback`, `event_enable_debug_mode` | [`route_to_log_crate`] (done by the first base), [`set_fatal_callback`], [`enable_debug_mode`] |
+//!
+//! ```
+//! use libevent::{BufferEvent, EventBase, Flags, Listener, ListenerFlags, Options};
+//! use std::cell::RefCell;
+//! use std::io::{Read, Write};
+//! use std::rc::Rc;
+//!
+//! // An echo server on the loop, and a blocking client in a thread.
+//! let base = EventBase::new()?;
+//! let conns: Rc<RefCell<Vec<BufferEvent>>> = Rc::default();
+//! let (b, c) = (base.clone(), conns.clone());
+//! let listener = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::REUSEABLE, move |stream, _peer| {
+//!     let mut bev = BufferEvent::from_tcp(&b, stream, Options::empty()).unwrap();
+//!     let b2 = b.clone();
+//!     bev.on_read(move |bev| {
+//!         let data = bev.input_mut().remove_all();
+//!         bev.write(&data).unwrap();
+//!         b2.loopexit(Some(std::time::Duration::from_millis(50))).unwrap();
+//!     }).unwrap();
+//!     bev.enable(Flags::READ).unwrap();
+//!     c.borrow_mut().push(bev);
+//! })?;
+//! let addr = listener.local_addr().unwrap();
+//! let client = std::thread::spawn(move || {
+//!     let mut s = std::net::TcpStream::connect(addr).unwrap();
+//!     s.write_all(b"echo").unwrap();
+//!     let mut buf = [0u8; 4];
+//!     s.read_exact(&mut buf).unwrap();
+//!     buf
+//! });
+//! base.dispatch()?;
+//! assert_eq!(&client.join().unwrap(), b"echo");
+//! # Ok::<(), libevent::Error>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod base;
+mod buffer;
+mod bufferevent;
+mod error;
+mod event;
+mod listener;
+mod log;
+mod panic;
+mod thread;
+
+pub use base::{
+    supported_methods, version, BaseFlags, Config, Count, EventBase, Features, LoopExit, LoopFlags,
+};
+pub use buffer::{Change, Eol, EvBuffer, EvBufferRef};
+pub use bufferevent::{
+    BevEvent, BufferEvent, BufferEventRef, FilterResult, FlushMode, Options, RateLimit,
+    RateLimitGroup,
+};
+pub use error::{Error, Result};
+pub use event::{Event, Flags};
+pub use listener::{Listener, ListenerFlags};
+pub use log::{enable_debug_logging, route_to_log_crate, set_fatal_callback};
+pub use thread::{enable_debug_mode, use_pthreads};
+
+/// The raw bindings this crate is built on.
+pub use libevent_sys as sys;

@@ -1,0 +1,499 @@
+//! `struct event_base`: the loop every event, bufferevent and listener belongs to.
+
+use crate::error::{Error, Result};
+use crate::panic;
+use libevent_sys as sys;
+use std::ffi::{CStr, CString};
+use std::io::Write;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Converts a Duration for libevent, refusing what `struct timeval` cannot hold.
+pub(crate) fn timeval(function: &'static str, d: Duration) -> Result<libc::timeval> {
+    let secs = libc::time_t::try_from(d.as_secs())
+        .map_err(|_| Error::invalid(function, "duration too long for struct timeval"))?;
+    Ok(libc::timeval {
+        tv_sec: secs,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    })
+}
+
+pub(crate) struct BaseInner {
+    raw: NonNull<sys::event_base>,
+    owned: bool,
+}
+
+impl Drop for BaseInner {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: the base was made by event_base_new*, and every Rust object made on it
+            // holds an `EventBase` clone, so none is alive now. Freed exactly once.
+            unsafe { sys::event_base_free(self.raw.as_ptr()) };
+        }
+    }
+}
+
+/// An event base (`struct event_base`), the loop.
+///
+/// `EventBase` is a cheap handle: clones share one C base, and every [`Event`](crate::Event),
+/// [`BufferEvent`](crate::BufferEvent) and [`Listener`](crate::Listener) made on it keeps a
+/// clone, so the base is freed (`event_base_free`) only after the last of them is dropped.
+///
+/// It is neither `Send` nor `Sync`: callbacks are plain `FnMut` closures that may hold
+/// `Rc`s and run on the thread that runs the loop, and a base without locking (the
+/// default for `EventBase::new` without the `threads` feature) must not be touched from
+/// two threads. Give each thread its own base, as libevent's documentation advises.
+///
+/// ```
+/// use libevent::{EventBase, Event};
+/// use std::time::Duration;
+/// let base = EventBase::new()?;
+/// let timer = Event::timer(&base, |_| println!("tick"))?;
+/// timer.add(Some(Duration::from_millis(1)))?;
+/// base.dispatch()?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct EventBase {
+    inner: Rc<BaseInner>,
+}
+
+/// How a loop call ended (`event_base_loop`'s 0 and 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopExit {
+    /// `event_base_loopexit`/`loopbreak` was called, or `ONCE`/`NONBLOCK` finished its pass.
+    Stopped,
+    /// No events were pending or active (return value 1).
+    NoEvents,
+}
+
+macro_rules! flag_type {
+    ($(#[$m:meta])* $name:ident : $t:ty { $($(#[$fm:meta])* $flag:ident = $value:expr;)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct $name(pub(crate) $t);
+        impl $name {
+            $($(#[$fm])* pub const $flag: $name = $name($value as $t);)*
+            /// No flag.
+            pub const fn empty() -> Self { $name(0) }
+            /// The C value.
+            pub const fn bits(self) -> $t { self.0 }
+            /// From a C value; unknown bits are kept.
+            pub const fn from_bits(bits: $t) -> Self { $name(bits) }
+            /// True when every flag of `other` is set in `self`.
+            pub const fn contains(self, other: Self) -> bool { self.0 & other.0 == other.0 && other.0 != 0 }
+            /// True when any flag of `other` is set in `self`.
+            pub const fn intersects(self, other: Self) -> bool { self.0 & other.0 != 0 }
+            /// True when no flag is set.
+            pub const fn is_empty(self) -> bool { self.0 == 0 }
+        }
+        impl std::ops::BitOr for $name {
+            type Output = Self;
+            fn bitor(self, o: Self) -> Self { $name(self.0 | o.0) }
+        }
+        impl std::ops::BitOrAssign for $name {
+            fn bitor_assign(&mut self, o: Self) { self.0 |= o.0; }
+        }
+        impl std::ops::BitAnd for $name {
+            type Output = Self;
+            fn bitand(self, o: Self) -> Self { $name(self.0 & o.0) }
+        }
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut first = true;
+                write!(f, "{}(", stringify!($name))?;
+                $(if $value as $t != 0 && self.0 & ($value as $t) == ($value as $t) {
+                    if !first { write!(f, " | ")?; }
+                    first = false;
+                    write!(f, "{}", stringify!($flag))?;
+                })*
+                let _ = first;
+                write!(f, ")")
+            }
+        }
+    };
+}
+pub(crate) use flag_type;
+
+flag_type! {
+    /// `EVLOOP_*`: how [`EventBase::run`] runs.
+    LoopFlags: i32 {
+        /// `EVLOOP_ONCE`: wait for events, run the active ones, return.
+        ONCE = sys::EVLOOP_ONCE;
+        /// `EVLOOP_NONBLOCK`: run what is ready now, do not wait.
+        NONBLOCK = sys::EVLOOP_NONBLOCK;
+        /// `EVLOOP_NO_EXIT_ON_EMPTY`: keep running with no events, until loopexit/loopbreak.
+        NO_EXIT_ON_EMPTY = sys::EVLOOP_NO_EXIT_ON_EMPTY;
+    }
+}
+
+flag_type! {
+    /// `EV_FEATURE_*`: what a backend offers; required through [`Config::require_features`].
+    Features: i32 {
+        /// `EV_FEATURE_ET`: edge-triggered events.
+        ET = sys::event_method_feature_EV_FEATURE_ET;
+        /// `EV_FEATURE_O1`: O(1) add, delete and dispatch.
+        O1 = sys::event_method_feature_EV_FEATURE_O1;
+        /// `EV_FEATURE_FDS`: any descriptor, not just sockets.
+        FDS = sys::event_method_feature_EV_FEATURE_FDS;
+        /// `EV_FEATURE_EARLY_CLOSE`: `EV_CLOSED` without reading.
+        EARLY_CLOSE = sys::event_method_feature_EV_FEATURE_EARLY_CLOSE;
+    }
+}
+
+flag_type! {
+    /// `EVENT_BASE_FLAG_*`, set through [`Config::flags`].
+    BaseFlags: i32 {
+        /// `EVENT_BASE_FLAG_NOLOCK`: no lock even when threads are set up.
+        NOLOCK = sys::event_base_config_flag_EVENT_BASE_FLAG_NOLOCK;
+        /// `EVENT_BASE_FLAG_IGNORE_ENV`: ignore `EVENT_NO*` environment variables.
+        IGNORE_ENV = sys::event_base_config_flag_EVENT_BASE_FLAG_IGNORE_ENV;
+        /// `EVENT_BASE_FLAG_NO_CACHE_TIME`: read the clock at every callback.
+        NO_CACHE_TIME = sys::event_base_config_flag_EVENT_BASE_FLAG_NO_CACHE_TIME;
+        /// `EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST`: batch epoll_ctl calls.
+        EPOLL_USE_CHANGELIST = sys::event_base_config_flag_EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST;
+        /// `EVENT_BASE_FLAG_PRECISE_TIMER`: the most precise (slower) timer.
+        PRECISE_TIMER = sys::event_base_config_flag_EVENT_BASE_FLAG_PRECISE_TIMER;
+    }
+}
+
+flag_type! {
+    /// `EVENT_BASE_COUNT_*`: which events [`EventBase::num_events`] counts.
+    Count: u32 {
+        /// `EVENT_BASE_COUNT_ACTIVE`.
+        ACTIVE = sys::EVENT_BASE_COUNT_ACTIVE;
+        /// `EVENT_BASE_COUNT_ADDED`.
+        ADDED = sys::EVENT_BASE_COUNT_ADDED;
+        /// `EVENT_BASE_COUNT_VIRTUAL`.
+        VIRTUAL = sys::EVENT_BASE_COUNT_VIRTUAL;
+    }
+}
+
+/// `struct event_config`: what kind of base [`EventBase::with_config`] makes.
+///
+/// ```
+/// use libevent::{Config, EventBase, Features};
+/// let mut cfg = Config::new()?;
+/// cfg.avoid_method("select")?.require_features(Features::O1)?;
+/// let base = EventBase::with_config(&cfg)?;
+/// assert!(base.features().contains(Features::O1));
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub struct Config {
+    raw: NonNull<sys::event_config>,
+}
+
+impl Config {
+    /// `event_config_new`.
+    pub fn new() -> Result<Config> {
+        // SAFETY: no preconditions; null is checked.
+        let raw = unsafe { sys::event_config_new() };
+        NonNull::new(raw)
+            .map(|raw| Config { raw })
+            .ok_or_else(|| Error::last("event_config_new"))
+    }
+
+    /// `event_config_avoid_method`: never use this backend ("epoll", "poll", "select"...).
+    pub fn avoid_method(&mut self, method: &str) -> Result<&mut Self> {
+        let m = CString::new(method)
+            .map_err(|_| Error::invalid("event_config_avoid_method", "method name contains NUL"))?;
+        // SAFETY: self.raw is live; m outlives the call (libevent copies it).
+        if unsafe { sys::event_config_avoid_method(self.raw.as_ptr(), m.as_ptr()) } != 0 {
+            return Err(Error::last("event_config_avoid_method"));
+        }
+        Ok(self)
+    }
+
+    /// `event_config_require_features`.
+    pub fn require_features(&mut self, features: Features) -> Result<&mut Self> {
+        // SAFETY: self.raw is live.
+        if unsafe { sys::event_config_require_features(self.raw.as_ptr(), features.0) } != 0 {
+            return Err(Error::failed("event_config_require_features"));
+        }
+        Ok(self)
+    }
+
+    /// `event_config_set_flag`.
+    pub fn flags(&mut self, flags: BaseFlags) -> Result<&mut Self> {
+        // SAFETY: self.raw is live.
+        if unsafe { sys::event_config_set_flag(self.raw.as_ptr(), flags.0) } != 0 {
+            return Err(Error::failed("event_config_set_flag"));
+        }
+        Ok(self)
+    }
+
+    /// The raw `struct event_config *`, still owned by `self`.
+    pub fn as_raw(&self) -> *mut sys::event_config {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        // SAFETY: made by event_config_new, freed once.
+        unsafe { sys::event_config_free(self.raw.as_ptr()) };
+    }
+}
+
+impl EventBase {
+    /// `event_base_new`: the best backend available.
+    pub fn new() -> Result<EventBase> {
+        crate::thread::setup();
+        // SAFETY: no preconditions; null is checked.
+        let raw = unsafe { sys::event_base_new() };
+        Self::adopt(raw, "event_base_new")
+    }
+
+    /// `event_base_new_with_config`.
+    pub fn with_config(config: &Config) -> Result<EventBase> {
+        crate::thread::setup();
+        // SAFETY: config.raw is live for the call.
+        let raw = unsafe { sys::event_base_new_with_config(config.raw.as_ptr()) };
+        Self::adopt(raw, "event_base_new_with_config")
+    }
+
+    fn adopt(raw: *mut sys::event_base, function: &'static str) -> Result<EventBase> {
+        let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
+        Ok(EventBase {
+            inner: Rc::new(BaseInner { raw, owned: true }),
+        })
+    }
+
+    /// Takes ownership of a base made by C: it is freed when the last handle goes.
+    ///
+    /// # Safety
+    /// `raw` must be a live base from `event_base_new*` that nothing else frees.
+    pub unsafe fn from_raw(raw: *mut sys::event_base) -> Result<EventBase> {
+        Self::adopt(raw, "EventBase::from_raw")
+    }
+
+    /// A handle on a base that C code owns (for example, the base of a C program whose
+    /// loop the Rust code lives in). It is never freed from Rust.
+    ///
+    /// Callbacks registered through it run whenever the C program runs its loop. A panic
+    /// in one of them is caught and the loop broken; when the C program's loop call
+    /// returns, call [`EventBase::resume_panic`] to re-raise it on the Rust side.
+    ///
+    /// # Safety
+    /// `raw` must be a live base that stays alive as long as this handle, its clones, and
+    /// every Rust object made on it.
+    pub unsafe fn from_raw_borrowed(raw: *mut sys::event_base) -> Result<EventBase> {
+        let raw = NonNull::new(raw)
+            .ok_or_else(|| Error::invalid("EventBase::from_raw_borrowed", "null event_base"))?;
+        Ok(EventBase {
+            inner: Rc::new(BaseInner { raw, owned: false }),
+        })
+    }
+
+    /// The raw `struct event_base *`, still owned as before.
+    pub fn as_raw(&self) -> *mut sys::event_base {
+        self.inner.raw.as_ptr()
+    }
+
+    /// True when dropping the last handle frees the C base.
+    pub fn is_owned(&self) -> bool {
+        self.inner.owned
+    }
+
+    fn after_loop(&self, rc: i32, function: &'static str) -> Result<LoopExit> {
+        panic::resume(self.as_raw());
+        match rc {
+            0 => Ok(LoopExit::Stopped),
+            1 => Ok(LoopExit::NoEvents),
+            _ => Err(Error::failed(function)),
+        }
+    }
+
+    /// `event_base_loop` with flags. A panic in a callback resumes here.
+    pub fn run(&self, flags: LoopFlags) -> Result<LoopExit> {
+        // SAFETY: the base is live; callbacks reached from here are panic-guarded.
+        let rc = unsafe { sys::event_base_loop(self.as_raw(), flags.0) };
+        self.after_loop(rc, "event_base_loop")
+    }
+
+    /// `event_base_dispatch`: run until no events remain or the loop is stopped.
+    pub fn dispatch(&self) -> Result<LoopExit> {
+        // SAFETY: as in `run`.
+        let rc = unsafe { sys::event_base_dispatch(self.as_raw()) };
+        self.after_loop(rc, "event_base_dispatch")
+    }
+
+    /// Re-raises a panic that a callback raised while C code ran this base's loop.
+    pub fn resume_panic(&self) {
+        panic::resume(self.as_raw());
+    }
+
+    /// Takes a parked callback panic without raising it.
+    pub fn take_panic(&self) -> Option<Box<dyn std::any::Any + Send>> {
+        panic::take(self.as_raw())
+    }
+
+    /// `event_base_loopexit`: stop after `after` (or after this pass of callbacks).
+    pub fn loopexit(&self, after: Option<Duration>) -> Result<()> {
+        let tv = after
+            .map(|d| timeval("event_base_loopexit", d))
+            .transpose()?;
+        let p = tv
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timeval);
+        // SAFETY: base live; tv read during the call only.
+        if unsafe { sys::event_base_loopexit(self.as_raw(), p) } != 0 {
+            return Err(Error::failed("event_base_loopexit"));
+        }
+        Ok(())
+    }
+
+    /// `event_base_loopbreak`: stop after the callback running now.
+    pub fn loopbreak(&self) -> Result<()> {
+        // SAFETY: base live.
+        if unsafe { sys::event_base_loopbreak(self.as_raw()) } != 0 {
+            return Err(Error::failed("event_base_loopbreak"));
+        }
+        Ok(())
+    }
+
+    /// `event_base_loopcontinue`: rescan for active events before running more callbacks.
+    pub fn loopcontinue(&self) -> Result<()> {
+        // SAFETY: base live.
+        if unsafe { sys::event_base_loopcontinue(self.as_raw()) } != 0 {
+            return Err(Error::failed("event_base_loopcontinue"));
+        }
+        Ok(())
+    }
+
+    /// `event_base_got_exit`.
+    pub fn got_exit(&self) -> bool {
+        // SAFETY: base live.
+        unsafe { sys::event_base_got_exit(self.as_raw()) != 0 }
+    }
+
+    /// `event_base_got_break`.
+    pub fn got_break(&self) -> bool {
+        // SAFETY: base live.
+        unsafe { sys::event_base_got_break(self.as_raw()) != 0 }
+    }
+
+    /// `event_base_get_method`: "epoll", "kqueue", "poll", "select"...
+    pub fn method(&self) -> &'static str {
+        // SAFETY: returns a pointer to a static string of the backend.
+        let s = unsafe { CStr::from_ptr(sys::event_base_get_method(self.as_raw())) };
+        s.to_str().unwrap_or("?")
+    }
+
+    /// `event_base_get_features`.
+    pub fn features(&self) -> Features {
+        // SAFETY: base live.
+        Features(unsafe { sys::event_base_get_features(self.as_raw()) })
+    }
+
+    /// `event_base_priority_init`: make `n` priorities (call before adding events).
+    pub fn priority_init(&self, n: u8) -> Result<()> {
+        if n == 0 {
+            return Err(Error::invalid(
+                "event_base_priority_init",
+                "at least one priority",
+            ));
+        }
+        // SAFETY: base live.
+        if unsafe { sys::event_base_priority_init(self.as_raw(), i32::from(n)) } != 0 {
+            return Err(Error::failed("event_base_priority_init"));
+        }
+        Ok(())
+    }
+
+    /// `event_base_get_npriorities`.
+    pub fn priorities(&self) -> u32 {
+        // SAFETY: base live.
+        unsafe { sys::event_base_get_npriorities(self.as_raw()) as u32 }
+    }
+
+    /// `event_base_gettimeofday_cached`: the time cached at the start of this pass.
+    pub fn cached_time(&self) -> Result<SystemTime> {
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        // SAFETY: base live; tv is a valid out pointer.
+        if unsafe { sys::event_base_gettimeofday_cached(self.as_raw(), &mut tv) } != 0 {
+            return Err(Error::failed("event_base_gettimeofday_cached"));
+        }
+        Ok(UNIX_EPOCH + Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
+    }
+
+    /// `event_base_update_cache_time`.
+    pub fn update_cache_time(&self) -> Result<()> {
+        // SAFETY: base live.
+        if unsafe { sys::event_base_update_cache_time(self.as_raw()) } != 0 {
+            return Err(Error::failed("event_base_update_cache_time"));
+        }
+        Ok(())
+    }
+
+    /// `event_base_get_num_events`.
+    pub fn num_events(&self, which: Count) -> usize {
+        // SAFETY: base live.
+        unsafe { sys::event_base_get_num_events(self.as_raw(), which.0) as usize }
+    }
+
+    /// `event_base_dump_events`, written to `out`.
+    pub fn dump_events<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
+        let mut ptr: *mut libc::c_char = std::ptr::null_mut();
+        let mut len: libc::size_t = 0;
+        // SAFETY: open_memstream gives a FILE writing to a malloc'd buffer we free below.
+        let file = unsafe { libc::open_memstream(&mut ptr, &mut len) };
+        if file.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: base live; file is a valid FILE until fclose, which also sets ptr/len.
+        let text = unsafe {
+            sys::event_base_dump_events(self.as_raw(), file);
+            libc::fclose(file);
+            let text = std::slice::from_raw_parts(ptr as *const u8, len).to_vec();
+            libc::free(ptr as *mut libc::c_void);
+            text
+        };
+        out.write_all(&text)
+    }
+
+    /// `event_reinit`: call in the child after `fork()` before using the base.
+    pub fn reinit(&self) -> Result<()> {
+        // SAFETY: base live.
+        if unsafe { sys::event_reinit(self.as_raw()) } != 0 {
+            return Err(Error::failed("event_reinit"));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for EventBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBase")
+            .field("raw", &self.inner.raw)
+            .field("method", &self.method())
+            .field("owned", &self.inner.owned)
+            .finish()
+    }
+}
+
+/// The backends this build of libevent offers (`event_get_supported_methods`).
+pub fn supported_methods() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    // SAFETY: a static NULL-terminated array of static strings.
+    unsafe {
+        let mut p = sys::event_get_supported_methods();
+        while !(*p).is_null() {
+            out.push(CStr::from_ptr(*p).to_str().unwrap_or("?"));
+            p = p.add(1);
+        }
+    }
+    out
+}
+
+/// `event_get_version`: "2.1.12-stable" for the bundled build.
+pub fn version() -> &'static str {
+    // SAFETY: a static string.
+    unsafe { CStr::from_ptr(sys::event_get_version()) }
+        .to_str()
+        .unwrap_or("?")
+}

@@ -1,0 +1,473 @@
+//! `struct evbuffer`: libevent's byte queue.
+//!
+//! [`EvBuffer`] owns one; [`EvBufferRef`] is a borrowed one (a bufferevent's input or
+//! output). Methods that change the contents take `&mut self`, so a slice borrowed by
+//! [`peek`](EvBufferRef::peek) or [`pullup`](EvBufferRef::pullup) cannot outlive a change.
+
+use crate::error::{Error, Result};
+use libevent_sys as sys;
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// `enum evbuffer_eol_style`, for [`EvBufferRef::readln`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eol {
+    /// `EVBUFFER_EOL_ANY`: any run of `\r` and `\n`.
+    Any,
+    /// `EVBUFFER_EOL_CRLF`: `\n`, optionally preceded by `\r`.
+    Crlf,
+    /// `EVBUFFER_EOL_CRLF_STRICT`: exactly `\r\n`.
+    CrlfStrict,
+    /// `EVBUFFER_EOL_LF`: `\n`.
+    Lf,
+    /// `EVBUFFER_EOL_NUL`: a NUL byte.
+    Nul,
+}
+
+impl Eol {
+    fn raw(self) -> sys::evbuffer_eol_style {
+        match self {
+            Eol::Any => sys::evbuffer_eol_style_EVBUFFER_EOL_ANY,
+            Eol::Crlf => sys::evbuffer_eol_style_EVBUFFER_EOL_CRLF,
+            Eol::CrlfStrict => sys::evbuffer_eol_style_EVBUFFER_EOL_CRLF_STRICT,
+            Eol::Lf => sys::evbuffer_eol_style_EVBUFFER_EOL_LF,
+            Eol::Nul => sys::evbuffer_eol_style_EVBUFFER_EOL_NUL,
+        }
+    }
+}
+
+/// A borrowed evbuffer. Only ever seen as `&EvBufferRef` or `&mut EvBufferRef`, which
+/// are the `struct evbuffer *` itself.
+pub struct EvBufferRef {
+    _opaque: UnsafeCell<[u8; 0]>,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl EvBufferRef {
+    /// # Safety
+    /// `raw` must be a live evbuffer for `'a`, changed by nothing else meanwhile.
+    pub unsafe fn from_raw<'a>(raw: *mut sys::evbuffer) -> &'a mut EvBufferRef {
+        // SAFETY: the caller vouches for raw; EvBufferRef is zero-sized and opaque.
+        unsafe { &mut *(raw as *mut EvBufferRef) }
+    }
+
+    /// The raw `struct evbuffer *`.
+    pub fn as_raw(&self) -> *mut sys::evbuffer {
+        self as *const EvBufferRef as *mut sys::evbuffer
+    }
+
+    /// `evbuffer_get_length`.
+    pub fn len(&self) -> usize {
+        // SAFETY: self is a live evbuffer.
+        unsafe { sys::evbuffer_get_length(self.as_raw()) }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `evbuffer_get_contiguous_space`: bytes in the first chunk.
+    pub fn contiguous_space(&self) -> usize {
+        // SAFETY: self is a live evbuffer.
+        unsafe { sys::evbuffer_get_contiguous_space(self.as_raw()) }
+    }
+
+    /// `evbuffer_add`: append `data`.
+    pub fn add(&mut self, data: &[u8]) -> Result<()> {
+        // SAFETY: data is valid for its length; libevent copies it.
+        if unsafe { sys::evbuffer_add(self.as_raw(), data.as_ptr() as *const c_void, data.len()) }
+            != 0
+        {
+            return Err(Error::last("evbuffer_add"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_prepend`: put `data` in front.
+    pub fn prepend(&mut self, data: &[u8]) -> Result<()> {
+        // SAFETY: as in add.
+        if unsafe {
+            sys::evbuffer_prepend(self.as_raw(), data.as_ptr() as *const c_void, data.len())
+        } != 0
+        {
+            return Err(Error::last("evbuffer_prepend"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_add_buffer`: move everything from `other` to the end of `self`.
+    pub fn add_buffer(&mut self, other: &mut EvBufferRef) -> Result<()> {
+        if std::ptr::eq(self, other) {
+            return Err(Error::invalid(
+                "evbuffer_add_buffer",
+                "a buffer cannot be moved into itself",
+            ));
+        }
+        // SAFETY: both live and distinct.
+        if unsafe { sys::evbuffer_add_buffer(self.as_raw(), other.as_raw()) } != 0 {
+            return Err(Error::last("evbuffer_add_buffer"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_remove_buffer`: move up to `n` bytes from the front of `self` to `dst`.
+    pub fn remove_buffer(&mut self, dst: &mut EvBufferRef, n: usize) -> Result<usize> {
+        if std::ptr::eq(self, dst) {
+            return Err(Error::invalid(
+                "evbuffer_remove_buffer",
+                "a buffer cannot be moved into itself",
+            ));
+        }
+        // SAFETY: both live and distinct.
+        let rc = unsafe { sys::evbuffer_remove_buffer(self.as_raw(), dst.as_raw(), n) };
+        usize::try_from(rc).map_err(|_| Error::last("evbuffer_remove_buffer"))
+    }
+
+    /// `evbuffer_remove`: take up to `out.len()` bytes from the front; returns how many.
+    pub fn remove(&mut self, out: &mut [u8]) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        // SAFETY: out is writable for its length.
+        let n = unsafe {
+            sys::evbuffer_remove(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len())
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Takes everything, as a Vec.
+    pub fn remove_all(&mut self) -> Vec<u8> {
+        let mut v = vec![0u8; self.len()];
+        let n = self.remove(&mut v);
+        v.truncate(n);
+        v
+    }
+
+    /// `evbuffer_copyout`: copy up to `out.len()` bytes from the front, leaving them.
+    pub fn copyout(&self, out: &mut [u8]) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        // SAFETY: out is writable for its length.
+        let n = unsafe {
+            sys::evbuffer_copyout(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len())
+        };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// `evbuffer_drain`: drop `n` bytes from the front (all of them if fewer).
+    pub fn drain(&mut self, n: usize) -> Result<()> {
+        // SAFETY: self live.
+        if unsafe { sys::evbuffer_drain(self.as_raw(), n) } != 0 {
+            return Err(Error::failed("evbuffer_drain"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_pullup`: make the first `n` bytes (all, for `None`) contiguous and borrow
+    /// them. `None` when the buffer holds fewer than `n` bytes.
+    pub fn pullup(&mut self, n: Option<usize>) -> Option<&[u8]> {
+        let want = match n {
+            Some(n) if n > self.len() => return None,
+            Some(n) => n,
+            None => self.len(),
+        };
+        if want == 0 {
+            return Some(&[]);
+        }
+        let size = isize::try_from(want).ok()?;
+        // SAFETY: self live; the returned pointer covers `want` bytes and stays valid until
+        // the buffer changes, which needs `&mut self` and so ends this borrow first.
+        unsafe {
+            let p = sys::evbuffer_pullup(self.as_raw(), size);
+            (!p.is_null()).then(|| std::slice::from_raw_parts(p, want))
+        }
+    }
+
+    /// `evbuffer_peek`: the contents as borrowed chunks, without copying.
+    pub fn peek(&self) -> Vec<&[u8]> {
+        // SAFETY: a first call with no vectors returns how many are needed.
+        let n = unsafe {
+            sys::evbuffer_peek(
+                self.as_raw(),
+                -1,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        let Ok(count) = usize::try_from(n) else {
+            return Vec::new();
+        };
+        let mut vecs = vec![
+            libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0
+            };
+            count
+        ];
+        // SAFETY: vecs has room for `count` entries; the chunks stay valid while `&self` is
+        // borrowed, since changing the buffer needs `&mut self`.
+        let got = unsafe {
+            sys::evbuffer_peek(
+                self.as_raw(),
+                -1,
+                std::ptr::null_mut(),
+                vecs.as_mut_ptr(),
+                n,
+            )
+        };
+        vecs.truncate(usize::try_from(got).unwrap_or(0).min(count));
+        vecs.iter()
+            .filter(|v| v.iov_len > 0)
+            // SAFETY: each iovec describes live bytes inside the buffer (see above).
+            .map(|v| unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) })
+            .collect()
+    }
+
+    /// `evbuffer_readln`: take one line (without its end-of-line), or `None` when no
+    /// complete line is buffered.
+    pub fn readln(&mut self, eol: Eol) -> Option<Vec<u8>> {
+        let mut n: usize = 0;
+        // SAFETY: self live; the result is malloc'd by libevent and freed here.
+        unsafe {
+            let p = sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw());
+            if p.is_null() {
+                return None;
+            }
+            let line = std::slice::from_raw_parts(p as *const u8, n).to_vec();
+            libc::free(p as *mut c_void);
+            Some(line)
+        }
+    }
+
+    /// `evbuffer_search`: the offset of the first `what`, from `from`.
+    pub fn search(&self, what: &[u8], from: usize) -> Option<usize> {
+        if what.is_empty() || from >= self.len() {
+            return None;
+        }
+        let mut start = sys::evbuffer_ptr::default();
+        // SAFETY: start is a valid evbuffer_ptr out-parameter; from < len.
+        unsafe {
+            if sys::evbuffer_ptr_set(
+                self.as_raw(),
+                &mut start,
+                from,
+                sys::evbuffer_ptr_how_EVBUFFER_PTR_SET,
+            ) != 0
+            {
+                return None;
+            }
+            let p =
+                sys::evbuffer_search(self.as_raw(), what.as_ptr() as *const _, what.len(), &start);
+            usize::try_from(p.pos).ok()
+        }
+    }
+
+    /// `evbuffer_add_reference`: append `data` without copying; `on_release` gets it back
+    /// when libevent no longer needs it (drained, sent, or the buffer freed).
+    pub fn add_reference<T, F>(&mut self, data: T, on_release: F) -> Result<()>
+    where
+        T: AsRef<[u8]> + 'static,
+        F: FnOnce(T) + 'static,
+    {
+        struct Held<T, F> {
+            data: T,
+            release: F,
+        }
+        extern "C" fn cleanup<T, F: FnOnce(T)>(
+            _data: *const c_void,
+            _len: usize,
+            arg: *mut c_void,
+        ) {
+            // SAFETY: arg is the Box made below, released exactly once by libevent.
+            let held = unsafe { Box::from_raw(arg as *mut Held<T, F>) };
+            // No loop to break here (buffers live outside loops too), so a panic is
+            // contained and reported.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (held.release)(held.data)))
+                .is_err()
+            {
+                log::error!("panic in an evbuffer_add_reference release closure (contained)");
+            }
+        }
+        let held = Box::new(Held {
+            data,
+            release: on_release,
+        });
+        let (ptr, len) = {
+            let s = held.data.as_ref();
+            (s.as_ptr(), s.len())
+        };
+        let arg = Box::into_raw(held);
+        // SAFETY: the bytes live inside the boxed T until cleanup runs.
+        let rc = unsafe {
+            sys::evbuffer_add_reference(
+                self.as_raw(),
+                ptr as *const c_void,
+                len,
+                Some(cleanup::<T, F>),
+                arg as *mut c_void,
+            )
+        };
+        if rc != 0 {
+            // SAFETY: libevent did not take it; reclaim without running the closure.
+            drop(unsafe { Box::from_raw(arg) });
+            return Err(Error::last("evbuffer_add_reference"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_add_file`: append `length` bytes of `file` from `offset`; the buffer
+    /// takes the descriptor and closes it when done.
+    pub fn add_file(&mut self, file: OwnedFd, offset: u64, length: u64) -> Result<()> {
+        let off = i64::try_from(offset)
+            .map_err(|_| Error::invalid("evbuffer_add_file", "offset too large"))?;
+        let len = i64::try_from(length)
+            .map_err(|_| Error::invalid("evbuffer_add_file", "length too large"))?;
+        let fd = file.into_raw_fd();
+        // SAFETY: fd is ours to give; libevent closes it (also on failure, per its docs).
+        if unsafe { sys::evbuffer_add_file(self.as_raw(), fd, off, len) } != 0 {
+            return Err(Error::last("evbuffer_add_file"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_freeze`: refuse changes at the front (`true`) or the end (`false`).
+    pub fn freeze(&mut self, front: bool) -> Result<()> {
+        // SAFETY: self live.
+        if unsafe { sys::evbuffer_freeze(self.as_raw(), i32::from(front)) } != 0 {
+            return Err(Error::failed("evbuffer_freeze"));
+        }
+        Ok(())
+    }
+
+    /// `evbuffer_unfreeze`.
+    pub fn unfreeze(&mut self, front: bool) -> Result<()> {
+        // SAFETY: self live.
+        if unsafe { sys::evbuffer_unfreeze(self.as_raw(), i32::from(front)) } != 0 {
+            return Err(Error::failed("evbuffer_unfreeze"));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for EvBufferRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvBuffer")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// What changed, passed to an [`EvBuffer::on_change`] callback (`struct evbuffer_cb_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// Length before the change.
+    pub orig_size: usize,
+    /// Bytes added.
+    pub added: usize,
+    /// Bytes removed.
+    pub deleted: usize,
+}
+
+type ChangeFn = Box<dyn FnMut(Change)>;
+
+/// An owned evbuffer (`evbuffer_new`), freed on drop.
+///
+/// ```
+/// use libevent::{EvBuffer, Eol};
+/// let mut buf = EvBuffer::new()?;
+/// buf.add(b"GET / HTTP/1.0\r\nHost: x\r\n")?;
+/// assert_eq!(buf.readln(Eol::CrlfStrict).unwrap(), b"GET / HTTP/1.0");
+/// assert_eq!(buf.search(b"x", 0), Some(6));
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub struct EvBuffer {
+    raw: NonNull<sys::evbuffer>,
+    callbacks: Vec<*mut ChangeFn>,
+}
+
+impl EvBuffer {
+    /// `evbuffer_new`.
+    pub fn new() -> Result<EvBuffer> {
+        // SAFETY: no preconditions; null checked.
+        let raw = unsafe { sys::evbuffer_new() };
+        NonNull::new(raw)
+            .map(|raw| EvBuffer {
+                raw,
+                callbacks: Vec::new(),
+            })
+            .ok_or_else(|| Error::last("evbuffer_new"))
+    }
+
+    /// `evbuffer_add_cb`: run `f` after every change of length.
+    pub fn on_change<F: FnMut(Change) + 'static>(&mut self, f: F) -> Result<()> {
+        extern "C" fn tramp(
+            _buf: *mut sys::evbuffer,
+            info: *const sys::evbuffer_cb_info,
+            arg: *mut c_void,
+        ) {
+            // SAFETY: arg is a ChangeFn box owned by the EvBuffer, freed only after the
+            // buffer; info points at libevent's struct for this call.
+            let (f, info) = unsafe { (&mut *(arg as *mut ChangeFn), &*info) };
+            let change = Change {
+                orig_size: info.orig_size,
+                added: info.n_added,
+                deleted: info.n_deleted,
+            };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(change))).is_err() {
+                log::error!("panic in an evbuffer change callback (contained)");
+            }
+        }
+        let boxed: *mut ChangeFn = Box::into_raw(Box::new(Box::new(f)));
+        // SAFETY: the box lives until Drop, after evbuffer_free.
+        let entry =
+            unsafe { sys::evbuffer_add_cb(self.raw.as_ptr(), Some(tramp), boxed as *mut c_void) };
+        if entry.is_null() {
+            // SAFETY: not handed to libevent.
+            drop(unsafe { Box::from_raw(boxed) });
+            return Err(Error::last("evbuffer_add_cb"));
+        }
+        self.callbacks.push(boxed);
+        Ok(())
+    }
+}
+
+impl Deref for EvBuffer {
+    type Target = EvBufferRef;
+    fn deref(&self) -> &EvBufferRef {
+        // SAFETY: raw is live while self is.
+        unsafe { &*(self.raw.as_ptr() as *const EvBufferRef) }
+    }
+}
+
+impl DerefMut for EvBuffer {
+    fn deref_mut(&mut self) -> &mut EvBufferRef {
+        // SAFETY: raw is live and uniquely owned by self.
+        unsafe { EvBufferRef::from_raw(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for EvBuffer {
+    fn drop(&mut self) {
+        // SAFETY: made by evbuffer_new, freed once; callbacks freed after the buffer, which
+        // runs no callback while freeing.
+        unsafe {
+            sys::evbuffer_free(self.raw.as_ptr());
+            for cb in self.callbacks.drain(..) {
+                drop(Box::from_raw(cb));
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for EvBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}

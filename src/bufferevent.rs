@@ -1,0 +1,908 @@
+//! `struct bufferevent`: an input and an output evbuffer over a socket (or a pair, or a
+//! filter), with callbacks, timeouts, watermarks and rate limits.
+
+use crate::base::{flag_type, timeval, EventBase};
+use crate::buffer::EvBufferRef;
+use crate::error::{Error, Result};
+use crate::event::Flags;
+use crate::panic;
+use libevent_sys as sys;
+use std::cell::{RefCell, UnsafeCell};
+use std::ffi::{c_short, c_void};
+use std::marker::PhantomData;
+use std::net::{SocketAddr, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::time::Duration;
+
+flag_type! {
+    /// `BEV_EVENT_*`: what an event callback reports.
+    BevEvent: c_short {
+        /// `BEV_EVENT_READING`: the condition happened while reading.
+        READING = sys::BEV_EVENT_READING;
+        /// `BEV_EVENT_WRITING`: the condition happened while writing.
+        WRITING = sys::BEV_EVENT_WRITING;
+        /// `BEV_EVENT_EOF`: end of stream.
+        EOF = sys::BEV_EVENT_EOF;
+        /// `BEV_EVENT_ERROR`: an error; `errno` tells which.
+        ERROR = sys::BEV_EVENT_ERROR;
+        /// `BEV_EVENT_TIMEOUT`: a read or write timeout expired.
+        TIMEOUT = sys::BEV_EVENT_TIMEOUT;
+        /// `BEV_EVENT_CONNECTED`: a connect finished.
+        CONNECTED = sys::BEV_EVENT_CONNECTED;
+    }
+}
+
+flag_type! {
+    /// `BEV_OPT_*`: how a bufferevent is made.
+    Options: i32 {
+        /// `BEV_OPT_CLOSE_ON_FREE`: free closes the socket (or frees the underlying bufferevent).
+        CLOSE_ON_FREE = sys::bufferevent_options_BEV_OPT_CLOSE_ON_FREE;
+        /// `BEV_OPT_THREADSAFE`: lock it (needs the `threads` feature).
+        THREADSAFE = sys::bufferevent_options_BEV_OPT_THREADSAFE;
+        /// `BEV_OPT_DEFER_CALLBACKS`: run callbacks from the loop, not from inside operations.
+        DEFER_CALLBACKS = sys::bufferevent_options_BEV_OPT_DEFER_CALLBACKS;
+        /// `BEV_OPT_UNLOCK_CALLBACKS`: with deferred callbacks, run them unlocked.
+        UNLOCK_CALLBACKS = sys::bufferevent_options_BEV_OPT_UNLOCK_CALLBACKS;
+    }
+}
+
+/// `enum bufferevent_flush_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    /// `BEV_NORMAL`.
+    Normal,
+    /// `BEV_FLUSH`: write out everything.
+    Flush,
+    /// `BEV_FINISHED`: everything, and no more will come.
+    Finished,
+}
+
+impl FlushMode {
+    fn raw(self) -> sys::bufferevent_flush_mode {
+        match self {
+            FlushMode::Normal => sys::bufferevent_flush_mode_BEV_NORMAL,
+            FlushMode::Flush => sys::bufferevent_flush_mode_BEV_FLUSH,
+            FlushMode::Finished => sys::bufferevent_flush_mode_BEV_FINISHED,
+        }
+    }
+    fn from_raw(m: sys::bufferevent_flush_mode) -> FlushMode {
+        match m {
+            sys::bufferevent_flush_mode_BEV_FLUSH => FlushMode::Flush,
+            sys::bufferevent_flush_mode_BEV_FINISHED => FlushMode::Finished,
+            _ => FlushMode::Normal,
+        }
+    }
+}
+
+/// What a filter closure says (`enum bufferevent_filter_result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterResult {
+    /// `BEV_OK`: wrote something.
+    Ok,
+    /// `BEV_NEED_MORE`: needs more input before it can write.
+    NeedMore,
+    /// `BEV_ERROR`: give up; the bufferevent reports an error.
+    Error,
+}
+
+type DataFn = Box<dyn FnMut(&mut BufferEventRef)>;
+type EventFn = Box<dyn FnMut(&mut BufferEventRef, BevEvent)>;
+
+struct Callbacks {
+    base: *mut sys::event_base,
+    read: RefCell<Option<DataFn>>,
+    write: RefCell<Option<DataFn>>,
+    event: RefCell<Option<EventFn>>,
+}
+
+/// Runs one callback with the bufferevent kept alive by libevent's own reference count
+/// and the closures kept alive by ours, so the callback may drop its `BufferEvent`.
+fn with_callbacks(
+    bev: *mut sys::bufferevent,
+    arg: *mut c_void,
+    run: impl FnOnce(&Callbacks, &mut BufferEventRef),
+) {
+    let cbs = arg as *const Callbacks;
+    // SAFETY: arg is Rc::as_ptr of the Callbacks that the owning BufferEvent holds; it is
+    // live because libevent calls no callback after bufferevent_free, which Drop calls
+    // before releasing the Rc. We take our own strong reference for the call's length.
+    let cbs = unsafe {
+        Rc::increment_strong_count(cbs);
+        Rc::from_raw(cbs)
+    };
+    // SAFETY: bev is the live bufferevent this callback runs for; the extra reference keeps
+    // its memory valid even if the callback frees the owning handle.
+    unsafe { sys::bufferevent_incref(bev) };
+    panic::guard(cbs.base, || {
+        // SAFETY: bev is live (see above) and nothing else touches it during the callback.
+        let r = unsafe { BufferEventRef::from_raw(bev) };
+        run(&cbs, r)
+    });
+    // SAFETY: releases the reference taken above; may free the bufferevent.
+    unsafe { sys::bufferevent_decref(bev) };
+}
+
+extern "C" fn read_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
+    with_callbacks(bev, arg, |cbs, r| {
+        if let Ok(mut slot) = cbs.read.try_borrow_mut() {
+            if let Some(f) = slot.as_mut() {
+                f(r);
+            }
+        }
+    });
+}
+
+extern "C" fn write_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
+    with_callbacks(bev, arg, |cbs, r| {
+        if let Ok(mut slot) = cbs.write.try_borrow_mut() {
+            if let Some(f) = slot.as_mut() {
+                f(r);
+            }
+        }
+    });
+}
+
+extern "C" fn event_tramp(bev: *mut sys::bufferevent, what: c_short, arg: *mut c_void) {
+    with_callbacks(bev, arg, |cbs, r| {
+        if let Ok(mut slot) = cbs.event.try_borrow_mut() {
+            if let Some(f) = slot.as_mut() {
+                f(r, BevEvent(what));
+            }
+        }
+    });
+}
+
+/// A borrowed bufferevent: what callbacks receive, and what a [`BufferEvent`] derefs to.
+pub struct BufferEventRef {
+    _opaque: UnsafeCell<[u8; 0]>,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl BufferEventRef {
+    /// # Safety
+    /// `raw` must be a live bufferevent for `'a`.
+    pub unsafe fn from_raw<'a>(raw: *mut sys::bufferevent) -> &'a mut BufferEventRef {
+        // SAFETY: the caller vouches for raw; the type is zero-sized and opaque.
+        unsafe { &mut *(raw as *mut BufferEventRef) }
+    }
+
+    /// The raw `struct bufferevent *`.
+    pub fn as_raw(&self) -> *mut sys::bufferevent {
+        self as *const BufferEventRef as *mut sys::bufferevent
+    }
+
+    /// `bufferevent_enable` (`Flags::READ`, `Flags::WRITE`).
+    pub fn enable(&mut self, what: Flags) -> Result<()> {
+        // SAFETY: live bufferevent.
+        if unsafe { sys::bufferevent_enable(self.as_raw(), what.0) } != 0 {
+            return Err(Error::last("bufferevent_enable"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_disable`.
+    pub fn disable(&mut self, what: Flags) -> Result<()> {
+        // SAFETY: live bufferevent.
+        if unsafe { sys::bufferevent_disable(self.as_raw(), what.0) } != 0 {
+            return Err(Error::last("bufferevent_disable"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_get_enabled`.
+    pub fn enabled(&self) -> Flags {
+        // SAFETY: live bufferevent.
+        Flags(unsafe { sys::bufferevent_get_enabled(self.as_raw()) })
+    }
+
+    /// `bufferevent_set_timeouts`; `None` turns a timeout off.
+    pub fn set_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) -> Result<()> {
+        let r = read
+            .map(|d| timeval("bufferevent_set_timeouts", d))
+            .transpose()?;
+        let w = write
+            .map(|d| timeval("bufferevent_set_timeouts", d))
+            .transpose()?;
+        let rp = r
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timeval);
+        let wp = w
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timeval);
+        // SAFETY: live bufferevent; the timevals are read during the call.
+        if unsafe { sys::bufferevent_set_timeouts(self.as_raw(), rp, wp) } != 0 {
+            return Err(Error::failed("bufferevent_set_timeouts"));
+        }
+        Ok(())
+    }
+
+    fn set_watermark(&mut self, what: Flags, low: usize, high: usize) -> Result<()> {
+        if high != 0 && low > high {
+            return Err(Error::invalid(
+                "bufferevent_setwatermark",
+                "low watermark above high watermark",
+            ));
+        }
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_setwatermark(self.as_raw(), what.0, low, high) };
+        Ok(())
+    }
+
+    fn watermark(&self, what: Flags) -> (usize, usize) {
+        let (mut low, mut high) = (0usize, 0usize);
+        // SAFETY: live bufferevent; out pointers valid.
+        unsafe { sys::bufferevent_getwatermark(self.as_raw(), what.0, &mut low, &mut high) };
+        (low, high)
+    }
+
+    /// `bufferevent_setwatermark(EV_READ)`: the read callback waits for `low` bytes; reading
+    /// pauses while `high` (0: no limit) or more are buffered.
+    pub fn set_read_watermark(&mut self, low: usize, high: usize) -> Result<()> {
+        self.set_watermark(Flags::READ, low, high)
+    }
+
+    /// `bufferevent_setwatermark(EV_WRITE)`: the write callback runs when output drains to
+    /// `low` or below. (`high` matters for filters only.)
+    pub fn set_write_watermark(&mut self, low: usize, high: usize) -> Result<()> {
+        self.set_watermark(Flags::WRITE, low, high)
+    }
+
+    /// `bufferevent_getwatermark(EV_READ)`: (low, high).
+    pub fn read_watermark(&self) -> (usize, usize) {
+        self.watermark(Flags::READ)
+    }
+
+    /// `bufferevent_getwatermark(EV_WRITE)`: (low, high).
+    pub fn write_watermark(&self) -> (usize, usize) {
+        self.watermark(Flags::WRITE)
+    }
+
+    /// `bufferevent_get_input`.
+    pub fn input(&self) -> &EvBufferRef {
+        // SAFETY: the input buffer lives as long as the bufferevent.
+        unsafe { &*(sys::bufferevent_get_input(self.as_raw()) as *const EvBufferRef) }
+    }
+
+    /// `bufferevent_get_input`, to take bytes out.
+    pub fn input_mut(&mut self) -> &mut EvBufferRef {
+        // SAFETY: as above; `&mut self` makes the borrow unique.
+        unsafe { EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())) }
+    }
+
+    /// `bufferevent_get_output`.
+    pub fn output(&self) -> &EvBufferRef {
+        // SAFETY: the output buffer lives as long as the bufferevent.
+        unsafe { &*(sys::bufferevent_get_output(self.as_raw()) as *const EvBufferRef) }
+    }
+
+    /// `bufferevent_get_output`, to add bytes.
+    pub fn output_mut(&mut self) -> &mut EvBufferRef {
+        // SAFETY: as above.
+        unsafe { EvBufferRef::from_raw(sys::bufferevent_get_output(self.as_raw())) }
+    }
+
+    /// `bufferevent_write`.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        // SAFETY: data valid for its length; copied.
+        if unsafe {
+            sys::bufferevent_write(self.as_raw(), data.as_ptr() as *const c_void, data.len())
+        } != 0
+        {
+            return Err(Error::last("bufferevent_write"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_write_buffer`: move all of `buf` to the output.
+    pub fn write_buffer(&mut self, buf: &mut EvBufferRef) -> Result<()> {
+        // SAFETY: both live.
+        if unsafe { sys::bufferevent_write_buffer(self.as_raw(), buf.as_raw()) } != 0 {
+            return Err(Error::last("bufferevent_write_buffer"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_read`: take up to `out.len()` bytes of input.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        // SAFETY: out writable for its length.
+        unsafe { sys::bufferevent_read(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len()) }
+    }
+
+    /// `bufferevent_flush`: Ok(true) when data was flushed.
+    pub fn flush(&mut self, what: Flags, mode: FlushMode) -> Result<bool> {
+        // SAFETY: live bufferevent.
+        match unsafe { sys::bufferevent_flush(self.as_raw(), what.0, mode.raw()) } {
+            -1 => Err(Error::failed("bufferevent_flush")),
+            0 => Ok(false),
+            _ => Ok(true),
+        }
+    }
+
+    /// `bufferevent_getfd`: the socket, if any.
+    pub fn fd(&self) -> Option<RawFd> {
+        // SAFETY: live bufferevent.
+        let fd = unsafe { sys::bufferevent_getfd(self.as_raw()) };
+        (fd >= 0).then_some(fd)
+    }
+
+    /// `bufferevent_priority_set`.
+    pub fn set_priority(&mut self, priority: u8) -> Result<()> {
+        // SAFETY: live bufferevent.
+        if unsafe { sys::bufferevent_priority_set(self.as_raw(), i32::from(priority)) } != 0 {
+            return Err(Error::failed("bufferevent_priority_set"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_get_priority`.
+    pub fn priority(&self) -> u8 {
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_get_priority(self.as_raw()) as u8 }
+    }
+
+    /// `bufferevent_set_max_single_read`: bytes read per callback at most.
+    pub fn set_max_single_read(&mut self, n: usize) -> Result<()> {
+        if n == 0 || n > isize::MAX as usize {
+            return Err(Error::invalid(
+                "bufferevent_set_max_single_read",
+                "must be between 1 and isize::MAX",
+            ));
+        }
+        // SAFETY: live bufferevent.
+        if unsafe { sys::bufferevent_set_max_single_read(self.as_raw(), n) } != 0 {
+            return Err(Error::failed("bufferevent_set_max_single_read"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_set_max_single_write`.
+    pub fn set_max_single_write(&mut self, n: usize) -> Result<()> {
+        if n == 0 || n > isize::MAX as usize {
+            return Err(Error::invalid(
+                "bufferevent_set_max_single_write",
+                "must be between 1 and isize::MAX",
+            ));
+        }
+        // SAFETY: live bufferevent.
+        if unsafe { sys::bufferevent_set_max_single_write(self.as_raw(), n) } != 0 {
+            return Err(Error::failed("bufferevent_set_max_single_write"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_get_max_single_read`.
+    pub fn max_single_read(&self) -> usize {
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_get_max_single_read(self.as_raw()) as usize }
+    }
+
+    /// `bufferevent_get_max_single_write`.
+    pub fn max_single_write(&self) -> usize {
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_get_max_single_write(self.as_raw()) as usize }
+    }
+
+    /// `bufferevent_socket_connect`: start connecting; the event callback gets
+    /// `CONNECTED` or `ERROR`.
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<()> {
+        let (storage, len) = crate::listener::sockaddr_from(addr);
+        // SAFETY: storage holds a sockaddr of `len` bytes.
+        let rc = unsafe {
+            sys::bufferevent_socket_connect(
+                self.as_raw(),
+                &storage as *const _ as *const libc::sockaddr,
+                len as i32,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::last("bufferevent_socket_connect"));
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_socket_get_dns_error`-free helper: the pending socket error (`SO_ERROR`).
+    pub fn socket_error(&self) -> Option<i32> {
+        let fd = self.fd()?;
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: fd is the bufferevent's socket; err/len are valid out pointers.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut _ as *mut c_void,
+                &mut len,
+            )
+        };
+        (rc == 0 && err != 0).then_some(err)
+    }
+}
+
+impl std::fmt::Debug for BufferEventRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferEvent")
+            .field("fd", &self.fd())
+            .field("enabled", &self.enabled())
+            .field("input", &self.input().len())
+            .field("output", &self.output().len())
+            .finish()
+    }
+}
+
+/// A token bucket (`struct ev_token_bucket_cfg`) for [`BufferEvent::set_rate_limit`] and
+/// [`RateLimitGroup`]. Rates and bursts are bytes per tick.
+pub struct RateLimit {
+    raw: NonNull<sys::ev_token_bucket_cfg>,
+}
+
+impl RateLimit {
+    /// `ev_token_bucket_cfg_new`.
+    pub fn new(
+        read_rate: usize,
+        read_burst: usize,
+        write_rate: usize,
+        write_burst: usize,
+        tick: Duration,
+    ) -> Result<Rc<RateLimit>> {
+        const F: &str = "ev_token_bucket_cfg_new";
+        if read_rate == 0 || write_rate == 0 || read_burst < read_rate || write_burst < write_rate {
+            return Err(Error::invalid(
+                F,
+                "rates must be positive and bursts at least the rates",
+            ));
+        }
+        if tick.is_zero() {
+            return Err(Error::invalid(F, "the tick must be longer than zero"));
+        }
+        let limit = |n: usize| {
+            if n > isize::MAX as usize {
+                Err(Error::invalid(F, "rate too large"))
+            } else {
+                Ok(n)
+            }
+        };
+        let tv = timeval(F, tick)?;
+        // SAFETY: arguments validated; tv read during the call.
+        let raw = unsafe {
+            sys::ev_token_bucket_cfg_new(
+                limit(read_rate)?,
+                limit(read_burst)?,
+                limit(write_rate)?,
+                limit(write_burst)?,
+                &tv,
+            )
+        };
+        NonNull::new(raw)
+            .map(|raw| Rc::new(RateLimit { raw }))
+            .ok_or_else(|| Error::failed(F))
+    }
+}
+
+impl Drop for RateLimit {
+    fn drop(&mut self) {
+        // SAFETY: made by ev_token_bucket_cfg_new; every user holds an Rc, so none is left.
+        unsafe { sys::ev_token_bucket_cfg_free(self.raw.as_ptr()) };
+    }
+}
+
+/// A group of bufferevents sharing one token bucket (`bufferevent_rate_limit_group`).
+pub struct RateLimitGroup {
+    raw: NonNull<sys::bufferevent_rate_limit_group>,
+    _base: EventBase,
+}
+
+impl RateLimitGroup {
+    /// `bufferevent_rate_limit_group_new`.
+    pub fn new(base: &EventBase, cfg: &RateLimit) -> Result<Rc<RateLimitGroup>> {
+        // SAFETY: base and cfg live; libevent copies cfg.
+        let raw = unsafe { sys::bufferevent_rate_limit_group_new(base.as_raw(), cfg.raw.as_ptr()) };
+        NonNull::new(raw)
+            .map(|raw| {
+                Rc::new(RateLimitGroup {
+                    raw,
+                    _base: base.clone(),
+                })
+            })
+            .ok_or_else(|| Error::failed("bufferevent_rate_limit_group_new"))
+    }
+
+    /// `bufferevent_rate_limit_group_get_totals`: (bytes read, bytes written).
+    pub fn totals(&self) -> (u64, u64) {
+        let (mut r, mut w) = (0u64, 0u64);
+        // SAFETY: live group; valid out pointers.
+        unsafe { sys::bufferevent_rate_limit_group_get_totals(self.raw.as_ptr(), &mut r, &mut w) };
+        (r, w)
+    }
+}
+
+impl Drop for RateLimitGroup {
+    fn drop(&mut self) {
+        // SAFETY: members hold an Rc to the group, so it is empty now; freed once.
+        unsafe { sys::bufferevent_rate_limit_group_free(self.raw.as_ptr()) };
+    }
+}
+
+/// An owned bufferevent, freed (`bufferevent_free`) on drop, which is allowed inside its
+/// own callbacks.
+///
+/// ```
+/// use libevent::{BufferEvent, EventBase, Flags, Options};
+/// let base = EventBase::new()?;
+/// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
+/// b.on_read(|bev| {
+///     let got = bev.input_mut().remove_all();
+///     assert_eq!(got, b"ping");
+/// })?;
+/// b.enable(Flags::READ)?;
+/// a.write(b"ping")?;
+/// base.run(libevent::LoopFlags::NONBLOCK)?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub struct BufferEvent {
+    raw: NonNull<sys::bufferevent>,
+    cbs: Rc<Callbacks>,
+    _rate: Option<Rc<RateLimit>>,
+    _group: Option<Rc<RateLimitGroup>>,
+    _filter_under: Option<Rc<Callbacks>>,
+    _base: EventBase,
+}
+
+impl BufferEvent {
+    fn adopt(
+        base: &EventBase,
+        raw: *mut sys::bufferevent,
+        function: &'static str,
+    ) -> Result<BufferEvent> {
+        let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
+        let cbs = Rc::new(Callbacks {
+            base: base.as_raw(),
+            read: RefCell::new(None),
+            write: RefCell::new(None),
+            event: RefCell::new(None),
+        });
+        Ok(BufferEvent {
+            raw,
+            cbs,
+            _rate: None,
+            _group: None,
+            _filter_under: None,
+            _base: base.clone(),
+        })
+    }
+
+    /// `bufferevent_socket_new` on `fd` (`None`: a socket made later by [`connect`](BufferEventRef::connect)).
+    /// The bufferevent owns the socket and closes it when freed.
+    pub fn socket(base: &EventBase, fd: Option<OwnedFd>, options: Options) -> Result<BufferEvent> {
+        let raw_fd = match fd {
+            Some(fd) => {
+                let raw = fd.into_raw_fd();
+                // SAFETY: raw is a valid descriptor we own. libevent requires non-blocking.
+                if unsafe { sys::evutil_make_socket_nonblocking(raw) } != 0 {
+                    // SAFETY: we own raw and nothing else has it.
+                    unsafe { libc::close(raw) };
+                    return Err(Error::last("evutil_make_socket_nonblocking"));
+                }
+                raw
+            }
+            None => -1,
+        };
+        // SAFETY: base live; raw_fd is owned (or -1); CLOSE_ON_FREE hands it to libevent.
+        let raw = unsafe {
+            sys::bufferevent_socket_new(base.as_raw(), raw_fd, (options | Options::CLOSE_ON_FREE).0)
+        };
+        if raw.is_null() && raw_fd >= 0 {
+            // SAFETY: libevent did not take it.
+            unsafe { libc::close(raw_fd) };
+        }
+        Self::adopt(base, raw, "bufferevent_socket_new")
+    }
+
+    /// A bufferevent over a connected `TcpStream`.
+    pub fn from_tcp(base: &EventBase, stream: TcpStream, options: Options) -> Result<BufferEvent> {
+        Self::socket(base, Some(OwnedFd::from(stream)), options)
+    }
+
+    /// `bufferevent_socket_new(-1)` then `bufferevent_socket_connect(addr)`.
+    pub fn connect_tcp(
+        base: &EventBase,
+        addr: SocketAddr,
+        options: Options,
+    ) -> Result<BufferEvent> {
+        let mut bev = Self::socket(base, None, options)?;
+        bev.connect(addr)?;
+        Ok(bev)
+    }
+
+    /// Takes ownership of a bufferevent made by C. Its callbacks are replaced when set here.
+    ///
+    /// # Safety
+    /// `raw` must be a live bufferevent on `base` that nothing else frees.
+    pub unsafe fn from_raw(base: &EventBase, raw: *mut sys::bufferevent) -> Result<BufferEvent> {
+        Self::adopt(base, raw, "BufferEvent::from_raw")
+    }
+
+    /// `bufferevent_pair_new`: two bufferevents, each one's output the other's input.
+    pub fn pair(base: &EventBase, options: Options) -> Result<(BufferEvent, BufferEvent)> {
+        let mut pair = [std::ptr::null_mut(); 2];
+        // SAFETY: base live; pair has room for two.
+        if unsafe { sys::bufferevent_pair_new(base.as_raw(), options.0, pair.as_mut_ptr()) } != 0 {
+            return Err(Error::failed("bufferevent_pair_new"));
+        }
+        Ok((
+            Self::adopt(base, pair[0], "bufferevent_pair_new")?,
+            Self::adopt(base, pair[1], "bufferevent_pair_new")?,
+        ))
+    }
+
+    /// `bufferevent_filter_new`: a bufferevent that passes data through closures on its way
+    /// in (`input`: from `underlying` to this one's input) and out (`output`: from this one's
+    /// output to `underlying`). The filter owns `underlying` and frees it with itself.
+    pub fn filter<I, O>(
+        underlying: BufferEvent,
+        input: I,
+        output: O,
+        options: Options,
+    ) -> Result<BufferEvent>
+    where
+        I: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
+        O: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
+    {
+        type FilterFn =
+            Box<dyn FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult>;
+        struct Filters {
+            base: *mut sys::event_base,
+            input: RefCell<FilterFn>,
+            output: RefCell<FilterFn>,
+        }
+        fn run(
+            which: &RefCell<FilterFn>,
+            base: *mut sys::event_base,
+            src: *mut sys::evbuffer,
+            dst: *mut sys::evbuffer,
+            limit: isize,
+            mode: sys::bufferevent_flush_mode,
+        ) -> sys::bufferevent_filter_result {
+            let mut result = FilterResult::Error;
+            panic::guard(base, || {
+                if let Ok(mut f) = which.try_borrow_mut() {
+                    // SAFETY: libevent passes two distinct live buffers for this call.
+                    let (s, d) =
+                        unsafe { (EvBufferRef::from_raw(src), EvBufferRef::from_raw(dst)) };
+                    result = f(s, d, limit, FlushMode::from_raw(mode));
+                }
+            });
+            match result {
+                FilterResult::Ok => sys::bufferevent_filter_result_BEV_OK,
+                FilterResult::NeedMore => sys::bufferevent_filter_result_BEV_NEED_MORE,
+                FilterResult::Error => sys::bufferevent_filter_result_BEV_ERROR,
+            }
+        }
+        extern "C" fn in_tramp(
+            src: *mut sys::evbuffer,
+            dst: *mut sys::evbuffer,
+            limit: isize,
+            mode: sys::bufferevent_flush_mode,
+            ctx: *mut c_void,
+        ) -> sys::bufferevent_filter_result {
+            // SAFETY: ctx is the Filters box, freed only by free_ctx when the filter goes.
+            let f = unsafe { &*(ctx as *const Filters) };
+            run(&f.input, f.base, src, dst, limit, mode)
+        }
+        extern "C" fn out_tramp(
+            src: *mut sys::evbuffer,
+            dst: *mut sys::evbuffer,
+            limit: isize,
+            mode: sys::bufferevent_flush_mode,
+            ctx: *mut c_void,
+        ) -> sys::bufferevent_filter_result {
+            // SAFETY: as in in_tramp.
+            let f = unsafe { &*(ctx as *const Filters) };
+            run(&f.output, f.base, src, dst, limit, mode)
+        }
+        extern "C" fn free_ctx(ctx: *mut c_void) {
+            // SAFETY: the box made below, freed once by libevent.
+            drop(unsafe { Box::from_raw(ctx as *mut Filters) });
+        }
+
+        let base = underlying._base.clone();
+        let ctx = Box::into_raw(Box::new(Filters {
+            base: base.as_raw(),
+            input: RefCell::new(Box::new(input)),
+            output: RefCell::new(Box::new(output)),
+        }));
+        let under = underlying.raw.as_ptr();
+        // SAFETY: under is live; ctx is freed by free_ctx. CLOSE_ON_FREE makes the filter
+        // free `under`, whose Rust handle is given up below without running its Drop.
+        let raw = unsafe {
+            sys::bufferevent_filter_new(
+                under,
+                Some(in_tramp),
+                Some(out_tramp),
+                (options | Options::CLOSE_ON_FREE).0,
+                Some(free_ctx),
+                ctx as *mut c_void,
+            )
+        };
+        if raw.is_null() {
+            // SAFETY: libevent did not take ctx.
+            drop(unsafe { Box::from_raw(ctx) });
+            return Err(Error::failed("bufferevent_filter_new"));
+        }
+        // The filter replaced the underlying callbacks; keep the old closures alive until
+        // the filter (and with it the underlying bufferevent) is freed.
+        let under_cbs = underlying.cbs.clone();
+        let mut under_handle = std::mem::ManuallyDrop::new(underlying);
+        // SAFETY: the fields are dropped once here, the raw pointer is now the filter's.
+        unsafe {
+            std::ptr::drop_in_place(&mut under_handle._rate);
+            std::ptr::drop_in_place(&mut under_handle._group);
+            std::ptr::drop_in_place(&mut under_handle._filter_under);
+            std::ptr::drop_in_place(&mut under_handle.cbs);
+            std::ptr::drop_in_place(&mut under_handle._base);
+        }
+        let mut bev = Self::adopt(&base, raw, "bufferevent_filter_new")?;
+        bev._filter_under = Some(under_cbs);
+        Ok(bev)
+    }
+
+    fn update_callbacks(&mut self) {
+        let read: sys::bufferevent_data_cb =
+            self.cbs.read.borrow().is_some().then_some(read_tramp as _);
+        let write: sys::bufferevent_data_cb = self
+            .cbs
+            .write
+            .borrow()
+            .is_some()
+            .then_some(write_tramp as _);
+        let event: sys::bufferevent_event_cb = self
+            .cbs
+            .event
+            .borrow()
+            .is_some()
+            .then_some(event_tramp as _);
+        // SAFETY: raw live; the Callbacks outlive the bufferevent's callbacks (see Drop).
+        unsafe {
+            sys::bufferevent_setcb(
+                self.raw.as_ptr(),
+                read,
+                write,
+                event,
+                Rc::as_ptr(&self.cbs) as *mut c_void,
+            )
+        };
+    }
+
+    /// Sets the read callback: runs when input reaches the read low watermark.
+    pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
+        *self
+            .cbs
+            .read
+            .try_borrow_mut()
+            .map_err(|_| Error::invalid("bufferevent_setcb", "the read callback is running"))? =
+            Some(Box::new(f));
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// Sets the write callback: runs when output drains to the write low watermark.
+    pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
+        *self
+            .cbs
+            .write
+            .try_borrow_mut()
+            .map_err(|_| Error::invalid("bufferevent_setcb", "the write callback is running"))? =
+            Some(Box::new(f));
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// Sets the event callback: EOF, errors, timeouts, connected.
+    pub fn on_event<F: FnMut(&mut BufferEventRef, BevEvent) + 'static>(
+        &mut self,
+        f: F,
+    ) -> Result<()> {
+        *self
+            .cbs
+            .event
+            .try_borrow_mut()
+            .map_err(|_| Error::invalid("bufferevent_setcb", "the event callback is running"))? =
+            Some(Box::new(f));
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// Removes the write callback.
+    pub fn clear_write_callback(&mut self) -> Result<()> {
+        *self
+            .cbs
+            .write
+            .try_borrow_mut()
+            .map_err(|_| Error::invalid("bufferevent_setcb", "the write callback is running"))? =
+            None;
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// `bufferevent_set_rate_limit`: limit this bufferevent with `cfg` (`None` removes it).
+    pub fn set_rate_limit(&mut self, cfg: Option<Rc<RateLimit>>) -> Result<()> {
+        let p = cfg
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |c| c.raw.as_ptr());
+        // SAFETY: raw live; cfg kept alive in self while in use.
+        if unsafe { sys::bufferevent_set_rate_limit(self.raw.as_ptr(), p) } != 0 {
+            return Err(Error::failed("bufferevent_set_rate_limit"));
+        }
+        self._rate = cfg;
+        Ok(())
+    }
+
+    /// `bufferevent_add_to_rate_limit_group`.
+    pub fn join_rate_limit_group(&mut self, group: &Rc<RateLimitGroup>) -> Result<()> {
+        // SAFETY: both live; the group is kept alive by self while it is a member.
+        if unsafe {
+            sys::bufferevent_add_to_rate_limit_group(self.raw.as_ptr(), group.raw.as_ptr())
+        } != 0
+        {
+            return Err(Error::failed("bufferevent_add_to_rate_limit_group"));
+        }
+        self._group = Some(group.clone());
+        Ok(())
+    }
+
+    /// `bufferevent_remove_from_rate_limit_group`.
+    pub fn leave_rate_limit_group(&mut self) -> Result<()> {
+        if self._group.take().is_some() {
+            // SAFETY: raw live and in a group.
+            if unsafe { sys::bufferevent_remove_from_rate_limit_group(self.raw.as_ptr()) } != 0 {
+                return Err(Error::failed("bufferevent_remove_from_rate_limit_group"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The base it belongs to.
+    pub fn base(&self) -> &EventBase {
+        &self._base
+    }
+}
+
+impl Deref for BufferEvent {
+    type Target = BufferEventRef;
+    fn deref(&self) -> &BufferEventRef {
+        // SAFETY: raw is live while self is.
+        unsafe { &*(self.raw.as_ptr() as *const BufferEventRef) }
+    }
+}
+
+impl DerefMut for BufferEvent {
+    fn deref_mut(&mut self) -> &mut BufferEventRef {
+        // SAFETY: raw is live and owned by self.
+        unsafe { BufferEventRef::from_raw(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for BufferEvent {
+    fn drop(&mut self) {
+        if self._group.is_some() {
+            // SAFETY: raw live and in a group; leave before the group may go.
+            unsafe { sys::bufferevent_remove_from_rate_limit_group(self.raw.as_ptr()) };
+        }
+        // SAFETY: freed once. bufferevent_free clears the callbacks first, so the Callbacks
+        // Rc dropped after it is never reached from C again; a running callback holds its
+        // own reference on both.
+        unsafe { sys::bufferevent_free(self.raw.as_ptr()) };
+    }
+}
+
+impl std::fmt::Debug for BufferEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}

@@ -1,0 +1,277 @@
+//! `struct event`: a callback on a descriptor, a timer or a signal.
+
+use crate::base::{flag_type, timeval, EventBase};
+use crate::error::{Error, Result};
+use crate::panic;
+use libevent_sys as sys;
+use std::cell::RefCell;
+use std::ffi::{c_short, c_void};
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::time::Duration;
+
+flag_type! {
+    /// `EV_*`: what an event waits for, and what fired.
+    Flags: c_short {
+        /// `EV_TIMEOUT`.
+        TIMEOUT = sys::EV_TIMEOUT;
+        /// `EV_READ`.
+        READ = sys::EV_READ;
+        /// `EV_WRITE`.
+        WRITE = sys::EV_WRITE;
+        /// `EV_SIGNAL`.
+        SIGNAL = sys::EV_SIGNAL;
+        /// `EV_PERSIST`: stay pending after firing.
+        PERSIST = sys::EV_PERSIST;
+        /// `EV_ET`: edge-triggered.
+        ET = sys::EV_ET;
+        /// `EV_FINALIZE`.
+        FINALIZE = sys::EV_FINALIZE;
+        /// `EV_CLOSED`: the peer closed (needs `Features::EARLY_CLOSE`).
+        CLOSED = sys::EV_CLOSED;
+    }
+}
+
+struct Callback {
+    base: *mut sys::event_base,
+    f: RefCell<Box<dyn FnMut(Flags)>>,
+}
+
+extern "C" fn trampoline(_fd: sys::evutil_socket_t, what: c_short, arg: *mut c_void) {
+    let cb = arg as *const Callback;
+    // SAFETY: arg came from Rc::into_raw in Event::new and the Event holds that reference
+    // until after event_free, so it is live here. Taking our own strong reference keeps the
+    // closure alive even if it drops its Event while it runs.
+    let cb = unsafe {
+        Rc::increment_strong_count(cb);
+        Rc::from_raw(cb)
+    };
+    panic::guard(cb.base, || {
+        // A nested loop cannot re-enter (libevent refuses reentrant loops), so the borrow
+        // is always free; if it somehow is not, skipping beats aborting.
+        if let Ok(mut f) = cb.f.try_borrow_mut() {
+            f(Flags(what));
+        }
+    });
+}
+
+/// An event (`struct event`, made by `event_new`).
+///
+/// The callback is a Rust closure that receives the [`Flags`] that fired. Dropping the
+/// `Event` deletes and frees it (`event_free`); that is allowed inside its own callback.
+///
+/// ```
+/// use libevent::{EventBase, Event, Flags};
+/// use std::os::fd::AsRawFd;
+/// use std::io::Write;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// let base = EventBase::new()?;
+/// let (r, mut w) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let seen = Rc::new(Cell::new(Flags::empty()));
+/// let s = seen.clone();
+/// let ev = Event::new(&base, r.as_raw_fd(), Flags::READ, move |what| s.set(what))?;
+/// ev.add(None)?;
+/// w.write_all(b"x").unwrap();
+/// base.dispatch()?;
+/// assert!(seen.get().contains(Flags::READ));
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub struct Event {
+    raw: NonNull<sys::event>,
+    cb: *const Callback,
+    base: EventBase,
+}
+
+impl Event {
+    /// `event_new`: an event on `fd` (or `-1` for a pure timer) with `flags`.
+    ///
+    /// `fd` is borrowed, not owned: it must stay open while the event is pending.
+    pub fn new<F>(base: &EventBase, fd: RawFd, flags: Flags, callback: F) -> Result<Event>
+    where
+        F: FnMut(Flags) + 'static,
+    {
+        if fd < 0 && flags.intersects(Flags::READ | Flags::WRITE | Flags::CLOSED) {
+            return Err(Error::invalid(
+                "event_new",
+                "a read, write or closed event needs a descriptor",
+            ));
+        }
+        if flags.contains(Flags::SIGNAL) && flags.intersects(Flags::READ | Flags::WRITE) {
+            return Err(Error::invalid(
+                "event_new",
+                "EV_SIGNAL cannot be mixed with EV_READ or EV_WRITE",
+            ));
+        }
+        if flags.contains(Flags::SIGNAL) && !(1..65).contains(&fd) {
+            return Err(Error::invalid("event_new", "signal number out of range"));
+        }
+        let cb = Rc::into_raw(Rc::new(Callback {
+            base: base.as_raw(),
+            f: RefCell::new(Box::new(callback)),
+        }));
+        // SAFETY: base is live; cb stays live until Drop, after event_free.
+        let raw = unsafe {
+            sys::event_new(
+                base.as_raw(),
+                fd,
+                flags.0,
+                Some(trampoline),
+                cb as *mut c_void,
+            )
+        };
+        match NonNull::new(raw) {
+            Some(raw) => Ok(Event {
+                raw,
+                cb,
+                base: base.clone(),
+            }),
+            None => {
+                // SAFETY: the Rc made above, never handed to C successfully.
+                drop(unsafe { Rc::from_raw(cb) });
+                Err(Error::last("event_new"))
+            }
+        }
+    }
+
+    /// A timer (`evtimer_new`): fires once per [`add`](Event::add) with a timeout.
+    pub fn timer<F: FnMut(Flags) + 'static>(base: &EventBase, callback: F) -> Result<Event> {
+        Event::new(base, -1, Flags::empty(), callback)
+    }
+
+    /// A repeating timer: `EV_PERSIST` with no descriptor, added with `interval`.
+    pub fn interval<F: FnMut(Flags) + 'static>(
+        base: &EventBase,
+        interval: Duration,
+        callback: F,
+    ) -> Result<Event> {
+        if interval.is_zero() {
+            return Err(Error::invalid(
+                "event_add",
+                "a repeating timer needs a non-zero interval",
+            ));
+        }
+        let ev = Event::new(base, -1, Flags::PERSIST, callback)?;
+        ev.add(Some(interval))?;
+        Ok(ev)
+    }
+
+    /// A signal event (`evsignal_new`, persistent): runs on the loop when `signum` arrives.
+    pub fn signal<F: FnMut(Flags) + 'static>(
+        base: &EventBase,
+        signum: i32,
+        callback: F,
+    ) -> Result<Event> {
+        Event::new(base, signum, Flags::SIGNAL | Flags::PERSIST, callback)
+    }
+
+    /// `event_add`: make it pending, with an optional timeout.
+    pub fn add(&self, timeout: Option<Duration>) -> Result<()> {
+        let tv = timeout.map(|d| timeval("event_add", d)).transpose()?;
+        let p = tv
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timeval);
+        // SAFETY: raw is live; tv read during the call only.
+        if unsafe { sys::event_add(self.raw.as_ptr(), p) } != 0 {
+            return Err(Error::last("event_add"));
+        }
+        Ok(())
+    }
+
+    /// `event_del`: make it non-pending and non-active.
+    pub fn del(&self) -> Result<()> {
+        // SAFETY: raw is live.
+        if unsafe { sys::event_del(self.raw.as_ptr()) } != 0 {
+            return Err(Error::failed("event_del"));
+        }
+        Ok(())
+    }
+
+    /// `event_active`: run the callback on the next pass with `what`.
+    pub fn activate(&self, what: Flags) {
+        // SAFETY: raw is live.
+        unsafe { sys::event_active(self.raw.as_ptr(), i32::from(what.0), 0) };
+    }
+
+    /// `event_pending`: which of `what` is pending.
+    pub fn pending(&self, what: Flags) -> Flags {
+        // SAFETY: raw is live; a null timeval pointer is allowed.
+        Flags(
+            unsafe { sys::event_pending(self.raw.as_ptr(), what.0, std::ptr::null_mut()) }
+                as c_short,
+        )
+    }
+
+    /// `event_initialized`-style check: is the event pending for anything.
+    pub fn is_pending(&self) -> bool {
+        !self
+            .pending(Flags::TIMEOUT | Flags::READ | Flags::WRITE | Flags::SIGNAL | Flags::CLOSED)
+            .is_empty()
+    }
+
+    /// `event_priority_set`: 0 is most urgent; needs [`EventBase::priority_init`].
+    pub fn set_priority(&self, priority: u8) -> Result<()> {
+        if u32::from(priority) >= self.base.priorities() {
+            return Err(Error::invalid(
+                "event_priority_set",
+                "priority beyond event_base_priority_init",
+            ));
+        }
+        // SAFETY: raw is live.
+        if unsafe { sys::event_priority_set(self.raw.as_ptr(), i32::from(priority)) } != 0 {
+            return Err(Error::failed("event_priority_set"));
+        }
+        Ok(())
+    }
+
+    /// `event_get_priority`.
+    pub fn priority(&self) -> u8 {
+        // SAFETY: raw is live.
+        unsafe { sys::event_get_priority(self.raw.as_ptr()) as u8 }
+    }
+
+    /// `event_get_fd`.
+    pub fn fd(&self) -> RawFd {
+        // SAFETY: raw is live.
+        unsafe { sys::event_get_fd(self.raw.as_ptr()) }
+    }
+
+    /// `event_get_events`.
+    pub fn flags(&self) -> Flags {
+        // SAFETY: raw is live.
+        Flags(unsafe { sys::event_get_events(self.raw.as_ptr()) })
+    }
+
+    /// The base it belongs to.
+    pub fn base(&self) -> &EventBase {
+        &self.base
+    }
+
+    /// The raw `struct event *`, still owned by `self`.
+    pub fn as_raw(&self) -> *mut sys::event {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: made by event_new, freed once. After event_free libevent never calls the
+        // trampoline again, so the callback reference can go (a running callback holds its
+        // own reference).
+        unsafe {
+            sys::event_free(self.raw.as_ptr());
+            drop(Rc::from_raw(self.cb));
+        }
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("fd", &self.fd())
+            .field("flags", &self.flags())
+            .finish()
+    }
+}

@@ -1,0 +1,342 @@
+//! `struct evconnlistener`: accepts TCP connections on the loop.
+
+use crate::base::{flag_type, EventBase};
+use crate::error::{Error, Result};
+use crate::panic;
+use libevent_sys as sys;
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::net::{
+    Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
+};
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+flag_type! {
+    /// `LEV_OPT_*`. `CLOSE_ON_FREE` is always added: the listener owns its socket.
+    ListenerFlags: u32 {
+        /// `LEV_OPT_REUSEABLE`: SO_REUSEADDR.
+        REUSEABLE = sys::LEV_OPT_REUSEABLE;
+        /// `LEV_OPT_REUSEABLE_PORT`: SO_REUSEPORT, several listeners on one port.
+        REUSEABLE_PORT = sys::LEV_OPT_REUSEABLE_PORT;
+        /// `LEV_OPT_CLOSE_ON_EXEC`.
+        CLOSE_ON_EXEC = sys::LEV_OPT_CLOSE_ON_EXEC;
+        /// `LEV_OPT_DEFERRED_ACCEPT`: TCP_DEFER_ACCEPT, wake only when data arrives.
+        DEFERRED_ACCEPT = sys::LEV_OPT_DEFERRED_ACCEPT;
+        /// `LEV_OPT_DISABLED`: start disabled.
+        DISABLED = sys::LEV_OPT_DISABLED;
+        /// `LEV_OPT_BIND_IPV6ONLY`.
+        BIND_IPV6ONLY = sys::LEV_OPT_BIND_IPV6ONLY;
+    }
+}
+
+/// A `sockaddr_storage` holding `addr`, and its length.
+pub(crate) fn sockaddr_from(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from(*a.ip()).to_be(),
+            };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// The address in a sockaddr from libevent, if it is IPv4 or IPv6.
+///
+/// # Safety
+/// `sa` must point at `len` readable bytes of a sockaddr, or be null.
+pub(crate) unsafe fn sockaddr_to(sa: *const libc::sockaddr, len: i32) -> Option<SocketAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: the caller vouches for sa; each cast is checked against family and length.
+    unsafe {
+        match i32::from((*sa).sa_family) {
+            libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+                let sin = &*(sa as *const libc::sockaddr_in);
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                    u16::from_be(sin.sin_port),
+                )))
+            }
+            libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+                let s = &*(sa as *const libc::sockaddr_in6);
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(s.sin6_addr.s6_addr),
+                    u16::from_be(s.sin6_port),
+                    s.sin6_flowinfo,
+                    s.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+type AcceptFn = Box<dyn FnMut(TcpStream, SocketAddr)>;
+type ErrorFn = Box<dyn FnMut(Error)>;
+
+struct Callbacks {
+    base: *mut sys::event_base,
+    accept: RefCell<AcceptFn>,
+    error: RefCell<Option<ErrorFn>>,
+}
+
+extern "C" fn accept_tramp(
+    _l: *mut sys::evconnlistener,
+    fd: sys::evutil_socket_t,
+    sa: *mut libc::sockaddr,
+    len: i32,
+    arg: *mut c_void,
+) {
+    // SAFETY: fd is a freshly accepted socket that libevent hands over to us.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    // SAFETY: libevent passes the peer address it got from accept().
+    let Some(peer) = (unsafe { sockaddr_to(sa, len) }) else {
+        return; // not TCP/IP: dropping the stream closes it
+    };
+    let cbs = arg as *const Callbacks;
+    // SAFETY: arg is Rc::as_ptr of the Callbacks the Listener holds until after
+    // evconnlistener_free; our own reference keeps them alive if the closure drops it.
+    let cbs = unsafe {
+        Rc::increment_strong_count(cbs);
+        Rc::from_raw(cbs)
+    };
+    panic::guard(cbs.base, || {
+        if let Ok(mut f) = cbs.accept.try_borrow_mut() {
+            f(stream, peer);
+        }
+    });
+}
+
+extern "C" fn error_tramp(_l: *mut sys::evconnlistener, arg: *mut c_void) {
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let cbs = arg as *const Callbacks;
+    // SAFETY: as in accept_tramp.
+    let cbs = unsafe {
+        Rc::increment_strong_count(cbs);
+        Rc::from_raw(cbs)
+    };
+    panic::guard(cbs.base, || {
+        if let Ok(mut slot) = cbs.error.try_borrow_mut() {
+            if let Some(f) = slot.as_mut() {
+                f(Error::os("accept", errno));
+            }
+        }
+    });
+}
+
+/// A listener (`struct evconnlistener`): calls a closure with each accepted connection.
+///
+/// Accepted sockets come non-blocking, ready for [`BufferEvent::from_tcp`](crate::BufferEvent::from_tcp).
+/// Dropping the listener (also inside its own callback) frees it and closes the socket.
+///
+/// ```
+/// use libevent::{EventBase, Listener, ListenerFlags};
+/// let base = EventBase::new()?;
+/// let listener = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 16, ListenerFlags::REUSEABLE, |stream, peer| {
+///     println!("{peer} connected");
+///     drop(stream);
+/// })?;
+/// assert_ne!(listener.local_addr().unwrap().port(), 0);
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub struct Listener {
+    raw: NonNull<sys::evconnlistener>,
+    cbs: Rc<Callbacks>,
+    _base: EventBase,
+}
+
+impl Listener {
+    /// `evconnlistener_new_bind`: bind `addr` and listen with `backlog`.
+    pub fn bind<F>(
+        base: &EventBase,
+        addr: SocketAddr,
+        backlog: i32,
+        flags: ListenerFlags,
+        on_accept: F,
+    ) -> Result<Listener>
+    where
+        F: FnMut(TcpStream, SocketAddr) + 'static,
+    {
+        if backlog == 0 || backlog < -1 {
+            return Err(Error::invalid(
+                "evconnlistener_new_bind",
+                "backlog must be positive (or -1 for the default)",
+            ));
+        }
+        let cbs = Self::callbacks(base, on_accept);
+        let (storage, len) = sockaddr_from(addr);
+        // errno from a failed bind/listen must be the one we report.
+        // SAFETY: base live; storage holds `len` bytes; cbs outlives the listener.
+        let raw = unsafe {
+            sys::evconnlistener_new_bind(
+                base.as_raw(),
+                Some(accept_tramp),
+                Rc::as_ptr(&cbs) as *mut c_void,
+                flags.0 | sys::LEV_OPT_CLOSE_ON_FREE as u32,
+                backlog,
+                &storage as *const _ as *const libc::sockaddr,
+                len as i32,
+            )
+        };
+        Self::adopt(base, raw, cbs, "evconnlistener_new_bind")
+    }
+
+    /// `evconnlistener_new` on a listening `TcpListener` (which it takes over).
+    pub fn from_tcp<F>(
+        base: &EventBase,
+        listener: TcpListener,
+        flags: ListenerFlags,
+        on_accept: F,
+    ) -> Result<Listener>
+    where
+        F: FnMut(TcpStream, SocketAddr) + 'static,
+    {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::os("evconnlistener_new", e.raw_os_error().unwrap_or(0)))?;
+        let fd = listener.into_raw_fd();
+        let cbs = Self::callbacks(base, on_accept);
+        // SAFETY: fd is a listening socket we own; CLOSE_ON_FREE gives it to libevent.
+        // backlog 0: it is already listening.
+        let raw = unsafe {
+            sys::evconnlistener_new(
+                base.as_raw(),
+                Some(accept_tramp),
+                Rc::as_ptr(&cbs) as *mut c_void,
+                flags.0 | sys::LEV_OPT_CLOSE_ON_FREE as u32,
+                0,
+                fd,
+            )
+        };
+        if raw.is_null() {
+            // SAFETY: not taken by libevent.
+            unsafe { libc::close(fd) };
+        }
+        Self::adopt(base, raw, cbs, "evconnlistener_new")
+    }
+
+    fn callbacks<F: FnMut(TcpStream, SocketAddr) + 'static>(
+        base: &EventBase,
+        on_accept: F,
+    ) -> Rc<Callbacks> {
+        Rc::new(Callbacks {
+            base: base.as_raw(),
+            accept: RefCell::new(Box::new(on_accept)),
+            error: RefCell::new(None),
+        })
+    }
+
+    fn adopt(
+        base: &EventBase,
+        raw: *mut sys::evconnlistener,
+        cbs: Rc<Callbacks>,
+        function: &'static str,
+    ) -> Result<Listener> {
+        let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
+        Ok(Listener {
+            raw,
+            cbs,
+            _base: base.clone(),
+        })
+    }
+
+    /// `evconnlistener_set_error_cb`: called when accept() fails (for example EMFILE).
+    pub fn on_error<F: FnMut(Error) + 'static>(&mut self, f: F) -> Result<()> {
+        *self.cbs.error.try_borrow_mut().map_err(|_| {
+            Error::invalid(
+                "evconnlistener_set_error_cb",
+                "the error callback is running",
+            )
+        })? = Some(Box::new(f));
+        // SAFETY: raw live; the callbacks outlive the listener.
+        unsafe { sys::evconnlistener_set_error_cb(self.raw.as_ptr(), Some(error_tramp)) };
+        Ok(())
+    }
+
+    /// `evconnlistener_enable`: accept again.
+    pub fn enable(&self) -> Result<()> {
+        // SAFETY: raw live.
+        if unsafe { sys::evconnlistener_enable(self.raw.as_ptr()) } != 0 {
+            return Err(Error::last("evconnlistener_enable"));
+        }
+        Ok(())
+    }
+
+    /// `evconnlistener_disable`: stop accepting; new connections wait in the backlog.
+    pub fn disable(&self) -> Result<()> {
+        // SAFETY: raw live.
+        if unsafe { sys::evconnlistener_disable(self.raw.as_ptr()) } != 0 {
+            return Err(Error::last("evconnlistener_disable"));
+        }
+        Ok(())
+    }
+
+    /// `evconnlistener_get_fd`.
+    pub fn fd(&self) -> RawFd {
+        // SAFETY: raw live.
+        unsafe { sys::evconnlistener_get_fd(self.raw.as_ptr()) }
+    }
+
+    /// The bound address (getsockname), useful after binding port 0.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: fd is the listener's socket; storage/len valid out pointers.
+        if unsafe {
+            libc::getsockname(
+                self.fd(),
+                &mut storage as *mut _ as *mut libc::sockaddr,
+                &mut len,
+            )
+        } != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: getsockname wrote `len` bytes.
+        unsafe { sockaddr_to(&storage as *const _ as *const libc::sockaddr, len as i32) }
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "not an IP socket"))
+    }
+
+    /// The raw `struct evconnlistener *`, still owned by `self`.
+    pub fn as_raw(&self) -> *mut sys::evconnlistener {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // SAFETY: freed once; libevent defers the real free if its callback is running, and
+        // calls no callback after this, so the Callbacks Rc may go.
+        unsafe { sys::evconnlistener_free(self.raw.as_ptr()) };
+    }
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("fd", &self.fd()).finish()
+    }
+}
