@@ -550,12 +550,13 @@ impl Config {
             ));
         }
         for f in FUNCTIONS {
-            // The autoconf way: declare the symbol with a dummy prototype and link against it,
-            // so the check does not depend on which header declares it.
+            // The autoconf way: declare the symbol with a dummy prototype and call it, so the
+            // check does not depend on which header declares it, and no optimisation level
+            // can drop the reference (taking its address can be folded away at -O2).
             checks.push((
                 format!("f:{f}"),
                 Check::Link(format!(
-                    "char {f}(void);\nint main(void) {{ return (int)(long)&{f} == 1; }}\n"
+                    "char {f}(void);\nint main(void) {{ return {f}(); }}\n"
                 )),
             ));
         }

@@ -1,0 +1,52 @@
+//! eventd: the uppercase daemon of "PHP Daemon, part III", on libevent.
+
+mod config;
+mod daemon;
+mod log;
+mod protocol;
+mod server;
+
+use std::path::{Path, PathBuf};
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("eventd: {msg}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let mut cfg = config::Config::from_args();
+    // --daemonize changes directory to /, so relative paths are resolved first.
+    cfg.pid_file = cfg.pid_file.as_deref().map(absolute);
+    cfg.log_file = cfg.log_file.as_deref().map(absolute);
+
+    let log = match &cfg.log_file {
+        Some(p) => log::Log::file(p)
+            .unwrap_or_else(|e| fail(&format!("cannot open log file {}: {e}", p.display()))),
+        None => log::Log::stdout(),
+    };
+    // Fork before the event base exists: a base does not survive fork without reinit.
+    let ready = if cfg.daemonize {
+        daemon::detach().unwrap_or_else(|e| fail(&format!("cannot daemonize: {e}")))
+    } else {
+        daemon::Ready::none()
+    };
+    let (server, _addr) = server::Server::bind(cfg.clone(), log).unwrap_or_else(|e| fail(&e));
+    let _pid = cfg.pid_file.as_deref().map(|p| {
+        daemon::PidFile::create(p)
+            .unwrap_or_else(|e| fail(&format!("cannot write pid file {}: {e}", p.display())))
+    });
+    ready.signal();
+    if let Err(e) = server.run() {
+        fail(&e);
+    }
+}

@@ -1,0 +1,230 @@
+//! The framing rules of the PHP daemon (PROTOCOL.md), as a pure function of the bytes
+//! received: no I/O, so every rule is tested on its own.
+
+/// What the server does after a read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// No message is complete yet; keep the bytes.
+    Wait,
+    /// A message was taken but gets no answer (empty, "0", or one byte long).
+    Silent,
+    /// Send these bytes (the upper-cased message and "\r\n").
+    Reply(&'a [u8]),
+    /// The message was QUIT: close the connection, send nothing.
+    Quit,
+}
+
+/// The bytes PHP's `trim()` removes from both ends.
+fn is_trimmed(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\0' | 0x0b)
+}
+
+/// One connection's framing state: the bytes pending since the last message.
+#[derive(Debug)]
+pub struct Framer {
+    pending: Vec<u8>,
+    reply: Vec<u8>,
+    max_message: usize,
+}
+
+impl Framer {
+    /// A framer that releases a message without CRLF once more than `max_message` bytes
+    /// are pending (1000 in the original).
+    pub fn new(max_message: usize) -> Framer {
+        Framer {
+            pending: Vec::new(),
+            reply: Vec::new(),
+            max_message,
+        }
+    }
+
+    /// Appends received bytes (call once per chunk of one read).
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// Bytes waiting for the rest of their message.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Decides once, after a read, as the original does.
+    pub fn decide(&mut self) -> Action<'_> {
+        let n = self.pending.len();
+        let ready = n > self.max_message || (n > 4 && self.pending.ends_with(b"\r\n"));
+        if !ready {
+            return Action::Wait;
+        }
+        let start = self
+            .pending
+            .iter()
+            .position(|&b| !is_trimmed(b))
+            .unwrap_or(n);
+        let end = self
+            .pending
+            .iter()
+            .rposition(|&b| !is_trimmed(b))
+            .map_or(start, |i| i + 1);
+        let msg = &self.pending[start..end];
+        let action = if msg.is_empty() || msg == b"0" {
+            Action::Silent
+        } else if msg.eq_ignore_ascii_case(b"QUIT") {
+            Action::Quit
+        } else if msg.len() == 1 {
+            // The original sends a reply only when it is longer than one byte.
+            Action::Silent
+        } else {
+            self.reply.clear();
+            self.reply.extend(msg.iter().map(u8::to_ascii_uppercase));
+            self.reply.extend_from_slice(b"\r\n");
+            Action::Reply(&[])
+        };
+        self.pending.clear();
+        match action {
+            Action::Reply(_) => Action::Reply(&self.reply),
+            other => other,
+        }
+    }
+
+    /// `extend` then `decide`.
+    pub fn feed(&mut self, bytes: &[u8]) -> Action<'_> {
+        self.extend(bytes);
+        self.decide()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(reads: &[&[u8]]) -> Vec<String> {
+        let mut f = Framer::new(1000);
+        reads
+            .iter()
+            .map(|r| match f.feed(r) {
+                Action::Wait => "wait".to_string(),
+                Action::Silent => "silent".to_string(),
+                Action::Quit => "quit".to_string(),
+                Action::Reply(b) => String::from_utf8_lossy(b).into_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_rule() {
+        let x1001 = vec![b'x'; 1001];
+        let x1000 = vec![b'x'; 1000];
+        let table: Vec<(&str, Vec<&[u8]>, Vec<&str>)> = vec![
+            (
+                "a line in upper case",
+                vec![b"hello world\r\n"],
+                vec!["HELLO WORLD\r\n"],
+            ),
+            (
+                "five bytes with CRLF are ready",
+                vec![b"abc\r\n"],
+                vec!["ABC\r\n"],
+            ),
+            (
+                "four bytes wait, then go with the next",
+                vec![b"hi\r\n", b"yo\r\n"],
+                vec!["wait", "HI\r\nYO\r\n"],
+            ),
+            (
+                "split over two reads",
+                vec![b"hel", b"lo there\r\n"],
+                vec!["wait", "HELLO THERE\r\n"],
+            ),
+            (
+                "two lines in one read are one message",
+                vec![b"abc\r\ndef\r\n"],
+                vec!["ABC\r\nDEF\r\n"],
+            ),
+            (
+                "trimmed both ends",
+                vec![b"   padded   \r\n"],
+                vec!["PADDED\r\n"],
+            ),
+            (
+                "LF alone never ends",
+                vec![b"hello\n", b"world\n", b"\r\n"],
+                vec!["wait", "wait", "HELLO\nWORLD\r\n"],
+            ),
+            ("QUIT", vec![b"QUIT\r\n"], vec!["quit"]),
+            (
+                "quit in any case, trimmed",
+                vec![b"  QuIt \r\n"],
+                vec!["quit"],
+            ),
+            (
+                "quit inside a message is echoed",
+                vec![b"quit now\r\n"],
+                vec!["QUIT NOW\r\n"],
+            ),
+            (
+                "one byte is dropped and clears",
+                vec![b" a  \r\n", b"bcd\r\n"],
+                vec!["silent", "BCD\r\n"],
+            ),
+            (
+                "0 gets nothing",
+                vec![b"  0  \r\n", b"next\r\n"],
+                vec!["silent", "NEXT\r\n"],
+            ),
+            (
+                "only CRLFs give nothing",
+                vec![b"\r\n\r\n\r\n", b"after\r\n"],
+                vec!["silent", "AFTER\r\n"],
+            ),
+            (
+                "NULs inside kept, at the ends trimmed",
+                vec![b"a\x00b\x00c\r\n", b"\x00\x00abc\x00\r\n"],
+                vec!["A\u{0}B\u{0}C\r\n", "ABC\r\n"],
+            ),
+            (
+                "tab and vertical tab trimmed",
+                vec![b"\t\x0bxyz\t\r\n"],
+                vec!["XYZ\r\n"],
+            ),
+            (
+                "more than max without CRLF",
+                vec![&x1001],
+                vec![&*format!("{}\r\n", "X".repeat(1001))],
+            ),
+            (
+                "exactly max waits",
+                vec![&x1000, b"y"],
+                vec!["wait", &*format!("{}Y\r\n", "X".repeat(1000))],
+            ),
+        ];
+        for (name, reads, want) in table {
+            assert_eq!(run(&reads), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn bytes_above_0x7f_pass_through() {
+        let mut f = Framer::new(1000);
+        let msg = "zażółć gęślą\r\n".as_bytes();
+        let Action::Reply(r) = f.feed(msg) else {
+            panic!("no reply")
+        };
+        assert_eq!(r, "ZAżółć GęśLą\r\n".as_bytes());
+    }
+
+    #[test]
+    fn short_messages_wait_without_crlf() {
+        let mut f = Framer::new(1000);
+        assert_eq!(f.feed(b"abcd"), Action::Wait);
+        assert_eq!(f.pending(), 4);
+        // "\n" alone after 4 bytes: 5 bytes but no CRLF.
+        assert_eq!(f.feed(b"\n"), Action::Wait);
+    }
+
+    #[test]
+    fn max_message_is_configurable() {
+        let mut f = Framer::new(10);
+        assert_eq!(f.feed(b"0123456789"), Action::Wait);
+        assert_eq!(f.feed(b"a"), Action::Reply(b"0123456789A\r\n"));
+    }
+}
