@@ -32,23 +32,23 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// Read and write timeout per connection, in seconds; 0 turns timeouts off.
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = seconds)]
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = seconds, allow_negative_numbers = true)]
     pub timeout: u64,
 
     /// Connections served at once; more wait in the kernel's backlog.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one, allow_negative_numbers = true)]
     pub max_connections: usize,
 
     /// Bytes after which a message without CRLF is answered anyway.
-    #[arg(long, value_name = "BYTES", default_value_t = 1000, value_parser = at_least_one)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1000, value_parser = at_least_one, allow_negative_numbers = true)]
     pub max_message: usize,
 
     /// Read high watermark of each connection's bufferevent.
-    #[arg(long, value_name = "BYTES", default_value_t = 0xff_ffff, value_parser = at_least_one)]
+    #[arg(long, value_name = "BYTES", default_value_t = 0xff_ffff, value_parser = at_least_one, allow_negative_numbers = true)]
     pub read_high_watermark: usize,
 
     /// Unsent output above which reading from that client pauses.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = at_least_one)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = at_least_one, allow_negative_numbers = true)]
     pub output_limit: usize,
 
     /// Detach from the terminal and run in the background.

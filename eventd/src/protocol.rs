@@ -114,6 +114,8 @@ mod tests {
     fn every_rule() {
         let x1001 = vec![b'x'; 1001];
         let x1000 = vec![b'x'; 1000];
+        let x1001_reply = format!("{}\r\n", "X".repeat(1001));
+        let x1000y_reply = format!("{}Y\r\n", "X".repeat(1000));
         let table: Vec<(&str, Vec<&[u8]>, Vec<&str>)> = vec![
             (
                 "a line in upper case",
@@ -189,12 +191,12 @@ mod tests {
             (
                 "more than max without CRLF",
                 vec![&x1001],
-                vec![&*format!("{}\r\n", "X".repeat(1001))],
+                vec![&*x1001_reply],
             ),
             (
                 "exactly max waits",
                 vec![&x1000, b"y"],
-                vec!["wait", &*format!("{}Y\r\n", "X".repeat(1000))],
+                vec!["wait", &*x1000y_reply],
             ),
         ];
         for (name, reads, want) in table {

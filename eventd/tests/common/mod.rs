@@ -1,0 +1,122 @@
+//! Starting eventd for a test and reading its log.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+/// Starts eventd on 127.0.0.1, port chosen by the kernel, logging to a file; waits for
+/// its "Listening on" line.
+pub fn start(args: &[&str]) -> Daemon {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let log = dir.join(format!("eventd-{}-{}.log", std::process::id(), unique()));
+    let _ = fs::remove_file(&log);
+    let child = Command::new(env!("CARGO_BIN_EXE_eventd"))
+        .args(["--listen", "127.0.0.1:0", "--log-file"])
+        .arg(&log)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start eventd");
+    let start = Instant::now();
+    loop {
+        if let Some(line) = read_log(&log)
+            .into_iter()
+            .find(|l| l.contains("Listening on "))
+        {
+            let addr = line
+                .split("Listening on ")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches("...")
+                .parse()
+                .expect("address in log");
+            return Daemon { child, addr, log };
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "eventd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The log's lines, timestamps removed; checks each has the "[YYYY-MM-DD HH:MM:SS] " form.
+pub fn read_log(path: &PathBuf) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let b = l.as_bytes();
+            let shape = b.len() > 22
+                && b[0] == b'['
+                && b[20] == b']'
+                && b[21] == b' '
+                && [5, 8].iter().all(|&i| b[i] == b'-')
+                && b[11] == b' '
+                && [14, 17].iter().all(|&i| b[i] == b':')
+                && [1, 2, 3, 4, 6, 7, 9, 10, 12, 13, 15, 16, 18, 19]
+                    .iter()
+                    .all(|&i| b[i].is_ascii_digit());
+            assert!(
+                shape,
+                "log line without a [YYYY-MM-DD HH:MM:SS] stamp: {l:?}"
+            );
+            l[22..].to_string()
+        })
+        .collect()
+}
+
+impl Daemon {
+    /// Sends a signal and waits for the exit code.
+    pub fn signal_and_wait(mut self, sig: i32) -> (i32, String) {
+        // SAFETY: the pid is our live child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+        let code = wait_timeout(&mut self.child, Duration::from_secs(15))
+            .expect("eventd exits after the signal");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (code, err)
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st.code().unwrap_or(-1));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
