@@ -91,11 +91,70 @@ pub enum FilterResult {
 type DataFn = Box<dyn FnMut(&mut BufferEventRef)>;
 type EventFn = Box<dyn FnMut(&mut BufferEventRef, BevEvent)>;
 
+/// One callback slot. While its callback runs, the closure is lent out of the slot, so the
+/// callback may replace or clear itself (or any other slot); the closure goes back only if
+/// nothing replaced it meanwhile.
+struct Slot<F> {
+    f: Option<F>,
+    /// Bumped by every set or clear.
+    generation: u64,
+    /// The generation lent out to a running callback, if one runs.
+    running: Option<u64>,
+}
+
+impl<F> Slot<F> {
+    fn new() -> RefCell<Slot<F>> {
+        RefCell::new(Slot {
+            f: None,
+            generation: 0,
+            running: None,
+        })
+    }
+
+    /// True when C should keep calling this slot's trampoline.
+    fn is_set(&self) -> bool {
+        self.f.is_some() || self.running == Some(self.generation)
+    }
+
+    fn set(&mut self, f: Option<F>) {
+        self.f = f;
+        self.generation += 1;
+    }
+}
+
+/// Lends the closure out for one call, then returns it unless it was replaced.
+fn call_slot<F>(slot: &RefCell<Slot<F>>, run: impl FnOnce(&mut F)) {
+    let (mut f, generation) = {
+        let mut s = slot.borrow_mut();
+        if s.running.is_some() {
+            return; // cannot happen: libevent does not nest a bufferevent's callbacks
+        }
+        let Some(f) = s.f.take() else { return };
+        s.running = Some(s.generation);
+        (f, s.generation)
+    };
+    /// Ends the loan even if the closure panics (the panic guard above catches it; the
+    /// panicking closure is then dropped, not put back).
+    struct EndLoan<'a, F>(&'a RefCell<Slot<F>>);
+    impl<F> Drop for EndLoan<'_, F> {
+        fn drop(&mut self) {
+            self.0.borrow_mut().running = None;
+        }
+    }
+    let _end = EndLoan(slot);
+    // The slot is not borrowed while the closure runs, so it may set any slot.
+    run(&mut f);
+    let mut s = slot.borrow_mut();
+    if s.generation == generation {
+        s.f = Some(f);
+    }
+}
+
 struct Callbacks {
     base: *mut sys::event_base,
-    read: RefCell<Option<DataFn>>,
-    write: RefCell<Option<DataFn>>,
-    event: RefCell<Option<EventFn>>,
+    read: RefCell<Slot<DataFn>>,
+    write: RefCell<Slot<DataFn>>,
+    event: RefCell<Slot<EventFn>>,
 }
 
 /// Runs one callback with the bufferevent kept alive by libevent's own reference count
@@ -126,32 +185,16 @@ fn with_callbacks(
 }
 
 extern "C" fn read_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
-    with_callbacks(bev, arg, |cbs, r| {
-        if let Ok(mut slot) = cbs.read.try_borrow_mut() {
-            if let Some(f) = slot.as_mut() {
-                f(r);
-            }
-        }
-    });
+    with_callbacks(bev, arg, |cbs, r| call_slot(&cbs.read, |f| f(r)));
 }
 
 extern "C" fn write_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
-    with_callbacks(bev, arg, |cbs, r| {
-        if let Ok(mut slot) = cbs.write.try_borrow_mut() {
-            if let Some(f) = slot.as_mut() {
-                f(r);
-            }
-        }
-    });
+    with_callbacks(bev, arg, |cbs, r| call_slot(&cbs.write, |f| f(r)));
 }
 
 extern "C" fn event_tramp(bev: *mut sys::bufferevent, what: c_short, arg: *mut c_void) {
     with_callbacks(bev, arg, |cbs, r| {
-        if let Ok(mut slot) = cbs.event.try_borrow_mut() {
-            if let Some(f) = slot.as_mut() {
-                f(r, BevEvent(what));
-            }
-        }
+        call_slot(&cbs.event, |f| f(r, BevEvent(what)))
     });
 }
 
@@ -563,9 +606,9 @@ impl BufferEvent {
         let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
         let cbs = Rc::new(Callbacks {
             base: base.as_raw(),
-            read: RefCell::new(None),
-            write: RefCell::new(None),
-            event: RefCell::new(None),
+            read: Slot::new(),
+            write: Slot::new(),
+            event: Slot::new(),
         });
         Ok(BufferEvent {
             raw,
@@ -754,19 +797,11 @@ impl BufferEvent {
 
     fn update_callbacks(&mut self) {
         let read: sys::bufferevent_data_cb =
-            self.cbs.read.borrow().is_some().then_some(read_tramp as _);
-        let write: sys::bufferevent_data_cb = self
-            .cbs
-            .write
-            .borrow()
-            .is_some()
-            .then_some(write_tramp as _);
-        let event: sys::bufferevent_event_cb = self
-            .cbs
-            .event
-            .borrow()
-            .is_some()
-            .then_some(event_tramp as _);
+            self.cbs.read.borrow().is_set().then_some(read_tramp as _);
+        let write: sys::bufferevent_data_cb =
+            self.cbs.write.borrow().is_set().then_some(write_tramp as _);
+        let event: sys::bufferevent_event_cb =
+            self.cbs.event.borrow().is_set().then_some(event_tramp as _);
         // SAFETY: raw live; the Callbacks outlive the bufferevent's callbacks (see Drop).
         unsafe {
             sys::bufferevent_setcb(
@@ -781,24 +816,14 @@ impl BufferEvent {
 
     /// Sets the read callback: runs when input reaches the read low watermark.
     pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
-        *self
-            .cbs
-            .read
-            .try_borrow_mut()
-            .map_err(|_| Error::invalid("bufferevent_setcb", "the read callback is running"))? =
-            Some(Box::new(f));
+        self.cbs.read.borrow_mut().set(Some(Box::new(f)));
         self.update_callbacks();
         Ok(())
     }
 
     /// Sets the write callback: runs when output drains to the write low watermark.
     pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
-        *self
-            .cbs
-            .write
-            .try_borrow_mut()
-            .map_err(|_| Error::invalid("bufferevent_setcb", "the write callback is running"))? =
-            Some(Box::new(f));
+        self.cbs.write.borrow_mut().set(Some(Box::new(f)));
         self.update_callbacks();
         Ok(())
     }
@@ -808,24 +833,14 @@ impl BufferEvent {
         &mut self,
         f: F,
     ) -> Result<()> {
-        *self
-            .cbs
-            .event
-            .try_borrow_mut()
-            .map_err(|_| Error::invalid("bufferevent_setcb", "the event callback is running"))? =
-            Some(Box::new(f));
+        self.cbs.event.borrow_mut().set(Some(Box::new(f)));
         self.update_callbacks();
         Ok(())
     }
 
     /// Removes the write callback.
     pub fn clear_write_callback(&mut self) -> Result<()> {
-        *self
-            .cbs
-            .write
-            .try_borrow_mut()
-            .map_err(|_| Error::invalid("bufferevent_setcb", "the write callback is running"))? =
-            None;
+        self.cbs.write.borrow_mut().set(None);
         self.update_callbacks();
         Ok(())
     }
