@@ -44,6 +44,7 @@ impl Framer {
     }
 
     /// Bytes waiting for the rest of their message.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
@@ -87,6 +88,7 @@ impl Framer {
     }
 
     /// `extend` then `decide`.
+    #[cfg(test)]
     pub fn feed(&mut self, bytes: &[u8]) -> Action<'_> {
         self.extend(bytes);
         self.decide()
@@ -116,7 +118,8 @@ mod tests {
         let x1000 = vec![b'x'; 1000];
         let x1001_reply = format!("{}\r\n", "X".repeat(1001));
         let x1000y_reply = format!("{}Y\r\n", "X".repeat(1000));
-        let table: Vec<(&str, Vec<&[u8]>, Vec<&str>)> = vec![
+        type Case<'a> = (&'a str, Vec<&'a [u8]>, Vec<&'a str>);
+        let table: Vec<Case> = vec![
             (
                 "a line in upper case",
                 vec![b"hello world\r\n"],

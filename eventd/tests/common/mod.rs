@@ -29,20 +29,26 @@ pub fn start(args: &[&str]) -> Daemon {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start eventd");
+    // From here on Drop kills and reaps the child, also when an assertion fails.
+    let mut d = Daemon {
+        child,
+        addr: "0.0.0.0:0".parse().unwrap(),
+        log,
+    };
     let start = Instant::now();
     loop {
-        if let Some(line) = read_log(&log)
+        if let Some(line) = read_log(&d.log)
             .into_iter()
             .find(|l| l.contains("Listening on "))
         {
-            let addr = line
+            d.addr = line
                 .split("Listening on ")
                 .nth(1)
                 .unwrap()
                 .trim_end_matches("...")
                 .parse()
                 .expect("address in log");
-            return Daemon { child, addr, log };
+            return d;
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
