@@ -229,6 +229,12 @@ impl Config {
     }
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config").field("raw", &self.raw).finish()
+    }
+}
+
 impl Drop for Config {
     fn drop(&mut self) {
         // SAFETY: made by event_config_new, freed once.

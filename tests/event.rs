@@ -1,0 +1,288 @@
+//! Events and the base: timers, descriptors, signals, activation, priorities, loop
+//! control, dropping inside callbacks, panics in callbacks, bad input.
+
+use libevent::{BaseFlags, Config, Count, Event, EventBase, Features, Flags, LoopExit, LoopFlags};
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_one_shot_timer_fires_once_with_timeout() {
+    let base = EventBase::new().unwrap();
+    let fired = Rc::new(RefCell::new(Vec::new()));
+    let f = fired.clone();
+    let t = Event::timer(&base, move |what| f.borrow_mut().push(what)).unwrap();
+    t.add(Some(Duration::from_millis(10))).unwrap();
+    assert!(t.pending(Flags::TIMEOUT).contains(Flags::TIMEOUT));
+    assert_eq!(base.dispatch().unwrap(), LoopExit::NoEvents);
+    assert_eq!(*fired.borrow(), vec![Flags::TIMEOUT]);
+    assert!(!t.is_pending());
+}
+
+#[test]
+fn a_repeating_timer_repeats_until_deleted_from_its_callback() {
+    let base = EventBase::new().unwrap();
+    let count = Rc::new(Cell::new(0));
+    let slot: Rc<RefCell<Option<Event>>> = Rc::default();
+    let (c, s) = (count.clone(), slot.clone());
+    let ev = Event::interval(&base, Duration::from_millis(5), move |_| {
+        c.set(c.get() + 1);
+        if c.get() == 3 {
+            s.borrow().as_ref().unwrap().del().unwrap();
+        }
+    })
+    .unwrap();
+    *slot.borrow_mut() = Some(ev);
+    let start = Instant::now();
+    base.dispatch().unwrap();
+    assert_eq!(count.get(), 3);
+    // Three intervals of 5 ms (the clock started just after the add).
+    assert!(start.elapsed() >= Duration::from_millis(10));
+    slot.borrow_mut().take();
+}
+
+#[test]
+fn dropping_an_event_inside_its_own_callback_is_safe() {
+    let base = EventBase::new().unwrap();
+    let slot: Rc<RefCell<Option<Event>>> = Rc::default();
+    let s = slot.clone();
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let payload = vec![1u8; 1024]; // something for valgrind to see freed twice, or not
+    let ev = Event::new(&base, -1, Flags::PERSIST, move |_| {
+        c.set(c.get() + 1);
+        assert_eq!(payload.len(), 1024);
+        // Frees the event and this very closure's box, while it runs.
+        s.borrow_mut().take();
+        assert_eq!(
+            payload.len(),
+            1024,
+            "the closure's captures outlive its own drop"
+        );
+    })
+    .unwrap();
+    ev.add(Some(Duration::from_millis(1))).unwrap();
+    *slot.borrow_mut() = Some(ev);
+    base.dispatch().unwrap();
+    assert_eq!(calls.get(), 1);
+    assert!(slot.borrow().is_none());
+    assert_eq!(base.num_events(Count::ADDED), 0);
+}
+
+#[test]
+fn read_and_write_events_on_a_socket() {
+    let base = EventBase::new().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let got = Rc::new(Cell::new(Flags::empty()));
+    let g = got.clone();
+    let r = Event::new(&base, a.as_raw_fd(), Flags::READ, move |w| g.set(w)).unwrap();
+    r.add(None).unwrap();
+    let wrote = Rc::new(Cell::new(false));
+    let w2 = wrote.clone();
+    let w = Event::new(&base, a.as_raw_fd(), Flags::WRITE, move |w| {
+        w2.set(w.contains(Flags::WRITE))
+    })
+    .unwrap();
+    w.add(None).unwrap();
+    b.write_all(b"x").unwrap();
+    base.dispatch().unwrap();
+    assert!(got.get().contains(Flags::READ));
+    assert!(wrote.get());
+    assert_eq!(r.fd(), a.as_raw_fd());
+    assert_eq!(r.flags(), Flags::READ);
+}
+
+#[test]
+fn a_read_timeout_reports_timeout_not_read() {
+    let base = EventBase::new().unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let got = Rc::new(Cell::new(Flags::empty()));
+    let g = got.clone();
+    let r = Event::new(&base, a.as_raw_fd(), Flags::READ, move |w| g.set(w)).unwrap();
+    r.add(Some(Duration::from_millis(20))).unwrap();
+    base.dispatch().unwrap();
+    assert_eq!(got.get(), Flags::TIMEOUT);
+}
+
+#[test]
+fn a_signal_event_runs_on_the_loop() {
+    let base = EventBase::new().unwrap();
+    let hits = Rc::new(Cell::new(0));
+    let h = hits.clone();
+    let b2 = base.clone();
+    let sig = Event::signal(&base, libc::SIGUSR1, move |w| {
+        assert!(w.contains(Flags::SIGNAL));
+        h.set(h.get() + 1);
+        b2.loopbreak().unwrap();
+    })
+    .unwrap();
+    sig.add(None).unwrap();
+    let raise = Event::timer(&base, |_| {
+        // SAFETY: raising a signal that a libevent signal event handles.
+        unsafe { libc::raise(libc::SIGUSR1) };
+    })
+    .unwrap();
+    raise.add(Some(Duration::from_millis(5))).unwrap();
+    base.dispatch().unwrap();
+    assert_eq!(hits.get(), 1);
+    assert!(base.got_break());
+}
+
+#[test]
+fn manual_activation_and_priorities() {
+    let base = EventBase::new().unwrap();
+    base.priority_init(3).unwrap();
+    assert_eq!(base.priorities(), 3);
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let mk = |name: &'static str, pri: u8| {
+        let o = order.clone();
+        let ev = Event::new(&base, -1, Flags::empty(), move |w| {
+            o.borrow_mut().push((name, w))
+        })
+        .unwrap();
+        ev.set_priority(pri).unwrap();
+        assert_eq!(ev.priority(), pri);
+        ev
+    };
+    let low = mk("low", 2);
+    let high = mk("high", 0);
+    low.activate(Flags::WRITE);
+    high.activate(Flags::READ);
+    assert_eq!(base.num_events(Count::ACTIVE), 2);
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    assert_eq!(
+        *order.borrow(),
+        vec![("high", Flags::READ), ("low", Flags::WRITE)]
+    );
+    let e = high.set_priority(3).unwrap_err();
+    assert!(e.is_invalid_input());
+}
+
+#[test]
+fn loopexit_loopbreak_and_their_flags() {
+    let base = EventBase::new().unwrap();
+    let start = Instant::now();
+    base.loopexit(Some(Duration::from_millis(30))).unwrap();
+    assert_eq!(
+        base.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap(),
+        LoopExit::Stopped
+    );
+    assert!(start.elapsed() >= Duration::from_millis(25));
+    assert!(base.got_exit());
+    assert!(!base.got_break());
+    // With nothing pending, a plain dispatch reports that there was nothing to do.
+    assert_eq!(base.dispatch().unwrap(), LoopExit::NoEvents);
+}
+
+#[test]
+fn loopcontinue_and_cached_time() {
+    let base = EventBase::new().unwrap();
+    let b = base.clone();
+    let seen = Rc::new(Cell::new(false));
+    let s = seen.clone();
+    let t = Event::timer(&base, move |_| {
+        b.loopcontinue().unwrap();
+        let now = std::time::SystemTime::now();
+        let cached = b.cached_time().unwrap();
+        s.set(now.duration_since(cached).unwrap_or_default() < Duration::from_secs(1));
+    })
+    .unwrap();
+    t.add(Some(Duration::ZERO)).unwrap();
+    base.dispatch().unwrap();
+    assert!(seen.get());
+}
+
+#[test]
+fn config_avoid_method_and_features() {
+    let mut cfg = Config::new().unwrap();
+    cfg.avoid_method("epoll")
+        .unwrap()
+        .flags(BaseFlags::IGNORE_ENV | BaseFlags::PRECISE_TIMER)
+        .unwrap();
+    let base = EventBase::with_config(&cfg).unwrap();
+    assert_ne!(base.method(), "epoll");
+    let mut o1 = Config::new().unwrap();
+    o1.require_features(Features::O1 | Features::ET).unwrap();
+    let base = EventBase::with_config(&o1).unwrap();
+    assert_eq!(base.method(), "epoll");
+    assert!(base.features().contains(Features::ET));
+    assert!(Config::new()
+        .unwrap()
+        .avoid_method("ep\0oll")
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(libevent::supported_methods().contains(&"epoll"));
+    assert_eq!(libevent::version(), "2.1.12-stable");
+}
+
+#[test]
+fn counts_and_dump_events() {
+    let base = EventBase::new().unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let r = Event::new(&base, a.as_raw_fd(), Flags::READ | Flags::PERSIST, |_| {}).unwrap();
+    r.add(None).unwrap();
+    let t = Event::timer(&base, |_| {}).unwrap();
+    t.add(Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(base.num_events(Count::ADDED), 2);
+    let mut out = Vec::new();
+    base.dump_events(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Inserted events"), "{text}");
+    let fd_line = text.lines().find(|l| {
+        l.contains(&format!(" {}] Read Persist", a.as_raw_fd())) && !l.contains("Internal")
+    });
+    assert!(fd_line.is_some(), "{text}");
+    assert!(text.contains("Timeout="), "{text}");
+    r.del().unwrap();
+    assert_eq!(base.num_events(Count::ADDED), 1);
+}
+
+#[test]
+fn a_panic_in_a_callback_breaks_the_loop_and_resumes_after_it() {
+    let base = EventBase::new().unwrap();
+    let later = Rc::new(Cell::new(false));
+    let l = later.clone();
+    let boom = Event::timer(&base, |_| panic!("boom from a callback")).unwrap();
+    boom.add(Some(Duration::from_millis(1))).unwrap();
+    let after = Event::timer(&base, move |_| l.set(true)).unwrap();
+    after.add(Some(Duration::from_millis(200))).unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| base.dispatch()));
+    let payload = caught.expect_err("the panic resumes from dispatch");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"boom from a callback")
+    );
+    assert!(!later.get(), "the loop stopped at the panic");
+    // The base is still usable.
+    base.dispatch().unwrap();
+    assert!(later.get());
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let base = EventBase::new().unwrap();
+    let e = Event::new(&base, -1, Flags::READ, |_| {}).unwrap_err();
+    assert_eq!(e.function(), "event_new");
+    assert!(Event::signal(&base, 0, |_| {}).is_err());
+    assert!(Event::new(&base, 3, Flags::SIGNAL | Flags::READ, |_| {}).is_err());
+    assert!(Event::interval(&base, Duration::ZERO, |_| {}).is_err());
+    let t = Event::timer(&base, |_| {}).unwrap();
+    let e = t.add(Some(Duration::from_secs(u64::MAX))).unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    assert!(base.priority_init(0).is_err());
+    assert!(base.loopexit(Some(Duration::MAX)).is_err());
+}
+
+#[test]
+fn the_base_outlives_handles_dropped_in_any_order() {
+    let base = EventBase::new().unwrap();
+    let t = Event::timer(&base, |_| {}).unwrap();
+    t.add(Some(Duration::from_secs(1))).unwrap();
+    drop(base); // the event still holds the base
+    assert!(t.is_pending());
+    assert_eq!(t.base().num_events(Count::ADDED), 1);
+    drop(t);
+}
