@@ -283,6 +283,10 @@ impl BufferEventRef {
 
     /// `bufferevent_setwatermark(EV_READ)`: the read callback waits for `low` bytes; reading
     /// pauses while `high` (0: no limit) or more are buffered.
+    ///
+    /// While the input holds `high` bytes or more and reading is enabled, libevent 2.1
+    /// runs the read callback again (deferred) after each run, since only the callback can
+    /// make room: a read callback must take data out of the input, or disable reading.
     pub fn set_read_watermark(&mut self, low: usize, high: usize) -> Result<()> {
         self.set_watermark(Flags::READ, low, high)
     }

@@ -1,0 +1,454 @@
+//! Bufferevents: watermarks, timeouts, end of stream, pairs, filters, rate limits,
+//! callbacks that free or replace, connecting, options.
+
+use libevent::{
+    BevEvent, BufferEvent, EventBase, FilterResult, Flags, Listener, ListenerFlags, LoopFlags,
+    Options, RateLimit, RateLimitGroup,
+};
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// A bufferevent over one end of a connected TCP pair; the other end stays blocking.
+fn tcp_pair(base: &EventBase) -> (BufferEvent, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (ours, _) = l.accept().unwrap();
+    (
+        BufferEvent::from_tcp(base, ours, Options::empty()).unwrap(),
+        peer,
+    )
+}
+
+fn spin(base: &EventBase, until: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !until() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "condition not reached"
+        );
+        base.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn the_read_low_watermark_delays_the_read_callback() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    bev.set_read_watermark(10, 0).unwrap();
+    assert_eq!(bev.read_watermark(), (10, 0));
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    bev.on_read(move |b| s.borrow_mut().push(b.input().len()))
+        .unwrap();
+    bev.enable(Flags::READ).unwrap();
+    peer.write_all(b"12345").unwrap();
+    let until = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < until {
+        base.run(LoopFlags::NONBLOCK).unwrap();
+    }
+    assert!(seen.borrow().is_empty(), "called below the low watermark");
+    assert_eq!(bev.input().len(), 5);
+    peer.write_all(b"67890").unwrap();
+    spin(&base, || !seen.borrow().is_empty());
+    assert_eq!(seen.borrow()[0], 10);
+}
+
+#[test]
+fn the_read_high_watermark_pauses_reading_until_input_drains() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    bev.set_read_watermark(0, 100).unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let removed = Rc::new(Cell::new(0));
+    let (s, r) = (seen.clone(), removed.clone());
+    // Takes out 50 bytes per call: reading resumes only as the input drains below 100.
+    bev.on_read(move |me| {
+        s.borrow_mut().push(me.input().len());
+        let mut buf = [0u8; 50];
+        r.set(r.get() + me.input_mut().remove(&mut buf));
+    })
+    .unwrap();
+    bev.enable(Flags::READ).unwrap();
+    peer.write_all(&[b'x'; 1000]).unwrap();
+    spin(&base, || removed.get() + bev.input().len() == 1000);
+    let seen = seen.borrow();
+    assert!(
+        seen.iter().all(|&n| n <= 100),
+        "input exceeded the high watermark: {seen:?}"
+    );
+    assert!(
+        seen.contains(&100),
+        "reading never reached the high watermark: {seen:?}"
+    );
+}
+
+#[test]
+fn the_write_low_watermark_fires_the_write_callback_when_output_drains() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    bev.set_write_watermark(1000, 0).unwrap();
+    assert_eq!(bev.write_watermark(), (1000, 0));
+    let at = Rc::new(RefCell::new(Vec::new()));
+    let a = at.clone();
+    bev.on_write(move |b| a.borrow_mut().push(b.output().len()))
+        .unwrap();
+    bev.enable(Flags::WRITE).unwrap();
+    let data = vec![b'y'; 4 << 20];
+    bev.write(&data).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; 4 << 20];
+        peer.read_exact(&mut got).unwrap();
+        got
+    });
+    spin(&base, || !at.borrow().is_empty());
+    assert!(
+        at.borrow()[0] <= 1000,
+        "write callback above the low watermark: {:?}",
+        at.borrow()
+    );
+    assert_eq!(reader.join().unwrap(), data);
+}
+
+#[test]
+fn a_read_timeout_reports_reading_and_timeout() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, _peer) = tcp_pair(&base);
+    let got = Rc::new(Cell::new(BevEvent::empty()));
+    let g = got.clone();
+    bev.on_event(move |_, what| g.set(what)).unwrap();
+    bev.set_timeouts(Some(Duration::from_millis(30)), None)
+        .unwrap();
+    bev.enable(Flags::READ).unwrap();
+    spin(&base, || !got.get().is_empty());
+    assert_eq!(got.get(), BevEvent::READING | BevEvent::TIMEOUT);
+    // libevent disables reading on a timeout.
+    assert!(!bev.enabled().contains(Flags::READ));
+}
+
+#[test]
+fn end_of_stream_is_reported_after_the_data() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    bev.on_read(move |b| {
+        l1.borrow_mut().push(format!(
+            "data {:?}",
+            String::from_utf8(b.input_mut().remove_all()).unwrap()
+        ))
+    })
+    .unwrap();
+    bev.on_event(move |_, w| l2.borrow_mut().push(format!("{w:?}")))
+        .unwrap();
+    bev.enable(Flags::READ).unwrap();
+    peer.write_all(b"last words").unwrap();
+    peer.shutdown(Shutdown::Write).unwrap();
+    spin(&base, || log.borrow().len() == 2);
+    assert_eq!(
+        *log.borrow(),
+        vec![
+            "data \"last words\"".to_string(),
+            "BevEvent(READING | EOF)".to_string()
+        ]
+    );
+}
+
+#[test]
+fn freeing_a_bufferevent_inside_its_own_event_callback() {
+    let base = EventBase::new().unwrap();
+    let (bev, mut peer) = tcp_pair(&base);
+    let table: Rc<RefCell<Vec<BufferEvent>>> = Rc::new(RefCell::new(vec![bev]));
+    let t = table.clone();
+    let closed = Rc::new(Cell::new(false));
+    let c = closed.clone();
+    {
+        let mut tb = table.borrow_mut();
+        let b = &mut tb[0];
+        b.on_event(move |me, what| {
+            assert!(what.contains(BevEvent::EOF));
+            // The daemon's pattern: close on end of stream by dropping the owner.
+            t.borrow_mut().clear();
+            // `me` stays valid until the callback returns.
+            assert!(me.output().is_empty());
+            c.set(true);
+        })
+        .unwrap();
+        b.enable(Flags::READ).unwrap();
+    }
+    peer.shutdown(Shutdown::Write).unwrap();
+    spin(&base, || closed.get());
+    assert!(table.borrow().is_empty());
+    // The socket was closed: the peer reads end of stream.
+    let mut buf = [0u8; 1];
+    peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert_eq!(peer.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn freeing_inside_the_read_callback_and_replacing_callbacks_inside_callbacks() {
+    let base = EventBase::new().unwrap();
+    let (bev, mut peer) = tcp_pair(&base);
+    let holder: Rc<RefCell<Option<BufferEvent>>> = Rc::new(RefCell::new(Some(bev)));
+    let h = holder.clone();
+    let phase = Rc::new(Cell::new(0));
+    let p = phase.clone();
+    {
+        let mut guard = holder.borrow_mut();
+        let b = guard.as_mut().unwrap();
+        b.on_read(move |me| {
+            let data = me.input_mut().remove_all();
+            if data.starts_with(b"swap") {
+                // Replace this very callback from inside it (through the owner).
+                let p2 = p.clone();
+                let h2 = h.clone();
+                h.borrow_mut()
+                    .as_mut()
+                    .unwrap()
+                    .on_read(move |me| {
+                        me.input_mut().drain(usize::MAX).unwrap();
+                        p2.set(2);
+                        h2.borrow_mut().take(); // and free it from the new one
+                    })
+                    .unwrap();
+                p.set(1);
+            }
+        })
+        .unwrap();
+        b.enable(Flags::READ).unwrap();
+    }
+    peer.write_all(b"swap").unwrap();
+    spin(&base, || phase.get() == 1);
+    peer.write_all(b"second").unwrap();
+    spin(&base, || phase.get() == 2);
+    assert!(holder.borrow().is_none());
+}
+
+#[test]
+fn a_pair_round_trip() {
+    let base = EventBase::new().unwrap();
+    let (mut a, mut b) = BufferEvent::pair(&base, Options::DEFER_CALLBACKS).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    b.on_read(move |me| {
+        let data = me.input_mut().remove_all();
+        g.borrow_mut().extend_from_slice(&data);
+        me.write(&data.to_ascii_uppercase()).unwrap();
+    })
+    .unwrap();
+    let back = Rc::new(RefCell::new(Vec::new()));
+    let bk = back.clone();
+    a.on_read(move |me| bk.borrow_mut().extend(me.input_mut().remove_all()))
+        .unwrap();
+    a.enable(Flags::READ | Flags::WRITE).unwrap();
+    b.enable(Flags::READ | Flags::WRITE).unwrap();
+    a.write(b"round trip").unwrap();
+    spin(&base, || back.borrow().len() == 10);
+    assert_eq!(&*got.borrow(), b"round trip");
+    assert_eq!(&*back.borrow(), b"ROUND TRIP");
+    assert_eq!(a.fd(), None);
+}
+
+#[test]
+fn a_filter_transforms_bytes_both_ways() {
+    let base = EventBase::new().unwrap();
+    let (under, mut peer) = tcp_pair(&base);
+    let rot =
+        |src: &mut libevent::EvBufferRef, dst: &mut libevent::EvBufferRef, _limit: isize, _mode| {
+            let data: Vec<u8> = src
+                .remove_all()
+                .iter()
+                .map(|b| {
+                    if b.is_ascii_lowercase() {
+                        b'a' + (b - b'a' + 13) % 26
+                    } else {
+                        *b
+                    }
+                })
+                .collect();
+            if data.is_empty() {
+                return FilterResult::NeedMore;
+            }
+            dst.add(&data).unwrap();
+            FilterResult::Ok
+        };
+    let mut f = BufferEvent::filter(under, rot, rot, Options::empty()).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    f.on_read(move |me| g.borrow_mut().extend(me.input_mut().remove_all()))
+        .unwrap();
+    f.enable(Flags::READ | Flags::WRITE).unwrap();
+    peer.write_all(b"uryyb").unwrap();
+    spin(&base, || got.borrow().len() == 5);
+    assert_eq!(&*got.borrow(), b"hello");
+    f.write(b"world").unwrap();
+    let mut buf = [0u8; 5];
+    let reader = std::thread::spawn(move || {
+        peer.read_exact(&mut buf).unwrap();
+        buf
+    });
+    let until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < until {
+        base.run(LoopFlags::NONBLOCK).unwrap();
+    }
+    assert_eq!(&reader.join().unwrap(), b"jbeyq");
+}
+
+#[test]
+fn a_rate_limit_limits_reading() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    // 1000 bytes per 20 ms tick: 64 KB take at least ~1.2 s.
+    let cfg = RateLimit::new(1000, 1000, 1 << 20, 1 << 20, Duration::from_millis(20)).unwrap();
+    bev.set_rate_limit(Some(cfg)).unwrap();
+    let total = Rc::new(Cell::new(0usize));
+    let t = total.clone();
+    bev.on_read(move |me| {
+        let n = me.input().len();
+        me.input_mut().drain(n).unwrap();
+        t.set(t.get() + n);
+    })
+    .unwrap();
+    bev.enable(Flags::READ).unwrap();
+    let writer = std::thread::spawn(move || peer.write_all(&vec![b'z'; 64 * 1024]).map(|_| peer));
+    let start = Instant::now();
+    spin(&base, || total.get() == 64 * 1024);
+    let took = start.elapsed();
+    // Generous bounds: at most twice the nominal rate, and not absurdly slow.
+    assert!(
+        took >= Duration::from_millis(600),
+        "64 KB in {took:?} is faster than 2x the limit"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop(writer.join().unwrap());
+}
+
+#[test]
+fn a_rate_limit_group_counts_its_members() {
+    let base = EventBase::new().unwrap();
+    let cfg = RateLimit::new(
+        1 << 20,
+        1 << 20,
+        1 << 20,
+        1 << 20,
+        Duration::from_millis(10),
+    )
+    .unwrap();
+    let group = RateLimitGroup::new(&base, &cfg).unwrap();
+    let (mut a, mut pa) = tcp_pair(&base);
+    let (mut b, mut pb) = tcp_pair(&base);
+    let total = Rc::new(Cell::new(0usize));
+    for bev in [&mut a, &mut b] {
+        bev.join_rate_limit_group(&group).unwrap();
+        let t = total.clone();
+        bev.on_read(move |me| {
+            let n = me.input().len();
+            me.input_mut().drain(n).unwrap();
+            t.set(t.get() + n);
+        })
+        .unwrap();
+        bev.enable(Flags::READ).unwrap();
+    }
+    pa.write_all(&[1; 3000]).unwrap();
+    pb.write_all(&[2; 2000]).unwrap();
+    spin(&base, || total.get() == 5000);
+    assert_eq!(group.totals().0, 5000);
+    b.leave_rate_limit_group().unwrap();
+    drop(group); // members keep it alive
+    assert!(RateLimit::new(0, 0, 1, 1, Duration::from_millis(1)).is_err());
+}
+
+#[test]
+fn connect_reports_connected_then_talks() {
+    let base = EventBase::new().unwrap();
+    let accepted: Rc<RefCell<Vec<TcpStream>>> = Rc::default();
+    let acc = accepted.clone();
+    let l = Listener::bind(
+        &base,
+        "127.0.0.1:0".parse().unwrap(),
+        4,
+        ListenerFlags::REUSEABLE,
+        move |s, _| acc.borrow_mut().push(s),
+    )
+    .unwrap();
+    let mut bev =
+        BufferEvent::connect_tcp(&base, l.local_addr().unwrap(), Options::empty()).unwrap();
+    let ev = Rc::new(Cell::new(BevEvent::empty()));
+    let e = ev.clone();
+    bev.on_event(move |_, w| e.set(w)).unwrap();
+    spin(&base, || {
+        !ev.get().is_empty() && !accepted.borrow().is_empty()
+    });
+    assert_eq!(ev.get(), BevEvent::CONNECTED);
+    assert!(bev.fd().is_some());
+    bev.write(b"hi").unwrap();
+    bev.flush(Flags::WRITE, libevent::FlushMode::Flush).unwrap();
+    let mut s = accepted.borrow_mut().pop().unwrap();
+    s.set_nonblocking(false).unwrap();
+    let mut buf = [0u8; 2];
+    let t = std::thread::spawn(move || {
+        s.read_exact(&mut buf).unwrap();
+        buf
+    });
+    let until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < until {
+        base.run(LoopFlags::NONBLOCK).unwrap();
+    }
+    assert_eq!(&t.join().unwrap(), b"hi");
+}
+
+#[test]
+fn connecting_to_a_closed_port_reports_an_error() {
+    let base = EventBase::new().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // closed again
+    let mut bev = BufferEvent::connect_tcp(&base, port, Options::empty()).unwrap();
+    let ev = Rc::new(Cell::new(BevEvent::empty()));
+    let e = ev.clone();
+    bev.on_event(move |_, w| e.set(w)).unwrap();
+    spin(&base, || !ev.get().is_empty());
+    assert!(ev.get().contains(BevEvent::ERROR));
+}
+
+#[test]
+fn options_priority_and_limits() {
+    let base = EventBase::new().unwrap();
+    base.priority_init(2).unwrap();
+    let (mut bev, _peer) = tcp_pair(&base);
+    bev.set_priority(1).unwrap();
+    assert_eq!(bev.priority(), 1);
+    bev.set_max_single_read(4096).unwrap();
+    bev.set_max_single_write(8192).unwrap();
+    assert_eq!(
+        (bev.max_single_read(), bev.max_single_write()),
+        (4096, 8192)
+    );
+    assert!(bev.set_max_single_read(0).is_err());
+    assert!(bev.set_read_watermark(10, 5).is_err());
+    assert!(bev.set_timeouts(Some(Duration::MAX), None).is_err());
+    bev.enable(Flags::READ).unwrap();
+    assert!(bev.enabled().contains(Flags::READ));
+    bev.disable(Flags::READ).unwrap();
+    assert!(!bev.enabled().contains(Flags::READ));
+    let mut buf = [0u8; 4];
+    assert_eq!(bev.read(&mut buf), 0);
+}
+
+#[test]
+fn a_panic_in_a_bufferevent_callback_resumes_from_the_loop() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    bev.on_read(|_| panic!("read callback panicked")).unwrap();
+    bev.enable(Flags::READ).unwrap();
+    peer.write_all(b"x").unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| base.dispatch()));
+    assert_eq!(
+        r.unwrap_err().downcast_ref::<&str>(),
+        Some(&"read callback panicked")
+    );
+}
