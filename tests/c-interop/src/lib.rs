@@ -1,0 +1,18 @@
+//! The C functions of `c/interop.c`.
+#![allow(missing_docs)]
+
+use libevent_sys::event_base;
+
+#[repr(C)]
+pub struct Counter {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    pub fn c_program_make_base() -> *mut event_base;
+    pub fn c_program_run_loop(base: *mut event_base) -> i32;
+    pub fn c_program_free_base(base: *mut event_base);
+    pub fn c_add_timer(base: *mut event_base, usec: libc::c_long) -> *mut Counter;
+    pub fn c_counter_fired(c: *const Counter) -> i32;
+    pub fn c_counter_free(c: *mut Counter);
+}

@@ -1,0 +1,71 @@
+//! Rust code living inside a C program's libevent loop, and the other way round.
+
+use c_interop::*;
+use libevent::{BufferEvent, Event, EventBase, Flags, Options};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+#[test]
+fn rust_events_run_inside_a_loop_that_c_owns_and_runs() {
+    // SAFETY: plain C calls; the base is freed at the end, after every Rust handle.
+    let raw = unsafe { c_program_make_base() };
+    assert!(!raw.is_null());
+    {
+        // SAFETY: raw stays alive until c_program_free_base below, after this scope.
+        let base = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        assert!(!base.is_owned());
+        let fired = Rc::new(Cell::new(0));
+        let f = fired.clone();
+        let t = Event::timer(&base, move |_| f.set(f.get() + 1)).unwrap();
+        t.add(Some(Duration::from_millis(5))).unwrap();
+        let (mut a, mut b) = BufferEvent::pair(&base, Options::empty()).unwrap();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        b.on_read(move |me| g.borrow_mut().extend(me.input_mut().remove_all()))
+            .unwrap();
+        b.enable(Flags::READ).unwrap();
+        a.write(b"from rust, in a C loop").unwrap();
+        // The C program runs its loop; Rust callbacks run inside it.
+        // SAFETY: raw is live.
+        let rc = unsafe { c_program_run_loop(raw) };
+        assert!(rc >= 0);
+        assert_eq!(fired.get(), 1);
+        assert_eq!(&*got.borrow(), b"from rust, in a C loop");
+    }
+    // SAFETY: every Rust object on the base was dropped with the scope above.
+    unsafe { c_program_free_base(raw) };
+}
+
+#[test]
+fn a_panic_inside_a_c_driven_loop_is_resumed_by_the_rust_side() {
+    // SAFETY: as above.
+    let raw = unsafe { c_program_make_base() };
+    {
+        // SAFETY: raw outlives this scope.
+        let base = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        let t = Event::timer(&base, |_| panic!("inside C's loop")).unwrap();
+        t.add(Some(Duration::from_millis(1))).unwrap();
+        // SAFETY: raw is live; the panic does not unwind through C.
+        unsafe { c_program_run_loop(raw) };
+        let p = base
+            .take_panic()
+            .expect("the panic was parked for the Rust side");
+        assert_eq!(p.downcast_ref::<&str>(), Some(&"inside C's loop"));
+    }
+    // SAFETY: no Rust object is left on it.
+    unsafe { c_program_free_base(raw) };
+}
+
+#[test]
+fn c_events_run_inside_a_loop_that_rust_owns_and_runs() {
+    let base = EventBase::new().unwrap();
+    // SAFETY: base is live while the loop runs; the counter is freed below.
+    let c = unsafe { c_add_timer(base.as_raw(), 2000) };
+    assert!(!c.is_null());
+    base.dispatch().unwrap();
+    // SAFETY: c is live until c_counter_free.
+    assert_eq!(unsafe { c_counter_fired(c) }, 1);
+    // SAFETY: freed once.
+    unsafe { c_counter_free(c) };
+}
