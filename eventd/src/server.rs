@@ -26,13 +26,21 @@ struct Conn {
     closing: bool,
     /// Reading paused because too much output is unsent (fix 2).
     paused: bool,
+    /// Output written and FIN sent; discarding input until the peer closes. Its slot is
+    /// already free.
+    lingering: bool,
 }
+
+/// How long a closed connection may linger, waiting for the peer's FIN.
+const LINGER: Duration = Duration::from_secs(2);
 
 struct State {
     cfg: Config,
     base: EventBase,
     log: Log,
     conns: HashMap<u64, Conn>,
+    /// How many of `conns` are lingering (not counted against the limit).
+    lingering: usize,
     next_id: u64,
     listener: Option<Listener>,
     accepting: bool,
@@ -78,9 +86,10 @@ impl State {
                 framer: Framer::new(self.cfg.max_message),
                 closing: false,
                 paused: false,
+                lingering: false,
             },
         );
-        if self.conns.len() >= self.cfg.max_connections {
+        if self.active() >= self.cfg.max_connections {
             // Fix 1: stop accepting instead of spinning on a listener that stays readable.
             self.set_accepting(false);
         }
@@ -95,6 +104,11 @@ impl State {
         bev.set_timeouts(t, t)?;
         bev.set_read_watermark(0, self.cfg.read_high_watermark)?;
         bev.enable(Flags::READ)
+    }
+
+    /// Connections counted against `--max-connections`.
+    fn active(&self) -> usize {
+        self.conns.len() - self.lingering
     }
 
     fn set_accepting(&mut self, on: bool) {
@@ -166,8 +180,8 @@ impl State {
             return;
         };
         if conn.closing {
-            if bev.output().is_empty() {
-                self.remove(id);
+            if bev.output().is_empty() && !conn.lingering {
+                self.linger(id);
             }
             return;
         }
@@ -221,11 +235,15 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        if !flush || conn.bev.output().is_empty() {
+        if !flush {
             self.remove(id);
             return;
         }
         conn.closing = true;
+        if conn.bev.output().is_empty() {
+            self.linger(id);
+            return;
+        }
         let r = conn
             .bev
             .disable(Flags::READ)
@@ -240,17 +258,51 @@ impl State {
         }
     }
 
+    /// Everything written: send FIN and wait (up to LINGER) for the peer's, discarding
+    /// what it still sends. Closing at once with unread input would make the kernel send
+    /// a reset, which can destroy replies still on their way to the peer.
+    fn linger(&mut self, id: u64) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(fd) = conn.bev.fd() else {
+            self.remove(id);
+            return;
+        };
+        // SAFETY: fd is this connection's live socket, owned by its bufferevent.
+        unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+        conn.lingering = true;
+        self.lingering += 1;
+        let r = conn
+            .bev
+            .set_timeouts(Some(LINGER), Some(LINGER))
+            .and_then(|_| conn.bev.disable(Flags::WRITE))
+            .and_then(|_| conn.bev.enable(Flags::READ));
+        if r.is_err() {
+            self.remove(id);
+        } else {
+            self.slot_freed();
+        }
+    }
+
     fn remove(&mut self, id: u64) {
         // Dropping the BufferEvent frees it and closes the socket (also from inside its
         // own callback: the safe crate keeps it alive until the callback returns).
-        if self.conns.remove(&id).is_none() {
+        let Some(conn) = self.conns.remove(&id) else {
             return;
+        };
+        if conn.lingering {
+            self.lingering -= 1;
+        } else {
+            self.slot_freed();
         }
-        if self.shutting_down {
-            if self.conns.is_empty() {
-                self.finish();
-            }
-        } else if self.conns.len() < self.cfg.max_connections {
+        if self.shutting_down && self.conns.is_empty() {
+            self.finish();
+        }
+    }
+
+    fn slot_freed(&mut self) {
+        if !self.shutting_down && self.active() < self.cfg.max_connections {
             self.set_accepting(true);
         }
     }
@@ -326,6 +378,7 @@ impl Server {
                 base: base.clone(),
                 log,
                 conns: HashMap::new(),
+                lingering: 0,
                 next_id: 0,
                 listener: None,
                 accepting: true,

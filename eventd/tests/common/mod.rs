@@ -20,7 +20,7 @@ pub fn start(args: &[&str]) -> Daemon {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let log = dir.join(format!("eventd-{}-{}.log", std::process::id(), unique()));
     let _ = fs::remove_file(&log);
-    let child = Command::new(env!("CARGO_BIN_EXE_eventd"))
+    let child = command()
         .args(["--listen", "127.0.0.1:0", "--log-file"])
         .arg(&log)
         .args(args)
@@ -56,6 +56,26 @@ pub fn start(args: &[&str]) -> Daemon {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The eventd command; under `EVENTD_WRAPPER` (scripts/valgrind.sh sets it to a valgrind
+/// command line) the daemon runs inside that wrapper.
+pub fn command() -> Command {
+    match std::env::var("EVENTD_WRAPPER") {
+        Ok(w) if !w.trim().is_empty() => {
+            let mut parts = w.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(env!("CARGO_BIN_EXE_eventd"));
+            c
+        }
+        _ => Command::new(env!("CARGO_BIN_EXE_eventd")),
+    }
+}
+
+/// True when the daemon runs under a wrapper such as valgrind: timing and memory figures
+/// mean nothing there.
+pub fn wrapped() -> bool {
+    std::env::var("EVENTD_WRAPPER").is_ok_and(|w| !w.trim().is_empty())
 }
 
 fn unique() -> u64 {
@@ -122,7 +142,12 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // A graceful stop, so a wrapper such as valgrind sees a normal exit and checks
+        // for leaks; killed only if it does not stop.
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: the pid is our live child.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = wait_timeout(&mut self.child, Duration::from_secs(20));
+        }
     }
 }
