@@ -42,7 +42,8 @@ fn add_buffer_moves_everything() {
 
 #[test]
 fn readln_in_every_style() {
-    let cases: &[(Eol, &[u8], &[&[u8]])] = &[
+    type Case<'a> = (Eol, &'a [u8], &'a [&'a [u8]]);
+    let cases: &[Case] = &[
         (Eol::Any, b"a\r\n\r\nb\n\nc\r", &[b"a", b"b", b"c"]),
         (Eol::Crlf, b"a\r\nb\nc\r\n", &[b"a", b"b", b"c"]),
         (Eol::CrlfStrict, b"a\r\nb\nc\r\n", &[b"a", b"b\nc"]),
@@ -70,7 +71,7 @@ fn search_peek_and_pullup() {
     let mut b = EvBuffer::new().unwrap();
     // Several chunks: a reference adds its own chunk.
     b.add(b"abc").unwrap();
-    b.add_reference(b"defabc".to_vec(), |_| {}).unwrap();
+    b.add_reference(b"defabc", |_| {}).unwrap();
     b.add(b"xyz").unwrap();
     assert_eq!(b.search(b"abc", 0), Some(0));
     assert_eq!(b.search(b"abc", 1), Some(6));
