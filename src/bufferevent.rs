@@ -331,6 +331,18 @@ impl BufferEventRef {
         unsafe { EvBufferRef::from_raw(sys::bufferevent_get_output(self.as_raw())) }
     }
 
+    /// Input and output together (they are distinct buffers), for example to move the
+    /// input to the output without copying: `let (i, o) = bev.buffers_mut(); o.add_buffer(i)`.
+    pub fn buffers_mut(&mut self) -> (&mut EvBufferRef, &mut EvBufferRef) {
+        // SAFETY: a bufferevent's input and output are two different live evbuffers.
+        unsafe {
+            (
+                EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())),
+                EvBufferRef::from_raw(sys::bufferevent_get_output(self.as_raw())),
+            )
+        }
+    }
+
     /// `bufferevent_write`.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: data valid for its length; copied.
