@@ -8,7 +8,17 @@ pub struct Counter {
     _private: [u8; 0],
 }
 
+/// `struct bench_counter` of c/bench.c.
+#[repr(C)]
+pub struct BenchCounter {
+    pub count: libc::c_long,
+    pub limit: libc::c_long,
+    pub base: *mut event_base,
+}
+
 extern "C" {
+    /// A plain C event callback: counts, and breaks the loop at the limit.
+    pub fn c_bench_count_cb(fd: libc::c_int, what: libc::c_short, arg: *mut libc::c_void);
     pub fn c_program_make_base() -> *mut event_base;
     pub fn c_program_run_loop(base: *mut event_base) -> i32;
     pub fn c_program_free_base(base: *mut event_base);
