@@ -46,11 +46,7 @@ fn timer_fires(ev: *mut sys::event, base: &EventBase) -> Duration {
     start.elapsed()
 }
 
-fn c_side(
-    base: &EventBase,
-    what: fn(*mut sys::event, &EventBase) -> Duration,
-    flags: i32,
-) -> Duration {
+fn c_side(base: &EventBase, what: Driver, flags: i32) -> Duration {
     let mut counter = BenchCounter {
         count: 0,
         limit: N,
@@ -73,11 +69,7 @@ fn c_side(
     t
 }
 
-fn rust_side(
-    base: &EventBase,
-    what: fn(*mut sys::event, &EventBase) -> Duration,
-    flags: Flags,
-) -> Duration {
+fn rust_side(base: &EventBase, what: Driver, flags: Flags) -> Duration {
     let count = Rc::new(Cell::new(0i64));
     let (c, b) = (count.clone(), base.clone());
     let ev = Event::new(base, -1, flags, move |_| {
@@ -91,6 +83,10 @@ fn rust_side(
     assert_eq!(count.get(), N);
     t
 }
+
+/// How to drive the event, and the base to do it on.
+type Driver = fn(*mut sys::event, &EventBase) -> Duration;
+type Case<'a> = (&'a str, Driver, Flags, &'a EventBase);
 
 /// The best run: on a shared 2-core machine the scheduler only ever adds time.
 fn best(v: Vec<Duration>) -> Duration {
@@ -111,12 +107,7 @@ fn main() {
         "{:<22} {:>12} {:>12} {:>8}",
         "", "C ns/event", "Rust ns/event", "Rust/C"
     );
-    let cases: [(
-        &str,
-        fn(*mut sys::event, &EventBase) -> Duration,
-        Flags,
-        &EventBase,
-    ); 2] = [
+    let cases: [Case; 2] = [
         ("manual activations", activations, Flags::empty(), &plain),
         ("timer fires", timer_fires, Flags::PERSIST, &precise),
     ];
