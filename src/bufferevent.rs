@@ -198,6 +198,14 @@ extern "C" fn event_tramp(bev: *mut sys::bufferevent, what: c_short, arg: *mut c
     });
 }
 
+/// Checks a max-single-read/write value: libevent takes 1 to `isize::MAX`.
+fn single_limit(function: &'static str, n: usize) -> Result<()> {
+    if n == 0 || n > isize::MAX as usize {
+        return Err(Error::invalid(function, "must be between 1 and isize::MAX"));
+    }
+    Ok(())
+}
+
 /// A borrowed bufferevent: what callbacks receive, and what a [`BufferEvent`] derefs to.
 pub struct BufferEventRef {
     _opaque: UnsafeCell<[u8; 0]>,
@@ -407,12 +415,7 @@ impl BufferEventRef {
 
     /// `bufferevent_set_max_single_read`: bytes read per callback at most.
     pub fn set_max_single_read(&mut self, n: usize) -> Result<()> {
-        if n == 0 || n > isize::MAX as usize {
-            return Err(Error::invalid(
-                "bufferevent_set_max_single_read",
-                "must be between 1 and isize::MAX",
-            ));
-        }
+        single_limit("bufferevent_set_max_single_read", n)?;
         // SAFETY: live bufferevent.
         if unsafe { sys::bufferevent_set_max_single_read(self.as_raw(), n) } != 0 {
             return Err(Error::failed("bufferevent_set_max_single_read"));
@@ -422,12 +425,7 @@ impl BufferEventRef {
 
     /// `bufferevent_set_max_single_write`.
     pub fn set_max_single_write(&mut self, n: usize) -> Result<()> {
-        if n == 0 || n > isize::MAX as usize {
-            return Err(Error::invalid(
-                "bufferevent_set_max_single_write",
-                "must be between 1 and isize::MAX",
-            ));
-        }
+        single_limit("bufferevent_set_max_single_write", n)?;
         // SAFETY: live bufferevent.
         if unsafe { sys::bufferevent_set_max_single_write(self.as_raw(), n) } != 0 {
             return Err(Error::failed("bufferevent_set_max_single_write"));

@@ -2,14 +2,17 @@
 //! callbacks that free or replace, connecting, options.
 
 use libevent::{
-    BevEvent, BufferEvent, EventBase, FilterResult, Flags, Listener, ListenerFlags, LoopFlags,
-    Options, RateLimit, RateLimitGroup,
+    BevEvent, BufferEvent, EventBase, FilterResult, Flags, Listener, ListenerFlags, Options,
+    RateLimit, RateLimitGroup,
 };
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{read_in_thread, run_for, spin};
 
 /// A bufferevent over one end of a connected TCP pair; the other end stays blocking.
 fn tcp_pair(base: &EventBase) -> (BufferEvent, TcpStream) {
@@ -20,18 +23,6 @@ fn tcp_pair(base: &EventBase) -> (BufferEvent, TcpStream) {
         BufferEvent::from_tcp(base, ours, Options::empty()).unwrap(),
         peer,
     )
-}
-
-fn spin(base: &EventBase, until: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !until() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "condition not reached"
-        );
-        base.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]
@@ -46,10 +37,7 @@ fn the_read_low_watermark_delays_the_read_callback() {
         .unwrap();
     bev.enable(Flags::READ).unwrap();
     peer.write_all(b"12345").unwrap();
-    let until = Instant::now() + Duration::from_millis(100);
-    while Instant::now() < until {
-        base.run(LoopFlags::NONBLOCK).unwrap();
-    }
+    run_for(&base, Duration::from_millis(100));
     assert!(seen.borrow().is_empty(), "called below the low watermark");
     assert_eq!(bev.input().len(), 5);
     peer.write_all(b"67890").unwrap();
@@ -285,16 +273,9 @@ fn a_filter_transforms_bytes_both_ways() {
     spin(&base, || got.borrow().len() == 5);
     assert_eq!(&*got.borrow(), b"hello");
     f.write(b"world").unwrap();
-    let mut buf = [0u8; 5];
-    let reader = std::thread::spawn(move || {
-        peer.read_exact(&mut buf).unwrap();
-        buf
-    });
-    let until = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < until {
-        base.run(LoopFlags::NONBLOCK).unwrap();
-    }
-    assert_eq!(&reader.join().unwrap(), b"jbeyq");
+    let reader = read_in_thread(peer, 5);
+    run_for(&base, Duration::from_millis(200));
+    assert_eq!(reader.join().unwrap(), b"jbeyq");
 }
 
 #[test]
@@ -386,18 +367,11 @@ fn connect_reports_connected_then_talks() {
     assert!(bev.fd().is_some());
     bev.write(b"hi").unwrap();
     bev.flush(Flags::WRITE, libevent::FlushMode::Flush).unwrap();
-    let mut s = accepted.borrow_mut().pop().unwrap();
+    let s = accepted.borrow_mut().pop().unwrap();
     s.set_nonblocking(false).unwrap();
-    let mut buf = [0u8; 2];
-    let t = std::thread::spawn(move || {
-        s.read_exact(&mut buf).unwrap();
-        buf
-    });
-    let until = Instant::now() + Duration::from_millis(200);
-    while Instant::now() < until {
-        base.run(LoopFlags::NONBLOCK).unwrap();
-    }
-    assert_eq!(&t.join().unwrap(), b"hi");
+    let t = read_in_thread(s, 2);
+    run_for(&base, Duration::from_millis(200));
+    assert_eq!(t.join().unwrap(), b"hi");
 }
 
 #[test]

@@ -5,19 +5,10 @@ use libevent::{EventBase, Listener, ListenerFlags, LoopFlags};
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn spin(base: &EventBase, until: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !until() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "condition not reached"
-        );
-        base.run(LoopFlags::NONBLOCK).unwrap();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+mod common;
+use common::{run_for, spin};
 
 #[test]
 fn accepts_with_stream_and_peer_address() {
@@ -71,19 +62,13 @@ fn disabled_listeners_leave_clients_in_the_backlog() {
     )
     .unwrap();
     let _client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let until = Instant::now() + Duration::from_millis(100);
-    while Instant::now() < until {
-        base.run(LoopFlags::NONBLOCK).unwrap();
-    }
+    run_for(&base, Duration::from_millis(100));
     assert_eq!(count.get(), 0);
     l.enable().unwrap();
     spin(&base, || count.get() == 1);
     l.disable().unwrap();
     let _second = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let until = Instant::now() + Duration::from_millis(100);
-    while Instant::now() < until {
-        base.run(LoopFlags::NONBLOCK).unwrap();
-    }
+    run_for(&base, Duration::from_millis(100));
     assert_eq!(count.get(), 1);
 }
 

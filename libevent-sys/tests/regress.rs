@@ -5,6 +5,7 @@
 //! The suite runs as upstream's `make verify` does, once per backend that Linux has.
 #![cfg(not(feature = "system"))]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -201,7 +202,10 @@ fn run_suite(exe: &Path, label: &str, env: &[(&str, &str)]) -> (u32, u32) {
         .unwrap_or("")
         .trim()
         .to_string();
-    println!(
+    // Straight to stderr: libtest captures println! of passing tests, and this line is
+    // the point of the test.
+    let _ = writeln!(
+        std::io::stderr(),
         "libevent regress [{label}] ({:.1?}): {summary}",
         start.elapsed()
     );
@@ -227,7 +231,10 @@ fn run_suite(exe: &Path, label: &str, env: &[(&str, &str)]) -> (u32, u32) {
 fn libevent_regression_suite() {
     let exe = build_regress();
     for (name, why) in LEFT_OUT {
-        println!("left out: {name} ({why})");
+        let _ = writeln!(
+            std::io::stderr(),
+            "libevent regress: left out {name} ({why})"
+        );
     }
     let mut runs: Vec<(&str, Vec<(&str, &str)>)> = vec![("epoll", vec![])];
     if env::var_os("LIBEVENT_SYS_REGRESS_ALL_BACKENDS").is_some() || env::var_os("CI").is_some() {

@@ -1,0 +1,38 @@
+//! Helpers shared by the safe crate's integration tests.
+#![allow(dead_code)]
+
+use libevent::{EventBase, LoopFlags};
+use std::io::Read;
+use std::net::TcpStream;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Runs the loop without blocking until `until()` holds; fails after 5 s.
+pub fn spin(base: &EventBase, until: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !until() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "condition not reached"
+        );
+        base.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Runs the loop without blocking for `d`.
+pub fn run_for(base: &EventBase, d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        base.run(LoopFlags::NONBLOCK).unwrap();
+    }
+}
+
+/// Reads exactly `n` bytes from a blocking stream on another thread.
+pub fn read_in_thread(mut s: TcpStream, n: usize) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; n];
+        s.read_exact(&mut buf).unwrap();
+        buf
+    })
+}
