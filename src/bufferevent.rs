@@ -463,7 +463,25 @@ impl BufferEventRef {
         Ok(())
     }
 
-    /// `bufferevent_socket_get_dns_error`-free helper: the pending socket error (`SO_ERROR`).
+    /// `shutdown(2)` on the socket: `Shutdown::Write` sends FIN once the kernel has sent
+    /// what it holds (flush the output buffer first). An error if there is no socket.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> Result<()> {
+        let fd = self
+            .fd()
+            .ok_or_else(|| Error::invalid("shutdown", "the bufferevent has no socket"))?;
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: fd is this bufferevent's live socket.
+        if unsafe { libc::shutdown(fd, how) } != 0 {
+            return Err(Error::last("shutdown"));
+        }
+        Ok(())
+    }
+
+    /// The pending socket error (`SO_ERROR`), if any.
     pub fn socket_error(&self) -> Option<i32> {
         let fd = self.fd()?;
         let mut err: libc::c_int = 0;

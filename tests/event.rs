@@ -286,3 +286,112 @@ fn the_base_outlives_handles_dropped_in_any_order() {
     assert_eq!(t.base().num_events(Count::ADDED), 1);
     drop(t);
 }
+
+#[test]
+fn reinit_after_fork_keeps_the_base_working_in_the_child() {
+    let base = EventBase::new().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let got = Rc::new(Cell::new(false));
+    let g = got.clone();
+    let r = Event::new(&base, a.as_raw_fd(), Flags::READ, move |_| g.set(true)).unwrap();
+    r.add(None).unwrap();
+    // SAFETY: the child only uses async-signal-safe-enough calls on its own copies and
+    // leaves with _exit, never returning into the test harness.
+    match unsafe { libc::fork() } {
+        0 => {
+            let ok = base.reinit().is_ok() && {
+                b.write_all(b"x").is_ok() && base.run(LoopFlags::ONCE).is_ok() && got.get()
+            };
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        -1 => panic!("fork failed"),
+        pid => {
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "child status {status}"
+            );
+        }
+    }
+}
+
+#[test]
+fn closed_events_report_the_peer_closing_without_reading() {
+    let base = EventBase::new().unwrap();
+    assert!(base.features().contains(Features::EARLY_CLOSE));
+    let (a, b) = UnixStream::pair().unwrap();
+    let got = Rc::new(Cell::new(Flags::empty()));
+    let g = got.clone();
+    let ev = Event::new(&base, a.as_raw_fd(), Flags::CLOSED, move |w| g.set(w)).unwrap();
+    ev.add(None).unwrap();
+    drop(b);
+    base.dispatch().unwrap();
+    assert!(got.get().contains(Flags::CLOSED), "{:?}", got.get());
+}
+
+#[test]
+fn edge_triggered_events_fire_once_per_arrival() {
+    let base = EventBase::new().unwrap();
+    assert!(base.features().contains(Features::ET));
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let fired = Rc::new(Cell::new(0));
+    let f = fired.clone();
+    // Never reads: level-triggered would fire on every pass, edge-triggered only on new data.
+    let ev = Event::new(
+        &base,
+        a.as_raw_fd(),
+        Flags::READ | Flags::PERSIST | Flags::ET,
+        move |_| f.set(f.get() + 1),
+    )
+    .unwrap();
+    ev.add(None).unwrap();
+    b.write_all(b"one").unwrap();
+    for _ in 0..5 {
+        base.run(LoopFlags::NONBLOCK).unwrap();
+    }
+    assert_eq!(fired.get(), 1);
+    b.write_all(b"two").unwrap();
+    for _ in 0..5 {
+        base.run(LoopFlags::NONBLOCK).unwrap();
+    }
+    assert_eq!(fired.get(), 2);
+}
+
+#[test]
+fn debug_mode_only_before_the_first_base() {
+    // Debug mode is process-wide and must come before any base, so it runs in a child
+    // process of this test binary.
+    if std::env::var_os("LIBEVENT_TEST_DEBUG_MODE_CHILD").is_some() {
+        libevent::enable_debug_mode().unwrap();
+        let base = EventBase::new().unwrap();
+        let t = Event::timer(&base, |_| {}).unwrap();
+        t.add(Some(Duration::from_millis(1))).unwrap();
+        base.dispatch().unwrap();
+        let e = libevent::enable_debug_mode();
+        assert!(e.is_ok(), "a second call while on is a no-op");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "debug_mode_only_before_the_first_base",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env("LIBEVENT_TEST_DEBUG_MODE_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // In this process bases exist already (other tests), or will: once one has been made
+    // the call is refused.
+    let _base = EventBase::new().unwrap();
+    assert!(libevent::enable_debug_mode()
+        .unwrap_err()
+        .is_invalid_input());
+}

@@ -265,12 +265,10 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let Some(fd) = conn.bev.fd() else {
+        if conn.bev.shutdown(std::net::Shutdown::Write).is_err() {
             self.remove(id);
             return;
-        };
-        // SAFETY: fd is this connection's live socket, owned by its bufferevent.
-        unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+        }
         conn.lingering = true;
         self.lingering += 1;
         let r = conn
