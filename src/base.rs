@@ -60,6 +60,13 @@ pub struct EventBase {
 }
 
 /// How a loop call ended (`event_base_loop`'s 0 and 1).
+///
+/// ```
+/// # use libevent::*;
+/// let base = EventBase::new()?;
+/// assert_eq!(base.dispatch()?, LoopExit::NoEvents); // nothing was pending
+/// # Ok::<(), libevent::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoopExit {
     /// `event_base_loopexit`/`loopbreak` was called, or `ONCE`/`NONBLOCK` finished its pass.
@@ -71,21 +78,29 @@ pub enum LoopExit {
 macro_rules! flag_type {
     ($(#[$m:meta])* $name:ident : $t:ty { $($(#[$fm:meta])* $flag:ident = $value:expr;)* }) => {
         $(#[$m])*
+        ///
+        /// Combine flags with `|`; test them with `contains` and `intersects`.
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         pub struct $name(pub(crate) $t);
         impl $name {
             $($(#[$fm])* pub const $flag: $name = $name($value as $t);)*
             /// No flag.
+            #[doc = concat!("```\nassert!(libevent::", stringify!($name), "::empty().is_empty());\n```")]
             pub const fn empty() -> Self { $name(0) }
             /// The C value.
+            #[doc = concat!("```\nassert_eq!(libevent::", stringify!($name), "::empty().bits(), 0);\n```")]
             pub const fn bits(self) -> $t { self.0 }
             /// From a C value; unknown bits are kept.
+            #[doc = concat!("```\nlet f = libevent::", stringify!($name), "::from_bits(0);\nassert!(f.is_empty());\n```")]
             pub const fn from_bits(bits: $t) -> Self { $name(bits) }
-            /// True when every flag of `other` is set in `self`.
+            /// True when every flag of `other` is set in `self` (and `other` is not empty).
+            #[doc = concat!("```\nuse libevent::", stringify!($name), " as F;\nlet all = F::from_bits(!0);\nassert!(!F::empty().contains(F::empty()));\nassert!(all.contains(all));\n```")]
             pub const fn contains(self, other: Self) -> bool { self.0 & other.0 == other.0 && other.0 != 0 }
             /// True when any flag of `other` is set in `self`.
+            #[doc = concat!("```\nuse libevent::", stringify!($name), " as F;\nassert!(!F::empty().intersects(F::from_bits(!0)));\n```")]
             pub const fn intersects(self, other: Self) -> bool { self.0 & other.0 != 0 }
             /// True when no flag is set.
+            #[doc = concat!("```\nassert!(libevent::", stringify!($name), "::default().is_empty());\n```")]
             pub const fn is_empty(self) -> bool { self.0 == 0 }
         }
         impl std::ops::BitOr for $name {
@@ -118,6 +133,12 @@ pub(crate) use flag_type;
 
 flag_type! {
     /// `EVLOOP_*`: how [`EventBase::run`] runs.
+    ///
+    /// ```
+    /// # let base = libevent::EventBase::new()?;
+    /// base.run(libevent::LoopFlags::ONCE | libevent::LoopFlags::NONBLOCK)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     LoopFlags: i32 {
         /// `EVLOOP_ONCE`: wait for events, run the active ones, return.
         ONCE = sys::EVLOOP_ONCE;
@@ -130,6 +151,13 @@ flag_type! {
 
 flag_type! {
     /// `EV_FEATURE_*`: what a backend offers; required through [`Config::require_features`].
+    ///
+    /// ```
+    /// # let base = libevent::EventBase::new()?;
+    /// let f = base.features();
+    /// println!("{f:?}");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     Features: i32 {
         /// `EV_FEATURE_ET`: edge-triggered events.
         ET = sys::event_method_feature_EV_FEATURE_ET;
@@ -144,6 +172,12 @@ flag_type! {
 
 flag_type! {
     /// `EVENT_BASE_FLAG_*`, set through [`Config::flags`].
+    ///
+    /// ```
+    /// let mut cfg = libevent::Config::new()?;
+    /// cfg.flags(libevent::BaseFlags::NO_CACHE_TIME)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     BaseFlags: i32 {
         /// `EVENT_BASE_FLAG_NOLOCK`: no lock even when threads are set up.
         NOLOCK = sys::event_base_config_flag_EVENT_BASE_FLAG_NOLOCK;
@@ -160,6 +194,12 @@ flag_type! {
 
 flag_type! {
     /// `EVENT_BASE_COUNT_*`: which events [`EventBase::num_events`] counts.
+    ///
+    /// ```
+    /// # let base = libevent::EventBase::new()?;
+    /// assert_eq!(base.num_events(libevent::Count::ACTIVE | libevent::Count::ADDED), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     Count: u32 {
         /// `EVENT_BASE_COUNT_ACTIVE`.
         ACTIVE = sys::EVENT_BASE_COUNT_ACTIVE;
@@ -186,6 +226,13 @@ pub struct Config {
 
 impl Config {
     /// `event_config_new`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let cfg = Config::new()?;
+    /// let _base = EventBase::with_config(&cfg)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn new() -> Result<Config> {
         // SAFETY: no preconditions; null is checked.
         let raw = unsafe { sys::event_config_new() };
@@ -195,6 +242,14 @@ impl Config {
     }
 
     /// `event_config_avoid_method`: never use this backend ("epoll", "poll", "select"...).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut cfg = Config::new()?;
+    /// cfg.avoid_method("epoll")?;
+    /// assert_ne!(EventBase::with_config(&cfg)?.method(), "epoll");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn avoid_method(&mut self, method: &str) -> Result<&mut Self> {
         let m = CString::new(method)
             .map_err(|_| Error::invalid("event_config_avoid_method", "method name contains NUL"))?;
@@ -206,6 +261,14 @@ impl Config {
     }
 
     /// `event_config_require_features`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut cfg = Config::new()?;
+    /// cfg.require_features(Features::ET)?;
+    /// assert!(EventBase::with_config(&cfg)?.features().contains(Features::ET));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn require_features(&mut self, features: Features) -> Result<&mut Self> {
         // SAFETY: self.raw is live.
         if unsafe { sys::event_config_require_features(self.raw.as_ptr(), features.0) } != 0 {
@@ -215,6 +278,14 @@ impl Config {
     }
 
     /// `event_config_set_flag`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut cfg = Config::new()?;
+    /// cfg.flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)?;
+    /// let _base = EventBase::with_config(&cfg)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn flags(&mut self, flags: BaseFlags) -> Result<&mut Self> {
         // SAFETY: self.raw is live.
         if unsafe { sys::event_config_set_flag(self.raw.as_ptr(), flags.0) } != 0 {
@@ -224,6 +295,13 @@ impl Config {
     }
 
     /// The raw `struct event_config *`, still owned by `self`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let cfg = Config::new()?;
+    /// assert!(!cfg.as_raw().is_null());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut sys::event_config {
         self.raw.as_ptr()
     }
@@ -244,6 +322,13 @@ impl Drop for Config {
 
 impl EventBase {
     /// `event_base_new`: the best backend available.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert!(supported_methods().contains(&base.method()));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn new() -> Result<EventBase> {
         crate::thread::setup();
         // SAFETY: no preconditions; null is checked.
@@ -252,6 +337,15 @@ impl EventBase {
     }
 
     /// `event_base_new_with_config`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut cfg = Config::new()?;
+    /// cfg.require_features(Features::O1)?;
+    /// let base = EventBase::with_config(&cfg)?;
+    /// assert!(base.features().contains(Features::O1));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn with_config(config: &Config) -> Result<EventBase> {
         crate::thread::setup();
         // SAFETY: config.raw is live for the call.
@@ -270,6 +364,14 @@ impl EventBase {
     ///
     /// # Safety
     /// `raw` must be a live base from `event_base_new*` that nothing else frees.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// // SAFETY: a fresh base that nothing else frees.
+    /// let base = unsafe { EventBase::from_raw(libevent::sys::event_base_new())? };
+    /// assert!(base.is_owned());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub unsafe fn from_raw(raw: *mut sys::event_base) -> Result<EventBase> {
         Self::adopt(raw, "EventBase::from_raw")
     }
@@ -284,6 +386,18 @@ impl EventBase {
     /// # Safety
     /// `raw` must be a live base that stays alive as long as this handle, its clones, and
     /// every Rust object made on it.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let raw = unsafe { libevent::sys::event_base_new() }; // owned by "C"
+    /// {
+    ///     // SAFETY: raw outlives this handle and everything made on it.
+    ///     let base = unsafe { EventBase::from_raw_borrowed(raw)? };
+    ///     assert!(!base.is_owned());
+    /// }
+    /// unsafe { libevent::sys::event_base_free(raw) };
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub unsafe fn from_raw_borrowed(raw: *mut sys::event_base) -> Result<EventBase> {
         let raw = NonNull::new(raw)
             .ok_or_else(|| Error::invalid("EventBase::from_raw_borrowed", "null event_base"))?;
@@ -293,11 +407,27 @@ impl EventBase {
     }
 
     /// The raw `struct event_base *`, still owned as before.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// // SAFETY: the base is live.
+    /// let n = unsafe { libevent::sys::event_base_get_npriorities(base.as_raw()) };
+    /// assert_eq!(n, 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut sys::event_base {
         self.inner.raw.as_ptr()
     }
 
     /// True when dropping the last handle frees the C base.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert!(base.is_owned());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn is_owned(&self) -> bool {
         self.inner.owned
     }
@@ -312,6 +442,14 @@ impl EventBase {
     }
 
     /// `event_base_loop` with flags. A panic in a callback resumes here.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// // Run what is ready, without waiting.
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn run(&self, flags: LoopFlags) -> Result<LoopExit> {
         // SAFETY: the base is live; callbacks reached from here are panic-guarded.
         let rc = unsafe { sys::event_base_loop(self.as_raw(), flags.0) };
@@ -319,6 +457,15 @@ impl EventBase {
     }
 
     /// `event_base_dispatch`: run until no events remain or the loop is stopped.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// t.add(Some(std::time::Duration::from_millis(1)))?;
+    /// assert_eq!(base.dispatch()?, LoopExit::NoEvents); // ran until nothing was left
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn dispatch(&self) -> Result<LoopExit> {
         // SAFETY: as in `run`.
         let rc = unsafe { sys::event_base_dispatch(self.as_raw()) };
@@ -326,16 +473,40 @@ impl EventBase {
     }
 
     /// Re-raises a panic that a callback raised while C code ran this base's loop.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// // Nothing panicked: a no-op.
+    /// base.resume_panic();
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn resume_panic(&self) {
         panic::resume(self.as_raw());
     }
 
     /// Takes a parked callback panic without raising it.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert!(base.take_panic().is_none());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn take_panic(&self) -> Option<Box<dyn std::any::Any + Send>> {
         panic::take(self.as_raw())
     }
 
     /// `event_base_loopexit`: stop after `after` (or after this pass of callbacks).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// base.loopexit(Some(std::time::Duration::from_millis(5)))?;
+    /// base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
+    /// assert!(base.got_exit());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn loopexit(&self, after: Option<Duration>) -> Result<()> {
         let tv = after
             .map(|d| timeval("event_base_loopexit", d))
@@ -351,6 +522,17 @@ impl EventBase {
     }
 
     /// `event_base_loopbreak`: stop after the callback running now.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let b = base.clone();
+    /// let t = Event::timer(&base, move |_| b.loopbreak().unwrap())?;
+    /// t.add(Some(std::time::Duration::ZERO))?;
+    /// base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
+    /// assert!(base.got_break());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn loopbreak(&self) -> Result<()> {
         // SAFETY: base live.
         if unsafe { sys::event_base_loopbreak(self.as_raw()) } != 0 {
@@ -360,6 +542,16 @@ impl EventBase {
     }
 
     /// `event_base_loopcontinue`: rescan for active events before running more callbacks.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let b = base.clone();
+    /// let t = Event::timer(&base, move |_| b.loopcontinue().unwrap())?;
+    /// t.add(Some(std::time::Duration::ZERO))?;
+    /// base.dispatch()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn loopcontinue(&self) -> Result<()> {
         // SAFETY: base live.
         if unsafe { sys::event_base_loopcontinue(self.as_raw()) } != 0 {
@@ -369,18 +561,39 @@ impl EventBase {
     }
 
     /// `event_base_got_exit`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert!(!base.got_exit());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn got_exit(&self) -> bool {
         // SAFETY: base live.
         unsafe { sys::event_base_got_exit(self.as_raw()) != 0 }
     }
 
     /// `event_base_got_break`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert!(!base.got_break());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn got_break(&self) -> bool {
         // SAFETY: base live.
         unsafe { sys::event_base_got_break(self.as_raw()) != 0 }
     }
 
     /// `event_base_get_method`: "epoll", "kqueue", "poll", "select"...
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert_eq!(base.method(), "epoll"); // on Linux
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn method(&self) -> &'static str {
         // SAFETY: returns a pointer to a static string of the backend.
         let s = unsafe { CStr::from_ptr(sys::event_base_get_method(self.as_raw())) };
@@ -388,12 +601,27 @@ impl EventBase {
     }
 
     /// `event_base_get_features`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert!(base.features().contains(Features::O1)); // epoll
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn features(&self) -> Features {
         // SAFETY: base live.
         Features(unsafe { sys::event_base_get_features(self.as_raw()) })
     }
 
     /// `event_base_priority_init`: make `n` priorities (call before adding events).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// base.priority_init(3)?;
+    /// assert_eq!(base.priorities(), 3);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn priority_init(&self, n: u8) -> Result<()> {
         if n == 0 {
             return Err(Error::invalid(
@@ -409,12 +637,27 @@ impl EventBase {
     }
 
     /// `event_base_get_npriorities`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// assert_eq!(base.priorities(), 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn priorities(&self) -> u32 {
         // SAFETY: base live.
         unsafe { sys::event_base_get_npriorities(self.as_raw()) as u32 }
     }
 
     /// `event_base_gettimeofday_cached`: the time cached at the start of this pass.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let t = base.cached_time()?; // outside the loop: the current time
+    /// assert!(t > std::time::UNIX_EPOCH);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn cached_time(&self) -> Result<SystemTime> {
         let mut tv = libc::timeval {
             tv_sec: 0,
@@ -428,6 +671,13 @@ impl EventBase {
     }
 
     /// `event_base_update_cache_time`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// base.update_cache_time()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn update_cache_time(&self) -> Result<()> {
         // SAFETY: base live.
         if unsafe { sys::event_base_update_cache_time(self.as_raw()) } != 0 {
@@ -437,12 +687,30 @@ impl EventBase {
     }
 
     /// `event_base_get_num_events`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// t.add(Some(std::time::Duration::from_secs(1)))?;
+    /// assert_eq!(base.num_events(Count::ADDED), 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn num_events(&self, which: Count) -> usize {
         // SAFETY: base live.
         unsafe { sys::event_base_get_num_events(self.as_raw(), which.0) as usize }
     }
 
     /// `event_base_dump_events`, written to `out`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let mut out = Vec::new();
+    /// base.dump_events(&mut out).unwrap();
+    /// assert!(String::from_utf8_lossy(&out).contains("Inserted events"));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn dump_events<W: Write>(&self, out: &mut W) -> std::io::Result<()> {
         let mut ptr: *mut libc::c_char = std::ptr::null_mut();
         let mut len: libc::size_t = 0;
@@ -463,6 +731,14 @@ impl EventBase {
     }
 
     /// `event_reinit`: call in the child after `fork()` before using the base.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// // In a child after fork(); harmless in the parent too.
+    /// base.reinit()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn reinit(&self) -> Result<()> {
         // SAFETY: base live.
         if unsafe { sys::event_reinit(self.as_raw()) } != 0 {
@@ -483,6 +759,12 @@ impl std::fmt::Debug for EventBase {
 }
 
 /// The backends this build of libevent offers (`event_get_supported_methods`).
+///
+/// ```
+/// # use libevent::*;
+/// assert!(supported_methods().contains(&"poll"));
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn supported_methods() -> Vec<&'static str> {
     let mut out = Vec::new();
     // SAFETY: a static NULL-terminated array of static strings.
@@ -497,6 +779,12 @@ pub fn supported_methods() -> Vec<&'static str> {
 }
 
 /// `event_get_version`: "2.1.12-stable" for the bundled build.
+///
+/// ```
+/// # use libevent::*;
+/// assert!(version().starts_with("2.1."));
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn version() -> &'static str {
     // SAFETY: a static string.
     unsafe { CStr::from_ptr(sys::event_get_version()) }

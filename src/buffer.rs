@@ -14,6 +14,15 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 
 /// `enum evbuffer_eol_style`, for [`EvBufferRef::readln`].
+///
+/// ```
+/// # use libevent::*;
+/// let mut buf = EvBuffer::new()?;
+/// buf.add(b"a\r\nb\n")?;
+/// assert_eq!(buf.readln(Eol::CrlfStrict).unwrap(), b"a");
+/// assert_eq!(buf.readln(Eol::Lf).unwrap(), b"b");
+/// # Ok::<(), libevent::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eol {
     /// `EVBUFFER_EOL_ANY`: any run of `\r` and `\n`.
@@ -42,6 +51,16 @@ impl Eol {
 
 /// A borrowed evbuffer. Only ever seen as `&EvBufferRef` or `&mut EvBufferRef`, which
 /// are the `struct evbuffer *` itself.
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// // A bufferevent's buffers are borrowed EvBufferRefs.
+/// let out: &EvBufferRef = bev.output();
+/// assert!(out.is_empty());
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub struct EvBufferRef {
     _opaque: UnsafeCell<[u8; 0]>,
     _not_send: PhantomData<*mut u8>,
@@ -50,34 +69,84 @@ pub struct EvBufferRef {
 impl EvBufferRef {
     /// # Safety
     /// `raw` must be a live evbuffer for `'a`, changed by nothing else meanwhile.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// let raw = buf.as_raw();
+    /// // SAFETY: raw is live and not used elsewhere while `r` is.
+    /// let r = unsafe { EvBufferRef::from_raw(raw) };
+    /// r.add(b"x")?;
+    /// assert_eq!(buf.len(), 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub unsafe fn from_raw<'a>(raw: *mut sys::evbuffer) -> &'a mut EvBufferRef {
         // SAFETY: the caller vouches for raw; EvBufferRef is zero-sized and opaque.
         unsafe { &mut *(raw as *mut EvBufferRef) }
     }
 
     /// The raw `struct evbuffer *`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// // SAFETY: the buffer is live.
+    /// assert_eq!(unsafe { libevent::sys::evbuffer_get_length(buf.as_raw()) }, 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut sys::evbuffer {
         self as *const EvBufferRef as *mut sys::evbuffer
     }
 
     /// `evbuffer_get_length`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"abc")?;
+    /// assert_eq!(buf.len(), 3);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         // SAFETY: self is a live evbuffer.
         unsafe { sys::evbuffer_get_length(self.as_raw()) }
     }
 
     /// True when empty.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// assert!(buf.is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// `evbuffer_get_contiguous_space`: bytes in the first chunk.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"abc")?;
+    /// assert_eq!(buf.contiguous_space(), 3);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn contiguous_space(&self) -> usize {
         // SAFETY: self is a live evbuffer.
         unsafe { sys::evbuffer_get_contiguous_space(self.as_raw()) }
     }
 
     /// `evbuffer_add`: append `data`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"hello")?;
+    /// assert_eq!(buf.remove_all(), b"hello");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn add(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: data is valid for its length; libevent copies it.
         if unsafe { sys::evbuffer_add(self.as_raw(), data.as_ptr() as *const c_void, data.len()) }
@@ -89,6 +158,15 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_prepend`: put `data` in front.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"world")?;
+    /// buf.prepend(b"hello ")?;
+    /// assert_eq!(buf.remove_all(), b"hello world");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn prepend(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: as in add.
         if unsafe {
@@ -101,6 +179,17 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_add_buffer`: move everything from `other` to the end of `self`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// let mut other = EvBuffer::new()?;
+    /// other.add(b"moved")?;
+    /// buf.add_buffer(&mut other)?;
+    /// assert!(other.is_empty());
+    /// assert_eq!(buf.len(), 5);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn add_buffer(&mut self, other: &mut EvBufferRef) -> Result<()> {
         if std::ptr::eq(self, other) {
             return Err(Error::invalid(
@@ -116,6 +205,16 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_remove_buffer`: move up to `n` bytes from the front of `self` to `dst`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// let mut dst = EvBuffer::new()?;
+    /// buf.add(b"abcdef")?;
+    /// assert_eq!(buf.remove_buffer(&mut dst, 4)?, 4);
+    /// assert_eq!(dst.remove_all(), b"abcd");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn remove_buffer(&mut self, dst: &mut EvBufferRef, n: usize) -> Result<usize> {
         if std::ptr::eq(self, dst) {
             return Err(Error::invalid(
@@ -129,6 +228,16 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_remove`: take up to `out.len()` bytes from the front; returns how many.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"abcdef")?;
+    /// let mut out = [0u8; 4];
+    /// assert_eq!(buf.remove(&mut out), 4);
+    /// assert_eq!(&out, b"abcd");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn remove(&mut self, out: &mut [u8]) -> usize {
         if out.is_empty() {
             return 0;
@@ -141,6 +250,15 @@ impl EvBufferRef {
     }
 
     /// Takes everything, as a Vec.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"all of it")?;
+    /// assert_eq!(buf.remove_all(), b"all of it");
+    /// assert!(buf.is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn remove_all(&mut self) -> Vec<u8> {
         let mut v = vec![0u8; self.len()];
         let n = self.remove(&mut v);
@@ -149,6 +267,16 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_copyout`: copy up to `out.len()` bytes from the front, leaving them.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"peek")?;
+    /// let mut out = [0u8; 2];
+    /// assert_eq!(buf.copyout(&mut out), 2);
+    /// assert_eq!(buf.len(), 4); // still there
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn copyout(&self, out: &mut [u8]) -> usize {
         if out.is_empty() {
             return 0;
@@ -161,6 +289,15 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_drain`: drop `n` bytes from the front (all of them if fewer).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"abcdef")?;
+    /// buf.drain(2)?;
+    /// assert_eq!(buf.remove_all(), b"cdef");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn drain(&mut self, n: usize) -> Result<()> {
         // SAFETY: self live.
         if unsafe { sys::evbuffer_drain(self.as_raw(), n) } != 0 {
@@ -171,6 +308,16 @@ impl EvBufferRef {
 
     /// `evbuffer_pullup`: make the first `n` bytes (all, for `None`) contiguous and borrow
     /// them. `None` when the buffer holds fewer than `n` bytes.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"abc")?;
+    /// buf.add(b"def")?;
+    /// assert_eq!(buf.pullup(Some(4)).unwrap(), b"abcd");
+    /// assert!(buf.pullup(Some(10)).is_none());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn pullup(&mut self, n: Option<usize>) -> Option<&[u8]> {
         let want = match n {
             Some(n) if n > self.len() => return None,
@@ -190,6 +337,15 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_peek`: the contents as borrowed chunks, without copying.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"abc")?;
+    /// let chunks = buf.peek();
+    /// assert_eq!(chunks.concat(), b"abc");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn peek(&self) -> Vec<&[u8]> {
         // SAFETY: a first call with no vectors returns how many are needed.
         let n = unsafe {
@@ -232,6 +388,15 @@ impl EvBufferRef {
 
     /// `evbuffer_readln`: take one line (without its end-of-line), or `None` when no
     /// complete line is buffered.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"line one\r\nrest")?;
+    /// assert_eq!(buf.readln(Eol::Crlf).unwrap(), b"line one");
+    /// assert_eq!(buf.readln(Eol::Crlf), None); // \"rest\" has no end yet
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn readln(&mut self, eol: Eol) -> Option<Vec<u8>> {
         let mut n: usize = 0;
         // SAFETY: self live; the result is malloc'd by libevent and freed here.
@@ -247,6 +412,15 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_search`: the offset of the first `what`, from `from`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"key=value")?;
+    /// assert_eq!(buf.search(b"=", 0), Some(3));
+    /// assert_eq!(buf.search(b"?", 0), None);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn search(&self, what: &[u8], from: usize) -> Option<usize> {
         if what.is_empty() || from >= self.len() {
             return None;
@@ -271,6 +445,17 @@ impl EvBufferRef {
 
     /// `evbuffer_add_reference`: append `data` without copying; `on_release` gets it back
     /// when libevent no longer needs it (drained, sent, or the buffer freed).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// let released = std::rc::Rc::new(std::cell::Cell::new(false));
+    /// let r = released.clone();
+    /// buf.add_reference(vec![1u8, 2, 3], move |_data| r.set(true))?;
+    /// buf.drain(3)?;
+    /// assert!(released.get());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn add_reference<T, F>(&mut self, data: T, on_release: F) -> Result<()>
     where
         T: AsRef<[u8]> + 'static,
@@ -324,6 +509,16 @@ impl EvBufferRef {
 
     /// `evbuffer_add_file`: append `length` bytes of `file` from `offset`; the buffer
     /// takes the descriptor and closes it when done.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// let path = std::env::temp_dir().join("libevent-doc-add-file.txt");
+    /// std::fs::write(&path, b"0123456789").unwrap();
+    /// buf.add_file(std::fs::File::open(&path).unwrap().into(), 3, 4)?;
+    /// assert_eq!(buf.remove_all(), b"3456");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn add_file(&mut self, file: OwnedFd, offset: u64, length: u64) -> Result<()> {
         let off = i64::try_from(offset)
             .map_err(|_| Error::invalid("evbuffer_add_file", "offset too large"))?;
@@ -338,6 +533,14 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_freeze`: refuse changes at the front (`true`) or the end (`false`).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.freeze(false)?; // the end is frozen
+    /// assert!(buf.add(b"x").is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn freeze(&mut self, front: bool) -> Result<()> {
         // SAFETY: self live.
         if unsafe { sys::evbuffer_freeze(self.as_raw(), i32::from(front)) } != 0 {
@@ -347,6 +550,15 @@ impl EvBufferRef {
     }
 
     /// `evbuffer_unfreeze`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.freeze(false)?;
+    /// buf.unfreeze(false)?;
+    /// buf.add(b"x")?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn unfreeze(&mut self, front: bool) -> Result<()> {
         // SAFETY: self live.
         if unsafe { sys::evbuffer_unfreeze(self.as_raw(), i32::from(front)) } != 0 {
@@ -365,6 +577,17 @@ impl std::fmt::Debug for EvBufferRef {
 }
 
 /// What changed, passed to an [`EvBuffer::on_change`] callback (`struct evbuffer_cb_info`).
+///
+/// ```
+/// # use libevent::*;
+/// let mut buf = EvBuffer::new()?;
+/// let seen = std::rc::Rc::new(std::cell::Cell::new(None));
+/// let s = seen.clone();
+/// buf.on_change(move |c: Change| s.set(Some(c)))?;
+/// buf.add(b"ab")?;
+/// assert_eq!(seen.get(), Some(Change { orig_size: 0, added: 2, deleted: 0 }));
+/// # Ok::<(), libevent::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
     /// Length before the change.
@@ -394,6 +617,13 @@ pub struct EvBuffer {
 
 impl EvBuffer {
     /// `evbuffer_new`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let buf = EvBuffer::new()?;
+    /// assert!(buf.is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn new() -> Result<EvBuffer> {
         // SAFETY: no preconditions; null checked.
         let raw = unsafe { sys::evbuffer_new() };
@@ -406,6 +636,17 @@ impl EvBuffer {
     }
 
     /// `evbuffer_add_cb`: run `f` after every change of length.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// let total = std::rc::Rc::new(std::cell::Cell::new(0));
+    /// let t = total.clone();
+    /// buf.on_change(move |c| t.set(t.get() + c.added))?;
+    /// buf.add(b"abc")?;
+    /// assert_eq!(total.get(), 3);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn on_change<F: FnMut(Change) + 'static>(&mut self, f: F) -> Result<()> {
         extern "C" fn tramp(
             _buf: *mut sys::evbuffer,

@@ -19,6 +19,12 @@ use std::time::Duration;
 
 flag_type! {
     /// `BEV_EVENT_*`: what an event callback reports.
+    ///
+    /// ```
+    /// use libevent::BevEvent;
+    /// let what = BevEvent::READING | BevEvent::EOF;
+    /// assert!(what.contains(BevEvent::EOF));
+    /// ```
     BevEvent: c_short {
         /// `BEV_EVENT_READING`: the condition happened while reading.
         READING = sys::BEV_EVENT_READING;
@@ -37,6 +43,13 @@ flag_type! {
 
 flag_type! {
     /// `BEV_OPT_*`: how a bufferevent is made.
+    ///
+    /// ```
+    /// # let base = libevent::EventBase::new()?;
+    /// use libevent::Options;
+    /// let (_a, _b) = libevent::BufferEvent::pair(&base, Options::DEFER_CALLBACKS)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     Options: i32 {
         /// `BEV_OPT_CLOSE_ON_FREE`: free closes the socket (or frees the underlying bufferevent).
         CLOSE_ON_FREE = sys::bufferevent_options_BEV_OPT_CLOSE_ON_FREE;
@@ -50,6 +63,16 @@ flag_type! {
 }
 
 /// `enum bufferevent_flush_mode`.
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// bev.enable(Flags::WRITE)?;
+/// bev.write(b"x")?;
+/// bev.flush(Flags::WRITE, FlushMode::Flush)?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
     /// `BEV_NORMAL`.
@@ -78,6 +101,18 @@ impl FlushMode {
 }
 
 /// What a filter closure says (`enum bufferevent_filter_result`).
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// let pass = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _lim: isize, _m: FlushMode| {
+///     if src.is_empty() { return FilterResult::NeedMore; }
+///     dst.add_buffer(src).map_or(FilterResult::Error, |_| FilterResult::Ok)
+/// };
+/// let _filtered = BufferEvent::filter(bev, pass, pass, Options::empty())?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterResult {
     /// `BEV_OK`: wrote something.
@@ -207,6 +242,15 @@ fn single_limit(function: &'static str, n: usize) -> Result<()> {
 }
 
 /// A borrowed bufferevent: what callbacks receive, and what a [`BufferEvent`] derefs to.
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// // Callbacks get a &mut BufferEventRef; a BufferEvent derefs to one.
+/// bev.on_read(|me: &mut BufferEventRef| { me.input_mut().drain(usize::MAX).unwrap(); })?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub struct BufferEventRef {
     _opaque: UnsafeCell<[u8; 0]>,
     _not_send: PhantomData<*mut u8>,
@@ -215,17 +259,47 @@ pub struct BufferEventRef {
 impl BufferEventRef {
     /// # Safety
     /// `raw` must be a live bufferevent for `'a`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let raw = bev.as_raw();
+    /// // SAFETY: raw is live for this scope and used through `r` only.
+    /// let r = unsafe { BufferEventRef::from_raw(raw) };
+    /// r.enable(Flags::READ)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub unsafe fn from_raw<'a>(raw: *mut sys::bufferevent) -> &'a mut BufferEventRef {
         // SAFETY: the caller vouches for raw; the type is zero-sized and opaque.
         unsafe { &mut *(raw as *mut BufferEventRef) }
     }
 
     /// The raw `struct bufferevent *`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// // SAFETY: the bufferevent is live.
+    /// let base = unsafe { libevent::sys::bufferevent_get_base(bev.as_raw()) };
+    /// assert_eq!(base, bev.base().as_raw());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut sys::bufferevent {
         self as *const BufferEventRef as *mut sys::bufferevent
     }
 
     /// `bufferevent_enable` (`Flags::READ`, `Flags::WRITE`).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ | Flags::WRITE)?;
+    /// assert!(bev.enabled().contains(Flags::READ));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn enable(&mut self, what: Flags) -> Result<()> {
         // SAFETY: live bufferevent.
         if unsafe { sys::bufferevent_enable(self.as_raw(), what.0) } != 0 {
@@ -235,6 +309,16 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_disable`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ)?;
+    /// bev.disable(Flags::READ)?;
+    /// assert!(!bev.enabled().contains(Flags::READ));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn disable(&mut self, what: Flags) -> Result<()> {
         // SAFETY: live bufferevent.
         if unsafe { sys::bufferevent_disable(self.as_raw(), what.0) } != 0 {
@@ -244,12 +328,30 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_get_enabled`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.enabled().contains(Flags::WRITE)); // a new bufferevent may write
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn enabled(&self) -> Flags {
         // SAFETY: live bufferevent.
         Flags(unsafe { sys::bufferevent_get_enabled(self.as_raw()) })
     }
 
     /// `bufferevent_set_timeouts`; `None` turns a timeout off.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// use std::time::Duration;
+    /// bev.set_timeouts(Some(Duration::from_secs(10)), None)?;
+    /// assert!(bev.set_timeouts(Some(Duration::MAX), None).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) -> Result<()> {
         let r = read
             .map(|d| timeval("bufferevent_set_timeouts", d))
@@ -295,45 +397,117 @@ impl BufferEventRef {
     /// While the input holds `high` bytes or more and reading is enabled, libevent 2.1
     /// runs the read callback again (deferred) after each run, since only the callback can
     /// make room: a read callback must take data out of the input, or disable reading.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_read_watermark(5, 4096)?;
+    /// assert_eq!(bev.read_watermark(), (5, 4096));
+    /// assert!(bev.set_read_watermark(10, 5).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_read_watermark(&mut self, low: usize, high: usize) -> Result<()> {
         self.set_watermark(Flags::READ, low, high)
     }
 
     /// `bufferevent_setwatermark(EV_WRITE)`: the write callback runs when output drains to
     /// `low` or below. (`high` matters for filters only.)
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_write_watermark(1024, 0)?;
+    /// assert_eq!(bev.write_watermark(), (1024, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_write_watermark(&mut self, low: usize, high: usize) -> Result<()> {
         self.set_watermark(Flags::WRITE, low, high)
     }
 
     /// `bufferevent_getwatermark(EV_READ)`: (low, high).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.read_watermark(), (0, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn read_watermark(&self) -> (usize, usize) {
         self.watermark(Flags::READ)
     }
 
     /// `bufferevent_getwatermark(EV_WRITE)`: (low, high).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.write_watermark(), (0, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn write_watermark(&self) -> (usize, usize) {
         self.watermark(Flags::WRITE)
     }
 
     /// `bufferevent_get_input`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.input().is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn input(&self) -> &EvBufferRef {
         // SAFETY: the input buffer lives as long as the bufferevent.
         unsafe { &*(sys::bufferevent_get_input(self.as_raw()) as *const EvBufferRef) }
     }
 
     /// `bufferevent_get_input`, to take bytes out.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ)?;
+    /// other.write(b"hi")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(bev.input_mut().remove_all(), b"hi");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn input_mut(&mut self) -> &mut EvBufferRef {
         // SAFETY: as above; `&mut self` makes the borrow unique.
         unsafe { EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())) }
     }
 
     /// `bufferevent_get_output`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.disable(Flags::WRITE)?; // keep it in the output
+    /// bev.write(b"pending")?;
+    /// assert_eq!(bev.output().len(), 7);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn output(&self) -> &EvBufferRef {
         // SAFETY: the output buffer lives as long as the bufferevent.
         unsafe { &*(sys::bufferevent_get_output(self.as_raw()) as *const EvBufferRef) }
     }
 
     /// `bufferevent_get_output`, to add bytes.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.output_mut().add(b"queued")?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn output_mut(&mut self) -> &mut EvBufferRef {
         // SAFETY: as above.
         unsafe { EvBufferRef::from_raw(sys::bufferevent_get_output(self.as_raw())) }
@@ -341,6 +515,15 @@ impl BufferEventRef {
 
     /// Input and output together (they are distinct buffers), for example to move the
     /// input to the output without copying: `let (i, o) = bev.buffers_mut(); o.add_buffer(i)`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let (input, output) = bev.buffers_mut();
+    /// output.add_buffer(input)?; // echo, without copying
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn buffers_mut(&mut self) -> (&mut EvBufferRef, &mut EvBufferRef) {
         // SAFETY: a bufferevent's input and output are two different live evbuffers.
         unsafe {
@@ -352,6 +535,14 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_write`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.write(b"hello")?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: data valid for its length; copied.
         if unsafe {
@@ -364,6 +555,17 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_write_buffer`: move all of `buf` to the output.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"all of this")?;
+    /// bev.write_buffer(&mut buf)?;
+    /// assert!(buf.is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn write_buffer(&mut self, buf: &mut EvBufferRef) -> Result<()> {
         // SAFETY: both live.
         if unsafe { sys::bufferevent_write_buffer(self.as_raw(), buf.as_raw()) } != 0 {
@@ -373,6 +575,18 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_read`: take up to `out.len()` bytes of input.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ)?;
+    /// other.write(b"data")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(bev.read(&mut out), 4);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         if out.is_empty() {
             return 0;
@@ -382,6 +596,15 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_flush`: Ok(true) when data was flushed.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.write(b"now")?;
+    /// bev.flush(Flags::WRITE, FlushMode::Flush)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn flush(&mut self, what: Flags, mode: FlushMode) -> Result<bool> {
         // SAFETY: live bufferevent.
         match unsafe { sys::bufferevent_flush(self.as_raw(), what.0, mode.raw()) } {
@@ -392,13 +615,32 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_getfd`: the socket, if any.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.fd(), None); // a pair has no socket
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn fd(&self) -> Option<RawFd> {
         // SAFETY: live bufferevent.
         let fd = unsafe { sys::bufferevent_getfd(self.as_raw()) };
         (fd >= 0).then_some(fd)
     }
 
-    /// `bufferevent_priority_set`.
+    /// `bufferevent_priority_set`. libevent 2.1 supports it on socket bufferevents only;
+    /// on others (pairs, filters) it is an error.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// base.priority_init(2)?; // before any bufferevent
+    /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
+    /// bev.set_priority(1)?;
+    /// assert_eq!(bev.priority(), 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_priority(&mut self, priority: u8) -> Result<()> {
         // SAFETY: live bufferevent.
         if unsafe { sys::bufferevent_priority_set(self.as_raw(), i32::from(priority)) } != 0 {
@@ -408,12 +650,30 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_get_priority`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.priority(), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn priority(&self) -> u8 {
         // SAFETY: live bufferevent.
         unsafe { sys::bufferevent_get_priority(self.as_raw()) as u8 }
     }
 
     /// `bufferevent_set_max_single_read`: bytes read per callback at most.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_max_single_read(4096)?;
+    /// assert_eq!(bev.max_single_read(), 4096);
+    /// assert!(bev.set_max_single_read(0).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_max_single_read(&mut self, n: usize) -> Result<()> {
         single_limit("bufferevent_set_max_single_read", n)?;
         // SAFETY: live bufferevent.
@@ -424,6 +684,15 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_set_max_single_write`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_max_single_write(8192)?;
+    /// assert_eq!(bev.max_single_write(), 8192);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_max_single_write(&mut self, n: usize) -> Result<()> {
         single_limit("bufferevent_set_max_single_write", n)?;
         // SAFETY: live bufferevent.
@@ -434,12 +703,28 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_get_max_single_read`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.max_single_read() > 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn max_single_read(&self) -> usize {
         // SAFETY: live bufferevent.
         unsafe { sys::bufferevent_get_max_single_read(self.as_raw()) as usize }
     }
 
     /// `bufferevent_get_max_single_write`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.max_single_write() > 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn max_single_write(&self) -> usize {
         // SAFETY: live bufferevent.
         unsafe { sys::bufferevent_get_max_single_write(self.as_raw()) as usize }
@@ -447,6 +732,17 @@ impl BufferEventRef {
 
     /// `bufferevent_socket_connect`: start connecting; the event callback gets
     /// `CONNECTED` or `ERROR`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
+    /// bev.connect(l.local_addr().unwrap())?;
+    /// bev.on_event(|_, what| assert!(what.contains(BevEvent::CONNECTED)))?;
+    /// base.run(LoopFlags::ONCE)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn connect(&mut self, addr: SocketAddr) -> Result<()> {
         let (storage, len) = crate::listener::sockaddr_from(addr);
         // SAFETY: storage holds a sockaddr of `len` bytes.
@@ -465,6 +761,16 @@ impl BufferEventRef {
 
     /// `shutdown(2)` on the socket: `Shutdown::Write` sends FIN once the kernel has sent
     /// what it holds (flush the output buffer first). An error if there is no socket.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let bev = BufferEvent::from_tcp(&base, s, Options::empty())?;
+    /// bev.shutdown(std::net::Shutdown::Write)?; // the peer reads end of stream
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn shutdown(&self, how: std::net::Shutdown) -> Result<()> {
         let fd = self
             .fd()
@@ -482,6 +788,16 @@ impl BufferEventRef {
     }
 
     /// The pending socket error (`SO_ERROR`), if any.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let bev = BufferEvent::from_tcp(&base, s, Options::empty())?;
+    /// assert_eq!(bev.socket_error(), None);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn socket_error(&self) -> Option<i32> {
         let fd = self.fd()?;
         let mut err: libc::c_int = 0;
@@ -513,12 +829,31 @@ impl std::fmt::Debug for BufferEventRef {
 
 /// A token bucket (`struct ev_token_bucket_cfg`) for [`BufferEvent::set_rate_limit`] and
 /// [`RateLimitGroup`]. Rates and bursts are bytes per tick.
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// use std::time::Duration;
+/// // 10 KB per 100 ms each way.
+/// let cfg = RateLimit::new(10_000, 10_000, 10_000, 10_000, Duration::from_millis(100))?;
+/// bev.set_rate_limit(Some(cfg))?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub struct RateLimit {
     raw: NonNull<sys::ev_token_bucket_cfg>,
 }
 
 impl RateLimit {
     /// `ev_token_bucket_cfg_new`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// use std::time::Duration;
+    /// assert!(RateLimit::new(1000, 2000, 1000, 2000, Duration::from_millis(10)).is_ok());
+    /// assert!(RateLimit::new(0, 0, 1, 1, Duration::from_millis(10)).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn new(
         read_rate: usize,
         read_burst: usize,
@@ -568,6 +903,17 @@ impl Drop for RateLimit {
 }
 
 /// A group of bufferevents sharing one token bucket (`bufferevent_rate_limit_group`).
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// let cfg = RateLimit::new(1 << 20, 1 << 20, 1 << 20, 1 << 20, std::time::Duration::from_millis(10))?;
+/// let group = RateLimitGroup::new(&base, &cfg)?;
+/// bev.join_rate_limit_group(&group)?;
+/// other.join_rate_limit_group(&group)?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub struct RateLimitGroup {
     raw: NonNull<sys::bufferevent_rate_limit_group>,
     _base: EventBase,
@@ -575,6 +921,14 @@ pub struct RateLimitGroup {
 
 impl RateLimitGroup {
     /// `bufferevent_rate_limit_group_new`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
+    /// let _group = RateLimitGroup::new(&base, &cfg)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn new(base: &EventBase, cfg: &RateLimit) -> Result<Rc<RateLimitGroup>> {
         // SAFETY: base and cfg live; libevent copies cfg.
         let raw = unsafe { sys::bufferevent_rate_limit_group_new(base.as_raw(), cfg.raw.as_ptr()) };
@@ -589,6 +943,15 @@ impl RateLimitGroup {
     }
 
     /// `bufferevent_rate_limit_group_get_totals`: (bytes read, bytes written).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
+    /// let group = RateLimitGroup::new(&base, &cfg)?;
+    /// assert_eq!(group.totals(), (0, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn totals(&self) -> (u64, u64) {
         let (mut r, mut w) = (0u64, 0u64);
         // SAFETY: live group; valid out pointers.
@@ -654,6 +1017,14 @@ impl BufferEvent {
 
     /// `bufferevent_socket_new` on `fd` (`None`: a socket made later by [`connect`](BufferEventRef::connect)).
     /// The bufferevent owns the socket and closes it when freed.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let bev = BufferEvent::socket(&base, None, Options::empty())?; // connect() makes the socket
+    /// assert_eq!(bev.fd(), None);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn socket(base: &EventBase, fd: Option<OwnedFd>, options: Options) -> Result<BufferEvent> {
         let raw_fd = match fd {
             Some(fd) => {
@@ -680,11 +1051,30 @@ impl BufferEvent {
     }
 
     /// A bufferevent over a connected `TcpStream`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let bev = BufferEvent::from_tcp(&base, s, Options::empty())?;
+    /// assert!(bev.fd().is_some());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn from_tcp(base: &EventBase, stream: TcpStream, options: Options) -> Result<BufferEvent> {
         Self::socket(base, Some(OwnedFd::from(stream)), options)
     }
 
     /// `bufferevent_socket_new(-1)` then `bufferevent_socket_connect(addr)`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut bev = BufferEvent::connect_tcp(&base, l.local_addr().unwrap(), Options::empty())?;
+    /// bev.on_event(|_, what| println!("{what:?}"))?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn connect_tcp(
         base: &EventBase,
         addr: SocketAddr,
@@ -699,11 +1089,32 @@ impl BufferEvent {
     ///
     /// # Safety
     /// `raw` must be a live bufferevent on `base` that nothing else frees.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// // SAFETY: a fresh bufferevent on `base` that nothing else frees.
+    /// let raw = unsafe { libevent::sys::bufferevent_socket_new(base.as_raw(), -1, 0) };
+    /// let bev = unsafe { BufferEvent::from_raw(&base, raw)? };
+    /// assert_eq!(bev.fd(), None);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub unsafe fn from_raw(base: &EventBase, raw: *mut sys::bufferevent) -> Result<BufferEvent> {
         Self::adopt(base, raw, "BufferEvent::from_raw")
     }
 
     /// `bufferevent_pair_new`: two bufferevents, each one's output the other's input.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
+    /// b.enable(Flags::READ)?;
+    /// a.write(b"ping")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(b.input_mut().remove_all(), b"ping");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn pair(base: &EventBase, options: Options) -> Result<(BufferEvent, BufferEvent)> {
         let mut pair = [std::ptr::null_mut(); 2];
         // SAFETY: base live; pair has room for two.
@@ -719,6 +1130,27 @@ impl BufferEvent {
     /// `bufferevent_filter_new`: a bufferevent that passes data through closures on its way
     /// in (`input`: from `underlying` to this one's input) and out (`output`: from this one's
     /// output to `underlying`). The filter owns `underlying` and frees it with itself.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// // Upper-cases what comes in, passes what goes out.
+    /// let upper = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _l: isize, _m: FlushMode| {
+    ///     let data = src.remove_all().to_ascii_uppercase();
+    ///     if data.is_empty() { return FilterResult::NeedMore; }
+    ///     dst.add(&data).map_or(FilterResult::Error, |_| FilterResult::Ok)
+    /// };
+    /// let pass = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _l: isize, _m: FlushMode| {
+    ///     dst.add_buffer(src).map_or(FilterResult::Error, |_| FilterResult::Ok)
+    /// };
+    /// let mut f = BufferEvent::filter(bev, upper, pass, Options::empty())?;
+    /// f.enable(Flags::READ)?;
+    /// other.write(b"shout")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(f.input_mut().remove_all(), b"SHOUT");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn filter<I, O>(
         underlying: BufferEvent,
         input: I,
@@ -847,6 +1279,18 @@ impl BufferEvent {
     }
 
     /// Sets the read callback: runs when input reaches the read low watermark.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.on_read(|me| {
+    ///     let data = me.input_mut().remove_all();
+    ///     me.write(&data).unwrap(); // echo
+    /// })?;
+    /// bev.enable(Flags::READ)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
         self.cbs.read.borrow_mut().set(Some(Box::new(f)));
         self.update_callbacks();
@@ -854,6 +1298,14 @@ impl BufferEvent {
     }
 
     /// Sets the write callback: runs when output drains to the write low watermark.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.on_write(|me| assert!(me.output().is_empty()))?; // low watermark 0: drained
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
         self.cbs.write.borrow_mut().set(Some(Box::new(f)));
         self.update_callbacks();
@@ -861,6 +1313,18 @@ impl BufferEvent {
     }
 
     /// Sets the event callback: EOF, errors, timeouts, connected.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.on_event(|_me, what| {
+    ///     if what.intersects(BevEvent::EOF | BevEvent::ERROR | BevEvent::TIMEOUT) {
+    ///         // close: drop the BufferEvent (allowed here)
+    ///     }
+    /// })?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn on_event<F: FnMut(&mut BufferEventRef, BevEvent) + 'static>(
         &mut self,
         f: F,
@@ -871,6 +1335,15 @@ impl BufferEvent {
     }
 
     /// Removes the write callback.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.on_write(|_| {})?;
+    /// bev.clear_write_callback()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn clear_write_callback(&mut self) -> Result<()> {
         self.cbs.write.borrow_mut().set(None);
         self.update_callbacks();
@@ -878,6 +1351,16 @@ impl BufferEvent {
     }
 
     /// `bufferevent_set_rate_limit`: limit this bufferevent with `cfg` (`None` removes it).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
+    /// bev.set_rate_limit(Some(cfg))?;
+    /// bev.set_rate_limit(None)?; // removed again
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_rate_limit(&mut self, cfg: Option<Rc<RateLimit>>) -> Result<()> {
         let p = cfg
             .as_ref()
@@ -891,6 +1374,16 @@ impl BufferEvent {
     }
 
     /// `bufferevent_add_to_rate_limit_group`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
+    /// let group = RateLimitGroup::new(&base, &cfg)?;
+    /// bev.join_rate_limit_group(&group)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn join_rate_limit_group(&mut self, group: &Rc<RateLimitGroup>) -> Result<()> {
         // SAFETY: both live; the group is kept alive by self while it is a member.
         if unsafe {
@@ -904,6 +1397,17 @@ impl BufferEvent {
     }
 
     /// `bufferevent_remove_from_rate_limit_group`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
+    /// let group = RateLimitGroup::new(&base, &cfg)?;
+    /// bev.join_rate_limit_group(&group)?;
+    /// bev.leave_rate_limit_group()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn leave_rate_limit_group(&mut self) -> Result<()> {
         if self._group.take().is_some() {
             // SAFETY: raw live and in a group.
@@ -915,6 +1419,14 @@ impl BufferEvent {
     }
 
     /// The base it belongs to.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.base().as_raw(), base.as_raw());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn base(&self) -> &EventBase {
         &self._base
     }

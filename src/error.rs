@@ -25,6 +25,13 @@ pub struct Error {
 }
 
 /// `Result<T, libevent::Error>`.
+///
+/// ```
+/// # use libevent::*;
+/// fn open() -> libevent::Result<EventBase> { EventBase::new() }
+/// assert!(open().is_ok());
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
@@ -68,16 +75,41 @@ impl Error {
     }
 
     /// The libevent function that failed (or would have been called).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let e = Event::new(&base, -1, Flags::WRITE, |_| {}).unwrap_err();
+    /// assert_eq!(e.function(), "event_new");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn function(&self) -> &'static str {
         self.function
     }
 
     /// The `errno` value, when there was one.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let e = Listener::bind(&base, taken.local_addr().unwrap(), 8, ListenerFlags::empty(), |_, _| {}).unwrap_err();
+    /// assert_eq!(e.errno(), Some(libc::EADDRINUSE));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn errno(&self) -> Option<i32> {
         self.errno
     }
 
     /// True when this crate refused an argument before calling C.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// assert!(t.add(Some(std::time::Duration::MAX)).unwrap_err().is_invalid_input());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn is_invalid_input(&self) -> bool {
         self.reason.is_some()
     }

@@ -13,6 +13,12 @@ use std::time::Duration;
 
 flag_type! {
     /// `EV_*`: what an event waits for, and what fired.
+    ///
+    /// ```
+    /// use libevent::Flags;
+    /// let f = Flags::READ | Flags::PERSIST;
+    /// assert!(f.contains(Flags::READ) && !f.contains(Flags::WRITE));
+    /// ```
     Flags: c_short {
         /// `EV_TIMEOUT`.
         TIMEOUT = sys::EV_TIMEOUT;
@@ -89,6 +95,16 @@ impl Event {
     /// `event_new`: an event on `fd` (or `-1` for a pure timer) with `flags`.
     ///
     /// `fd` is borrowed, not owned: it must stay open while the event is pending.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let (r, _w) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// use std::os::fd::AsRawFd;
+    /// let ev = Event::new(&base, r.as_raw_fd(), Flags::READ | Flags::PERSIST, |what| println!("{what:?}"))?;
+    /// ev.add(None)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn new<F>(base: &EventBase, fd: RawFd, flags: Flags, callback: F) -> Result<Event>
     where
         F: FnMut(Flags) + 'static,
@@ -137,11 +153,34 @@ impl Event {
     }
 
     /// A timer (`evtimer_new`): fires once per [`add`](Event::add) with a timeout.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| println!("once"))?;
+    /// t.add(Some(std::time::Duration::from_millis(1)))?;
+    /// base.dispatch()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn timer<F: FnMut(Flags) + 'static>(base: &EventBase, callback: F) -> Result<Event> {
         Event::new(base, -1, Flags::empty(), callback)
     }
 
     /// A repeating timer: `EV_PERSIST` with no descriptor, added with `interval`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let n = std::rc::Rc::new(std::cell::Cell::new(0));
+    /// let (c, b) = (n.clone(), base.clone());
+    /// let _tick = Event::interval(&base, std::time::Duration::from_millis(1), move |_| {
+    ///     c.set(c.get() + 1);
+    ///     if c.get() == 3 { b.loopbreak().unwrap(); }
+    /// })?;
+    /// base.dispatch()?;
+    /// assert_eq!(n.get(), 3);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn interval<F: FnMut(Flags) + 'static>(
         base: &EventBase,
         interval: Duration,
@@ -159,6 +198,15 @@ impl Event {
     }
 
     /// A signal event (`evsignal_new`, persistent): runs on the loop when `signum` arrives.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let b = base.clone();
+    /// let on_term = Event::signal(&base, libc::SIGTERM, move |_| b.loopbreak().unwrap())?;
+    /// on_term.add(None)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn signal<F: FnMut(Flags) + 'static>(
         base: &EventBase,
         signum: i32,
@@ -168,6 +216,15 @@ impl Event {
     }
 
     /// `event_add`: make it pending, with an optional timeout.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// t.add(Some(std::time::Duration::from_secs(1)))?;
+    /// assert!(t.is_pending());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn add(&self, timeout: Option<Duration>) -> Result<()> {
         let tv = timeout.map(|d| timeval("event_add", d)).transpose()?;
         let p = tv
@@ -181,6 +238,16 @@ impl Event {
     }
 
     /// `event_del`: make it non-pending and non-active.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// t.add(Some(std::time::Duration::from_secs(1)))?;
+    /// t.del()?;
+    /// assert!(!t.is_pending());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn del(&self) -> Result<()> {
         // SAFETY: raw is live.
         if unsafe { sys::event_del(self.raw.as_ptr()) } != 0 {
@@ -190,12 +257,33 @@ impl Event {
     }
 
     /// `event_active`: run the callback on the next pass with `what`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let got = std::rc::Rc::new(std::cell::Cell::new(Flags::empty()));
+    /// let g = got.clone();
+    /// let ev = Event::new(&base, -1, Flags::empty(), move |w| g.set(w))?;
+    /// ev.activate(Flags::READ);
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(got.get(), Flags::READ);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn activate(&self, what: Flags) {
         // SAFETY: raw is live.
         unsafe { sys::event_active(self.raw.as_ptr(), i32::from(what.0), 0) };
     }
 
     /// `event_pending`: which of `what` is pending.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// t.add(Some(std::time::Duration::from_secs(1)))?;
+    /// assert!(t.pending(Flags::TIMEOUT).contains(Flags::TIMEOUT));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn pending(&self, what: Flags) -> Flags {
         // SAFETY: raw is live; a null timeval pointer is allowed.
         Flags(
@@ -205,6 +293,14 @@ impl Event {
     }
 
     /// `event_initialized`-style check: is the event pending for anything.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// assert!(!t.is_pending());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn is_pending(&self) -> bool {
         !self
             .pending(Flags::TIMEOUT | Flags::READ | Flags::WRITE | Flags::SIGNAL | Flags::CLOSED)
@@ -212,6 +308,16 @@ impl Event {
     }
 
     /// `event_priority_set`: 0 is most urgent; needs [`EventBase::priority_init`].
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// base.priority_init(2)?;
+    /// let ev = Event::timer(&base, |_| {})?;
+    /// ev.set_priority(0)?;
+    /// assert!(ev.set_priority(2).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn set_priority(&self, priority: u8) -> Result<()> {
         if u32::from(priority) >= self.base.priorities() {
             return Err(Error::invalid(
@@ -227,29 +333,71 @@ impl Event {
     }
 
     /// `event_get_priority`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// base.priority_init(4)?;
+    /// let ev = Event::timer(&base, |_| {})?;
+    /// assert_eq!(ev.priority(), 2); // the middle one, by default
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn priority(&self) -> u8 {
         // SAFETY: raw is live.
         unsafe { sys::event_get_priority(self.raw.as_ptr()) as u8 }
     }
 
     /// `event_get_fd`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// assert_eq!(t.fd(), -1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn fd(&self) -> RawFd {
         // SAFETY: raw is live.
         unsafe { sys::event_get_fd(self.raw.as_ptr()) }
     }
 
     /// `event_get_events`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let ev = Event::new(&base, -1, Flags::PERSIST, |_| {})?;
+    /// assert_eq!(ev.flags(), Flags::PERSIST);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn flags(&self) -> Flags {
         // SAFETY: raw is live.
         Flags(unsafe { sys::event_get_events(self.raw.as_ptr()) })
     }
 
     /// The base it belongs to.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// assert_eq!(t.base().as_raw(), base.as_raw());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn base(&self) -> &EventBase {
         &self.base
     }
 
     /// The raw `struct event *`, still owned by `self`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// // SAFETY: the event is live.
+    /// assert_eq!(unsafe { libevent::sys::event_get_fd(t.as_raw()) }, -1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut sys::event {
         self.raw.as_ptr()
     }

@@ -65,6 +65,27 @@
 //! assert_eq!(&client.join().unwrap(), b"echo");
 //! # Ok::<(), libevent::Error>(())
 //! ```
+//!
+//! # Threads: which types are `Send` or `Sync`, and why
+//!
+//! None is. libevent allows a base to be used from several threads only when locking was
+//! set up (the `threads` feature does this once, before the first base) and the objects
+//! were made thread-safe; even then callbacks run on whichever thread runs the loop. What
+//! this crate adds on top decides the rest:
+//!
+//! | type | `Send` | `Sync` | why |
+//! |---|---|---|---|
+//! | [`EventBase`] | no | no | an `Rc` handle shared by every object made on it; its callbacks are `FnMut` closures that need not be `Send` |
+//! | [`Event`], [`BufferEvent`], [`Listener`] | no | no | each holds its closures and an `EventBase` clone (an `Rc`) |
+//! | [`BufferEventRef`], [`EvBufferRef`] | no | no | borrowed views handed to callbacks, valid on the loop's thread for the call |
+//! | [`EvBuffer`] | no | no | unlocked by default (libevent locks an evbuffer only after `evbuffer_enable_locking`), and its change callbacks are not `Send` |
+//! | [`Config`] | no | no | kept with the base it configures; cheap to make per thread |
+//! | [`RateLimit`], [`RateLimitGroup`] | no | no | shared through `Rc` by the bufferevents that use them |
+//! | [`Error`], the flag types | yes | yes | plain data |
+//!
+//! The libevent way to use threads is a base (and its loop) per thread, with work handed
+//! between them by the program's own means; C code that shares a base across threads can
+//! still do so, as the base carries its lock.
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

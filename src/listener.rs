@@ -15,6 +15,12 @@ use std::rc::Rc;
 
 flag_type! {
     /// `LEV_OPT_*`. `CLOSE_ON_FREE` is always added: the listener owns its socket.
+    ///
+    /// ```
+    /// use libevent::ListenerFlags;
+    /// let f = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
+    /// assert!(f.contains(ListenerFlags::REUSEABLE));
+    /// ```
     ListenerFlags: u32 {
         /// `LEV_OPT_REUSEABLE`: SO_REUSEADDR.
         REUSEABLE = sys::LEV_OPT_REUSEABLE;
@@ -170,6 +176,17 @@ pub struct Listener {
 
 impl Listener {
     /// `evconnlistener_new_bind`: bind `addr` and listen with `backlog`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 128, ListenerFlags::REUSEABLE, |stream, peer| {
+    ///     println!("{peer}");
+    ///     drop(stream);
+    /// })?;
+    /// assert!(l.local_addr().unwrap().ip().is_loopback());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn bind<F>(
         base: &EventBase,
         addr: SocketAddr,
@@ -205,6 +222,15 @@ impl Listener {
     }
 
     /// `evconnlistener_new` on a listening `TcpListener` (which it takes over).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let l = Listener::from_tcp(&base, std_listener, ListenerFlags::empty(), |_s, _p| {})?;
+    /// assert!(l.fd() >= 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn from_tcp<F>(
         base: &EventBase,
         listener: TcpListener,
@@ -264,6 +290,14 @@ impl Listener {
     }
 
     /// `evconnlistener_set_error_cb`: called when accept() fails (for example EMFILE).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let mut l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
+    /// l.on_error(|e| eprintln!("accept: {e}"))?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn on_error<F: FnMut(Error) + 'static>(&mut self, f: F) -> Result<()> {
         *self.cbs.error.try_borrow_mut().map_err(|_| {
             Error::invalid(
@@ -277,6 +311,14 @@ impl Listener {
     }
 
     /// `evconnlistener_enable`: accept again.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::DISABLED, |_, _| {})?;
+    /// l.enable()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn enable(&self) -> Result<()> {
         // SAFETY: raw live.
         if unsafe { sys::evconnlistener_enable(self.raw.as_ptr()) } != 0 {
@@ -286,6 +328,14 @@ impl Listener {
     }
 
     /// `evconnlistener_disable`: stop accepting; new connections wait in the backlog.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
+    /// l.disable()?; // at capacity: new clients wait in the backlog
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn disable(&self) -> Result<()> {
         // SAFETY: raw live.
         if unsafe { sys::evconnlistener_disable(self.raw.as_ptr()) } != 0 {
@@ -295,12 +345,28 @@ impl Listener {
     }
 
     /// `evconnlistener_get_fd`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
+    /// assert!(l.fd() >= 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn fd(&self) -> RawFd {
         // SAFETY: raw live.
         unsafe { sys::evconnlistener_get_fd(self.raw.as_ptr()) }
     }
 
     /// The bound address (getsockname), useful after binding port 0.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
+    /// assert_ne!(l.local_addr().unwrap().port(), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         // SAFETY: all-zero is a valid sockaddr_storage.
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -322,6 +388,15 @@ impl Listener {
     }
 
     /// The raw `struct evconnlistener *`, still owned by `self`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
+    /// // SAFETY: the listener is live.
+    /// assert_eq!(unsafe { libevent::sys::evconnlistener_get_fd(l.as_raw()) }, l.fd());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn as_raw(&self) -> *mut sys::evconnlistener {
         self.raw.as_ptr()
     }

@@ -21,6 +21,12 @@ extern "C" fn log_cb(severity: c_int, msg: *const c_char) {
 }
 
 /// Sends libevent's log messages to the `log` crate (done by the first base).
+///
+/// ```
+/// # use libevent::*;
+/// libevent::route_to_log_crate(); // done by the first EventBase anyway
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn route_to_log_crate() {
     // SAFETY: log_cb is a plain function valid for the program's life.
     unsafe { sys::event_set_log_callback(Some(log_cb)) };
@@ -33,12 +39,29 @@ pub(crate) fn route_once() {
 
 /// `event_set_fatal_callback`: run `f(err)` on an internal libevent error instead of
 /// `exit(1)`. libevent's state is broken after it; `f` should not return.
+///
+/// ```
+/// # use libevent::*;
+/// extern "C" fn fatal(err: std::ffi::c_int) {
+///     eprintln!("libevent fatal error {err}");
+///     std::process::abort();
+/// }
+/// libevent::set_fatal_callback(fatal);
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn set_fatal_callback(f: extern "C" fn(c_int)) {
     // SAFETY: f is a plain function valid for the program's life.
     unsafe { sys::event_set_fatal_callback(Some(f)) };
 }
 
 /// `event_enable_debug_logging(EVENT_DBG_ALL)`: libevent's debug messages (at log level Debug).
+///
+/// ```
+/// # use libevent::*;
+/// libevent::enable_debug_logging(true);
+/// libevent::enable_debug_logging(false);
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn enable_debug_logging(on: bool) {
     // SAFETY: sets a global flag.
     unsafe {

@@ -10,6 +10,12 @@ pub(crate) static BASE_MADE: AtomicBool = AtomicBool::new(false);
 /// With the `threads` feature, makes libevent lock its structures with pthreads.
 /// Every [`EventBase`](crate::EventBase) constructor calls this first, so bases made here
 /// get a lock; call it yourself only to be explicit. Returns whether locking is on.
+///
+/// ```
+/// # use libevent::*;
+/// assert!(libevent::use_pthreads()); // with the default `threads` feature
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn use_pthreads() -> bool {
     *SETUP.get_or_init(|| {
         #[cfg(feature = "threads")]
@@ -32,6 +38,14 @@ pub(crate) fn setup() {
 
 /// `event_enable_debug_mode`: libevent checks every event operation (slower). Must come
 /// before the first base and event; afterwards it is refused.
+///
+/// ```
+/// # use libevent::*;
+/// // Must come before the first base: afterwards it is refused.
+/// let _ = EventBase::new()?;
+/// assert!(libevent::enable_debug_mode().is_err());
+/// # Ok::<(), libevent::Error>(())
+/// ```
 pub fn enable_debug_mode() -> Result<()> {
     static ON: OnceLock<()> = OnceLock::new();
     if ON.get().is_some() {
