@@ -967,6 +967,15 @@ impl Drop for RateLimitGroup {
     }
 }
 
+/// What an underlying bufferevent's handle kept alive, held by the filter that owns it.
+struct Underlying {
+    raw: NonNull<sys::bufferevent>,
+    _cbs: Rc<Callbacks>,
+    _rate: Option<Rc<RateLimit>>,
+    _group: Option<Rc<RateLimitGroup>>,
+    _under: Option<Box<Underlying>>,
+}
+
 /// An owned bufferevent, freed (`bufferevent_free`) on drop, which is allowed inside its
 /// own callbacks.
 ///
@@ -988,7 +997,8 @@ pub struct BufferEvent {
     cbs: Rc<Callbacks>,
     _rate: Option<Rc<RateLimit>>,
     _group: Option<Rc<RateLimitGroup>>,
-    _filter_under: Option<Rc<Callbacks>>,
+    /// What the underlying bufferevent's handle kept alive, when this is a filter.
+    _filter_under: Option<Box<Underlying>>,
     _base: EventBase,
 }
 
@@ -1242,20 +1252,24 @@ impl BufferEvent {
             drop(unsafe { Box::from_raw(ctx) });
             return Err(Error::failed("bufferevent_filter_new"));
         }
-        // The filter replaced the underlying callbacks; keep the old closures alive until
-        // the filter (and with it the underlying bufferevent) is freed.
-        let under_cbs = underlying.cbs.clone();
-        let mut under_handle = std::mem::ManuallyDrop::new(underlying);
-        // SAFETY: the fields are dropped once here, the raw pointer is now the filter's.
-        unsafe {
-            std::ptr::drop_in_place(&mut under_handle._rate);
-            std::ptr::drop_in_place(&mut under_handle._group);
-            std::ptr::drop_in_place(&mut under_handle._filter_under);
-            std::ptr::drop_in_place(&mut under_handle.cbs);
-            std::ptr::drop_in_place(&mut under_handle._base);
-        }
+        // The filter now owns the underlying bufferevent (it frees it, CLOSE_ON_FREE). Its
+        // handle must not free it, but what the handle kept alive (its closures, its rate
+        // limit and group, a filter's own underlying) must live as long as the filter.
+        let under_handle = std::mem::ManuallyDrop::new(underlying);
+        // SAFETY: each field is moved out exactly once and the handle is never used or
+        // dropped again (ManuallyDrop), so nothing is dropped twice.
+        let kept = unsafe {
+            drop(std::ptr::read(&under_handle._base)); // `base` above is a clone
+            Underlying {
+                raw: under_handle.raw,
+                _cbs: std::ptr::read(&under_handle.cbs),
+                _rate: std::ptr::read(&under_handle._rate),
+                _group: std::ptr::read(&under_handle._group),
+                _under: std::ptr::read(&under_handle._filter_under),
+            }
+        };
         let mut bev = Self::adopt(&base, raw, "bufferevent_filter_new")?;
-        bev._filter_under = Some(under_cbs);
+        bev._filter_under = Some(Box::new(kept));
         Ok(bev)
     }
 
@@ -1447,11 +1461,40 @@ impl DerefMut for BufferEvent {
     }
 }
 
+/// Detaches `raw` from the group and the token bucket this crate keeps alive for it.
+/// libevent 2.1 finalizes a freed bufferevent later, from the loop (and a filter frees its
+/// underlying bufferevent only then), so both must be let go of before the `Rc`s that
+/// keep them alive are dropped.
+///
+/// # Safety
+/// `raw` must be live.
+unsafe fn release_limits(raw: *mut sys::bufferevent, rate: bool, group: bool) {
+    // SAFETY: the caller vouches for raw; both calls accept a member or a limited bufferevent.
+    unsafe {
+        if group {
+            sys::bufferevent_remove_from_rate_limit_group(raw);
+        }
+        if rate {
+            sys::bufferevent_set_rate_limit(raw, std::ptr::null_mut());
+        }
+    }
+}
+
 impl Drop for BufferEvent {
     fn drop(&mut self) {
-        if self._group.is_some() {
-            // SAFETY: raw live and in a group; leave before the group may go.
-            unsafe { sys::bufferevent_remove_from_rate_limit_group(self.raw.as_ptr()) };
+        // SAFETY: self.raw is live, and so is every underlying bufferevent (each filter
+        // owns the next); detached before anything they use may be freed.
+        unsafe {
+            release_limits(
+                self.raw.as_ptr(),
+                self._rate.is_some(),
+                self._group.is_some(),
+            );
+            let mut under = self._filter_under.as_deref();
+            while let Some(u) = under {
+                release_limits(u.raw.as_ptr(), u._rate.is_some(), u._group.is_some());
+                under = u._under.as_deref();
+            }
         }
         // SAFETY: freed once. bufferevent_free clears the callbacks first, so the Callbacks
         // Rc dropped after it is never reached from C again; a running callback holds its

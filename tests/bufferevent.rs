@@ -426,3 +426,45 @@ fn a_panic_in_a_bufferevent_callback_resumes_from_the_loop() {
         Some(&"read callback panicked")
     );
 }
+
+#[test]
+fn a_filter_keeps_the_rate_limit_group_of_its_underlying_bufferevent_alive() {
+    let base = EventBase::new().unwrap();
+    let (mut under, mut peer) = tcp_pair(&base);
+    let cfg = RateLimit::new(
+        1 << 20,
+        1 << 20,
+        1 << 20,
+        1 << 20,
+        Duration::from_millis(10),
+    )
+    .unwrap();
+    let group = RateLimitGroup::new(&base, &cfg).unwrap();
+    under.join_rate_limit_group(&group).unwrap();
+    let pass = |src: &mut libevent::EvBufferRef, dst: &mut libevent::EvBufferRef, _l: isize, _m| {
+        if src.is_empty() {
+            return FilterResult::NeedMore;
+        }
+        dst.add_buffer(src)
+            .map_or(FilterResult::Error, |_| FilterResult::Ok)
+    };
+    let mut f = BufferEvent::filter(under, pass, pass, Options::empty()).unwrap();
+    // Only the filter holds the group now; it must still count what the underlying reads.
+    let weak = Rc::downgrade(&group);
+    drop(group);
+    assert!(weak.upgrade().is_some(), "the filter keeps the group alive");
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    f.on_read(move |me| {
+        let n = me.input().len();
+        me.input_mut().drain(n).unwrap();
+        g.set(g.get() + n);
+    })
+    .unwrap();
+    f.enable(Flags::READ).unwrap();
+    peer.write_all(&[7; 1000]).unwrap();
+    spin(&base, || got.get() == 1000);
+    assert_eq!(weak.upgrade().unwrap().totals().0, 1000);
+    drop(f);
+    assert!(weak.upgrade().is_none(), "freed with the filter");
+}
