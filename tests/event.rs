@@ -9,6 +9,8 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 #[test]
 fn a_one_shot_timer_fires_once_with_timeout() {
     let base = EventBase::new().unwrap();
@@ -374,19 +376,9 @@ fn debug_mode_only_before_the_first_base() {
         assert!(e.is_ok(), "a second call while on is a no-op");
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "debug_mode_only_before_the_first_base",
-            "--exact",
-            "--test-threads=1",
-        ])
-        .env("LIBEVENT_TEST_DEBUG_MODE_CHILD", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    common::rerun_in_child(
+        "debug_mode_only_before_the_first_base",
+        "LIBEVENT_TEST_DEBUG_MODE_CHILD",
     );
     // In this process bases exist already (other tests), or will: once one has been made
     // the call is refused.

@@ -154,19 +154,8 @@ fn the_error_callback_runs_when_accept_fails() {
         assert_eq!(*errors.borrow(), vec![Some(libc::EMFILE)]);
         return;
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args([
-            "the_error_callback_runs_when_accept_fails",
-            "--exact",
-            "--test-threads=1",
-        ])
-        .env("LIBEVENT_TEST_EMFILE_CHILD", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    common::rerun_in_child(
+        "the_error_callback_runs_when_accept_fails",
+        "LIBEVENT_TEST_EMFILE_CHILD",
     );
 }

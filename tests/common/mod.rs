@@ -36,3 +36,19 @@ pub fn read_in_thread(mut s: TcpStream, n: usize) -> JoinHandle<Vec<u8>> {
         buf
     })
 }
+
+/// Runs test `name` of this binary again in a child process with `var` set, and asserts it
+/// passed: for tests that change process-wide state (descriptor limits, debug mode). The
+/// test itself checks `std::env::var_os(var)` first and, in the child, does the work.
+pub fn rerun_in_child(name: &str, var: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--test-threads=1"])
+        .env(var, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
