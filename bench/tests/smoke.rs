@@ -70,3 +70,50 @@ fn loadgen_refuses_bad_arguments() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--mode"));
 }
+
+#[test]
+fn loadgen_drives_the_tokio_references() {
+    for runtime in ["current", "multi"] {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let addr = format!("127.0.0.1:{port}");
+        let mut server = Command::new(env!("CARGO_BIN_EXE_tokio-reference"))
+            .args([
+                "--runtime",
+                runtime,
+                "--listen",
+                &addr,
+                "--max-connections",
+                "100",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args([
+                "--addr",
+                &addr,
+                "--mode",
+                "pingpong",
+                "--connections",
+                "10",
+                "--duration",
+                "0.5",
+            ])
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{runtime}: {line}");
+        assert_eq!(field(&line, "errors"), 0, "{runtime}: {line}");
+        assert!(field(&line, "done") > 0, "{runtime}: {line}");
+        // SAFETY: the pid is our live child.
+        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+        assert!(
+            server.wait().unwrap().success(),
+            "{runtime} exits 0 on SIGTERM"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! tokio-reference: the PROTOCOL.md server on tokio, for comparison with eventd.
+//!
+//! `tokio-reference --runtime current|multi --listen ADDR [--timeout S] [--max-connections N]`
+//!
+//! Same behaviour as eventd and c-reference on the wire: framing decided once per read
+//! (reads of at most 4096 bytes), QUIT, trimming, the idle timeout, at most N connections
+//! served (the rest wait in the backlog), replies flushed before closing. No log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+struct Args {
+    multi: bool,
+    listen: SocketAddr,
+    timeout: u64,
+    max: usize,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        multi: false,
+        listen: "127.0.0.1:1234".parse().unwrap(),
+        timeout: 10,
+        max: 100,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--runtime" => {
+                a.multi = match v.as_str() {
+                    "current" => false,
+                    "multi" => true,
+                    _ => return Err("--runtime: current or multi".into()),
+                }
+            }
+            "--listen" => a.listen = v.parse().map_err(|e| format!("--listen: {e}"))?,
+            "--timeout" => a.timeout = v.parse().map_err(|e| format!("--timeout: {e}"))?,
+            "--max-connections" => {
+                a.max = v.parse().map_err(|e| format!("--max-connections: {e}"))?
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if a.max == 0 {
+        return Err("--max-connections: must be at least 1".into());
+    }
+    Ok(a)
+}
+
+fn is_trimmed(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\0' | 0x0b)
+}
+
+/// Serves one connection; returns when it is closed.
+async fn serve(mut s: TcpStream, timeout: u64) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let read = s.read(&mut buf);
+        let n = if timeout > 0 {
+            match tokio::time::timeout(Duration::from_secs(timeout), read).await {
+                Ok(r) => r,
+                Err(_) => return, // idle timeout
+            }
+        } else {
+            read.await
+        };
+        let n = match n {
+            Ok(0) | Err(_) => {
+                let _ = s.shutdown().await;
+                return;
+            }
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        let len = pending.len();
+        if !(len > 1000 || (len > 4 && pending.ends_with(b"\r\n"))) {
+            continue;
+        }
+        let start = pending.iter().position(|&b| !is_trimmed(b)).unwrap_or(len);
+        let end = pending
+            .iter()
+            .rposition(|&b| !is_trimmed(b))
+            .map_or(start, |i| i + 1);
+        let msg = &pending[start..end];
+        if msg.eq_ignore_ascii_case(b"QUIT") {
+            let _ = s.shutdown().await;
+            return;
+        }
+        if msg.len() > 1 {
+            out.clear();
+            out.extend(msg.iter().map(u8::to_ascii_uppercase));
+            out.extend_from_slice(b"\r\n");
+            if s.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+        pending.clear();
+    }
+}
+
+async fn run(a: Args) -> std::io::Result<()> {
+    let listener = TcpListener::bind(a.listen).await?;
+    println!("Listening on {}...", listener.local_addr()?);
+    let slots = Arc::new(Semaphore::new(a.max));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        // Take a slot before accepting: at the limit, clients wait in the backlog.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+            _ = term.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let (s, _) = tokio::select! {
+            r = listener.accept() => r?,
+            _ = term.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let timeout = a.timeout;
+        tokio::spawn(async move {
+            serve(s, timeout).await;
+            drop(permit);
+        });
+    }
+}
+
+fn main() {
+    let a = parse().unwrap_or_else(|e| {
+        eprintln!("tokio-reference: {e}");
+        std::process::exit(2);
+    });
+    let rt = if a.multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(a)) {
+        eprintln!("tokio-reference: {e}");
+        std::process::exit(1);
+    }
+}
