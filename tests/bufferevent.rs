@@ -25,6 +25,17 @@ fn tcp_pair(base: &EventBase) -> (BufferEvent, TcpStream) {
     )
 }
 
+/// Sets a read callback that drains the input and adds what it took to `total`.
+fn count_and_drain(bev: &mut BufferEvent, total: &Rc<Cell<usize>>) {
+    let t = total.clone();
+    bev.on_read(move |me| {
+        let n = me.input().len();
+        me.input_mut().drain(n).unwrap();
+        t.set(t.get() + n);
+    })
+    .unwrap();
+}
+
 #[test]
 fn the_read_low_watermark_delays_the_read_callback() {
     let base = EventBase::new().unwrap();
@@ -286,13 +297,7 @@ fn a_rate_limit_limits_reading() {
     let cfg = RateLimit::new(1000, 1000, 1 << 20, 1 << 20, Duration::from_millis(20)).unwrap();
     bev.set_rate_limit(Some(cfg)).unwrap();
     let total = Rc::new(Cell::new(0usize));
-    let t = total.clone();
-    bev.on_read(move |me| {
-        let n = me.input().len();
-        me.input_mut().drain(n).unwrap();
-        t.set(t.get() + n);
-    })
-    .unwrap();
+    count_and_drain(&mut bev, &total);
     bev.enable(Flags::READ).unwrap();
     let writer = std::thread::spawn(move || peer.write_all(&vec![b'z'; 64 * 1024]).map(|_| peer));
     let start = Instant::now();
@@ -324,13 +329,7 @@ fn a_rate_limit_group_counts_its_members() {
     let total = Rc::new(Cell::new(0usize));
     for bev in [&mut a, &mut b] {
         bev.join_rate_limit_group(&group).unwrap();
-        let t = total.clone();
-        bev.on_read(move |me| {
-            let n = me.input().len();
-            me.input_mut().drain(n).unwrap();
-            t.set(t.get() + n);
-        })
-        .unwrap();
+        count_and_drain(bev, &total);
         bev.enable(Flags::READ).unwrap();
     }
     pa.write_all(&[1; 3000]).unwrap();
@@ -453,14 +452,8 @@ fn a_filter_keeps_the_rate_limit_group_of_its_underlying_bufferevent_alive() {
     let weak = Rc::downgrade(&group);
     drop(group);
     assert!(weak.upgrade().is_some(), "the filter keeps the group alive");
-    let got = Rc::new(Cell::new(0));
-    let g = got.clone();
-    f.on_read(move |me| {
-        let n = me.input().len();
-        me.input_mut().drain(n).unwrap();
-        g.set(g.get() + n);
-    })
-    .unwrap();
+    let got = Rc::new(Cell::new(0usize));
+    count_and_drain(&mut f, &got);
     f.enable(Flags::READ).unwrap();
     peer.write_all(&[7; 1000]).unwrap();
     spin(&base, || got.get() == 1000);
