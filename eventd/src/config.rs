@@ -12,6 +12,14 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+fn workers(s: &str) -> Result<usize, String> {
+    let n = at_least_one(s)?;
+    if n > 256 {
+        return Err("must be at most 256".into());
+    }
+    Ok(n)
+}
+
 fn seconds(s: &str) -> Result<u64, String> {
     let n: u64 = s
         .parse()
@@ -50,6 +58,12 @@ pub struct Config {
     /// Unsent output above which reading from that client pauses.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = at_least_one, allow_negative_numbers = true)]
     pub output_limit: usize,
+
+    /// Event loops, each on its own thread with its own listener on the port
+    /// (SO_REUSEPORT); the connection limit is shared. With more than one, connection
+    /// ids are still unique but log lines of different workers interleave.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = workers, allow_negative_numbers = true)]
+    pub workers: usize,
 
     /// Detach from the terminal and run in the background.
     #[arg(long)]
@@ -100,6 +114,7 @@ mod tests {
             (10, 100, 1000)
         );
         assert_eq!((c.read_high_watermark, c.output_limit), (0xffffff, 1 << 20));
+        assert_eq!(c.workers, 1);
     }
 
     #[test]
@@ -111,6 +126,8 @@ mod tests {
             ["--max-connections", "0"],
             ["--listen", "nowhere"],
             ["--output-limit", "-1"],
+            ["--workers", "0"],
+            ["--workers", "257"],
         ] {
             let e = Config::try_parse_from(["eventd", bad[0], bad[1]]).unwrap_err();
             assert_eq!(e.exit_code(), 2);

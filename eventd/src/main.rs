@@ -23,8 +23,25 @@ fn fail(msg: &str) -> ! {
     std::process::exit(1);
 }
 
+/// Raises the soft limit on open files to the hard one: every connection is a descriptor,
+/// and `--max-connections` in the thousands is ordinary.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; setrlimit only reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 fn main() {
     let mut cfg = config::Config::from_args();
+    raise_nofile();
     // --daemonize changes directory to /, so relative paths are resolved first.
     cfg.pid_file = cfg.pid_file.as_deref().map(absolute);
     cfg.log_file = cfg.log_file.as_deref().map(absolute);

@@ -1,6 +1,13 @@
 //! The daemon's event wiring, as the article teaches it: one base, a listener, one
 //! bufferevent per connection (read and event callbacks, timeouts, read watermark), and
 //! a table of open connections keyed by id. Plus the four fixes of PROTOCOL.md.
+//!
+//! With `--workers N` there are N such loops, each on its own thread with its own base
+//! and its own listener on the same port (SO_REUSEPORT, so the kernel spreads new
+//! connections over them). What they share is in [`Shared`]: the connection count
+//! against `--max-connections`, the id counter and the log. A worker that finds the
+//! limit reached stops accepting and *parks*; whichever worker frees a slot wakes the
+//! parked ones through a socket pair each of them watches.
 
 use crate::config::Config;
 use crate::log::Log;
@@ -10,13 +17,101 @@ use libevent::{
     Options,
 };
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 macro_rules! logln {
-    ($state:expr, $($arg:tt)*) => { $state.log.line(format_args!($($arg)*)) };
+    ($state:expr, $($arg:tt)*) => { $state.shared.log(format_args!($($arg)*)) };
+}
+
+/// How long a closed connection may linger, waiting for the peer's FIN.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// How long accepting pauses after accept() failed (EMFILE and the like): a listener
+/// that stays readable while accept() keeps failing would otherwise spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One worker's door bell: the worker watches `rx`; anyone rings by writing to `tx`.
+struct Bell {
+    rx: UnixStream,
+    tx: UnixStream,
+    /// The worker stopped accepting because the limit was reached and wants to hear
+    /// when a slot frees.
+    parked: AtomicBool,
+}
+
+impl Bell {
+    fn new() -> io::Result<Bell> {
+        let (rx, tx) = UnixStream::pair()?;
+        rx.set_nonblocking(true)?;
+        tx.set_nonblocking(true)?;
+        Ok(Bell {
+            rx,
+            tx,
+            parked: AtomicBool::new(false),
+        })
+    }
+
+    fn ring(&self) {
+        // A full socket buffer means a ring is already pending: nothing is lost.
+        let _ = (&self.tx).write(&[1]);
+    }
+
+    fn silence(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.rx).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// What the workers share.
+struct Shared {
+    cfg: Config,
+    /// Connections counted against `--max-connections`, over all workers.
+    active: AtomicUsize,
+    next_id: AtomicU64,
+    log: Mutex<Log>,
+    /// SIGINT or SIGTERM arrived (worker 0 handles signals and rings the others).
+    stopping: AtomicBool,
+    bells: Vec<Bell>,
+}
+
+impl Shared {
+    fn log(&self, args: std::fmt::Arguments<'_>) {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .line(args);
+    }
+
+    /// Takes a slot under the limit, if one is free.
+    fn reserve(&self) -> bool {
+        let max = self.cfg.max_connections;
+        self.active
+            .fetch_update(SeqCst, SeqCst, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    fn at_limit(&self) -> bool {
+        self.active.load(SeqCst) >= self.cfg.max_connections
+    }
+
+    /// Gives a slot back and wakes the other workers that wait for one.
+    fn release(&self, me: usize) {
+        self.active.fetch_sub(1, SeqCst);
+        for (i, bell) in self.bells.iter().enumerate() {
+            if i != me && bell.parked.load(SeqCst) {
+                bell.ring();
+            }
+        }
+    }
 }
 
 struct Conn {
@@ -31,19 +126,21 @@ struct Conn {
     lingering: bool,
 }
 
-/// How long a closed connection may linger, waiting for the peer's FIN.
-const LINGER: Duration = Duration::from_secs(2);
-
 struct State {
-    cfg: Config,
+    index: usize,
+    shared: Arc<Shared>,
     base: EventBase,
-    log: Log,
     conns: HashMap<u64, Conn>,
-    /// How many of `conns` are lingering (not counted against the limit).
-    lingering: usize,
-    next_id: u64,
+    /// Accepted while every slot was taken (another worker took the last one between
+    /// this worker's checks); served, in order, as slots free.
+    waiting: VecDeque<TcpStream>,
     listener: Option<Listener>,
-    accepting: bool,
+    /// Whether the listener is enabled.
+    listening: bool,
+    /// accept() failed; accepting resumes when `backoff_timer` fires.
+    backoff: bool,
+    backoff_timer: Option<Event>,
+    bell_event: Option<Event>,
     shutting_down: bool,
     finished: bool,
     grace_timer: Option<Event>,
@@ -65,33 +162,40 @@ impl State {
         if self.shutting_down {
             return;
         }
-        self.next_id += 1;
-        let id = self.next_id;
+        if !self.waiting.is_empty() || !self.shared.reserve() {
+            self.waiting.push_back(stream);
+        } else {
+            self.serve(stream);
+        }
+        self.refresh_listener();
+    }
+
+    /// Serves a connection whose slot is already reserved.
+    fn serve(&mut self, stream: TcpStream) {
+        let id = self.shared.next_id.fetch_add(1, SeqCst) + 1;
         logln!(self, "New connection (id = {id})...");
-        let mut bev = match BufferEvent::from_tcp(&self.base, stream, Options::empty()) {
-            Ok(b) => b,
+        let bev =
+            BufferEvent::from_tcp(&self.base, stream, Options::empty()).and_then(|mut bev| {
+                self.setup(&mut bev, id)?;
+                Ok(bev)
+            });
+        match bev {
+            Ok(bev) => {
+                self.conns.insert(
+                    id,
+                    Conn {
+                        bev,
+                        framer: Framer::new(self.shared.cfg.max_message),
+                        closing: false,
+                        paused: false,
+                        lingering: false,
+                    },
+                );
+            }
             Err(e) => {
                 logln!(self, "Error: {e} (id = {id})...");
-                return;
+                self.shared.release(self.index);
             }
-        };
-        if let Err(e) = self.setup(&mut bev, id) {
-            logln!(self, "Error: {e} (id = {id})...");
-            return;
-        }
-        self.conns.insert(
-            id,
-            Conn {
-                bev,
-                framer: Framer::new(self.cfg.max_message),
-                closing: false,
-                paused: false,
-                lingering: false,
-            },
-        );
-        if self.active() >= self.cfg.max_connections {
-            // Fix 1: stop accepting instead of spinning on a listener that stays readable.
-            self.set_accepting(false);
         }
     }
 
@@ -100,29 +204,90 @@ impl State {
         bev.on_read(move |bev| with_state(&me, |st| st.on_read(id, bev)))?;
         let me = self.me.clone();
         bev.on_event(move |bev, what| with_state(&me, |st| st.on_event(id, bev, what)))?;
-        let t = (self.cfg.timeout > 0).then(|| Duration::from_secs(self.cfg.timeout));
+        let timeout = self.shared.cfg.timeout;
+        let t = (timeout > 0).then(|| Duration::from_secs(timeout));
         bev.set_timeouts(t, t)?;
-        bev.set_read_watermark(0, self.cfg.read_high_watermark)?;
+        bev.set_read_watermark(0, self.shared.cfg.read_high_watermark)?;
         bev.enable(Flags::READ)
     }
 
-    /// Connections counted against `--max-connections`.
-    fn active(&self) -> usize {
-        self.conns.len() - self.lingering
-    }
-
-    fn set_accepting(&mut self, on: bool) {
-        if self.accepting == on {
-            return;
-        }
-        if let Some(l) = &self.listener {
-            let r = if on { l.enable() } else { l.disable() };
-            if let Err(e) = r {
-                logln!(self, "Error: {e}");
-                return;
+    /// Enables the listener when a connection could be served, disables it otherwise
+    /// (fix 1: a listener left enabled at the limit makes the loop spin). At the limit
+    /// the worker parks, to be woken when any worker frees a slot.
+    fn refresh_listener(&mut self) {
+        let full = !self.waiting.is_empty() || self.shared.at_limit();
+        let want = !self.shutting_down && !self.backoff && !full;
+        if want != self.listening {
+            if let Some(l) = &self.listener {
+                let r = if want { l.enable() } else { l.disable() };
+                match r {
+                    Ok(()) => self.listening = want,
+                    Err(e) => logln!(self, "Error: {e}"),
+                }
             }
         }
-        self.accepting = on;
+        if full && !self.shutting_down {
+            let bell = &self.shared.bells[self.index];
+            bell.parked.store(true, SeqCst);
+            // A slot freed between the check above and the flag: nobody rang, so ring.
+            if !self.shared.at_limit() {
+                bell.ring();
+            }
+        }
+    }
+
+    /// The bell rang: a slot freed somewhere, or the daemon is stopping.
+    fn on_bell(&mut self) {
+        let bell = &self.shared.bells[self.index];
+        bell.silence();
+        bell.parked.store(false, SeqCst);
+        if self.shared.stopping.load(SeqCst) {
+            self.shutdown();
+            return;
+        }
+        self.resume();
+    }
+
+    /// Serves waiting connections while slots are free, then re-enables accepting.
+    fn resume(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        while !self.waiting.is_empty() && self.shared.reserve() {
+            if let Some(stream) = self.waiting.pop_front() {
+                self.serve(stream);
+            }
+        }
+        self.refresh_listener();
+    }
+
+    fn accept_failed(&mut self, e: libevent::Error) {
+        if self.backoff || self.shutting_down {
+            return;
+        }
+        match e.errno() {
+            Some(errno) => logln!(
+                self,
+                "Error: cannot accept: {}",
+                io::Error::from_raw_os_error(errno)
+            ),
+            None => logln!(self, "Error: cannot accept: {e}"),
+        }
+        self.backoff = true;
+        self.refresh_listener();
+        let armed = self
+            .backoff_timer
+            .as_ref()
+            .is_some_and(|t| t.add(Some(ACCEPT_BACKOFF)).is_ok());
+        if !armed {
+            self.backoff = false;
+            self.refresh_listener();
+        }
+    }
+
+    fn backoff_over(&mut self) {
+        self.backoff = false;
+        self.refresh_listener();
     }
 
     fn on_read(&mut self, id: u64, bev: &mut BufferEventRef) {
@@ -145,7 +310,7 @@ impl State {
                     self.close(id, Close::Error);
                     return;
                 }
-                if bev.output().len() > self.cfg.output_limit {
+                if bev.output().len() > self.shared.cfg.output_limit {
                     self.pause(id);
                 }
             }
@@ -156,7 +321,7 @@ impl State {
     /// Fix 2: a client that sends without reading stops being read from until its
     /// output drains to half the limit.
     fn pause(&mut self, id: u64) {
-        let low = self.cfg.output_limit / 2;
+        let low = self.shared.cfg.output_limit / 2;
         let me = self.me.clone();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -269,8 +434,6 @@ impl State {
             self.remove(id);
             return;
         }
-        conn.lingering = true;
-        self.lingering += 1;
         let r = conn
             .bev
             .set_timeouts(Some(LINGER), Some(LINGER))
@@ -279,6 +442,7 @@ impl State {
         if r.is_err() {
             self.remove(id);
         } else {
+            conn.lingering = true;
             self.slot_freed();
         }
     }
@@ -289,9 +453,7 @@ impl State {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
-        if conn.lingering {
-            self.lingering -= 1;
-        } else {
+        if !conn.lingering {
             self.slot_freed();
         }
         if self.shutting_down && self.conns.is_empty() {
@@ -300,18 +462,27 @@ impl State {
     }
 
     fn slot_freed(&mut self) {
-        if !self.shutting_down && self.active() < self.cfg.max_connections {
-            self.set_accepting(true);
-        }
+        self.shared.release(self.index);
+        self.resume();
     }
 
-    /// Fix 4: SIGINT/SIGTERM.
+    /// Fix 4: SIGINT/SIGTERM. Worker 0 gets the signal and rings the other workers.
     fn shutdown(&mut self) {
         if self.shutting_down {
             return;
         }
         self.shutting_down = true;
+        if !self.shared.stopping.swap(true, SeqCst) {
+            for (i, bell) in self.shared.bells.iter().enumerate() {
+                if i != self.index {
+                    bell.ring();
+                }
+            }
+        }
         self.listener = None;
+        self.listening = false;
+        // Never served: they go the way of the kernel's backlog.
+        self.waiting.clear();
         let mut ids: Vec<u64> = self.conns.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
@@ -323,7 +494,7 @@ impl State {
             self.finish();
         } else {
             // Peers that do not read get the timeout (or 5 s) to take their replies.
-            let grace = Duration::from_secs(self.cfg.timeout.clamp(1, 5));
+            let grace = Duration::from_secs(self.shared.cfg.timeout.clamp(1, 5));
             let me = self.me.clone();
             if let Ok(timer) =
                 Event::timer(&self.base, move |_| with_state(&me, |st| st.force_close()))
@@ -337,16 +508,31 @@ impl State {
     }
 
     fn force_close(&mut self) {
-        self.conns.clear();
+        for (_, conn) in self.conns.drain() {
+            if !conn.lingering {
+                self.shared.active.fetch_sub(1, SeqCst);
+            }
+        }
         self.finish();
     }
 
+    /// This worker is done: its loop ends. The last line of the log is written once
+    /// every worker is done (see [`Server::run`]).
     fn finish(&mut self) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        logln!(self, "Daemon is shutting down...");
         let _ = self.base.loopbreak();
+    }
+
+    /// Frees everything the loop may still reference before the base goes.
+    fn clear(&mut self) {
+        self.conns.clear();
+        self.waiting.clear();
+        self.listener = None;
+        self.grace_timer = None;
+        self.backoff_timer = None;
+        self.bell_event = None;
     }
 }
 
@@ -360,80 +546,199 @@ fn with_state(me: &Weak<RefCell<State>>, f: impl FnOnce(&mut State)) {
     }
 }
 
-/// Binds, serves until SIGINT or SIGTERM, and returns after the shutdown.
-pub struct Server {
+fn listen_error(addr: SocketAddr, e: libevent::Error) -> String {
+    match e.errno() {
+        Some(errno) => format!(
+            "cannot listen on {addr}: {}",
+            io::Error::from_raw_os_error(errno)
+        ),
+        None => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+/// One worker's loop and state, on the thread that made it.
+struct Worker {
     state: Rc<RefCell<State>>,
     _signals: Vec<Event>,
 }
 
-impl Server {
-    /// Binds the listener; logs "Listening on ...".
-    pub fn bind(cfg: Config, log: Log) -> Result<(Server, SocketAddr), String> {
+impl Worker {
+    /// Makes worker `index`: a base, a listener on `addr` and the bell; worker 0 also
+    /// takes SIGINT and SIGTERM.
+    fn start(shared: Arc<Shared>, index: usize, addr: SocketAddr) -> Result<Worker, String> {
         let base = EventBase::new().map_err(|e| e.to_string())?;
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
-                cfg: cfg.clone(),
+                index,
+                shared: shared.clone(),
                 base: base.clone(),
-                log,
                 conns: HashMap::new(),
-                lingering: 0,
-                next_id: 0,
+                waiting: VecDeque::new(),
                 listener: None,
-                accepting: true,
+                listening: true,
+                backoff: false,
+                backoff_timer: None,
+                bell_event: None,
                 shutting_down: false,
                 finished: false,
-                me: me.clone(),
                 grace_timer: None,
+                me: me.clone(),
             })
         });
+        let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
+        if shared.bells.len() > 1 {
+            flags |= ListenerFlags::REUSEABLE_PORT;
+        }
         let me = Rc::downgrade(&state);
-        let listener = Listener::bind(
-            &base,
-            cfg.listen,
-            128,
-            ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC,
-            move |stream, _peer| with_state(&me, |st| st.accept(stream)),
-        )
-        .map_err(|e| match e.errno() {
-            Some(errno) => format!(
-                "cannot listen on {}: {}",
-                cfg.listen,
-                std::io::Error::from_raw_os_error(errno)
-            ),
-            None => format!("cannot listen on {}: {e}", cfg.listen),
-        })?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let mut listener = Listener::bind(&base, addr, 128, flags, move |stream, _peer| {
+            with_state(&me, |st| st.accept(stream))
+        })
+        .map_err(|e| listen_error(addr, e))?;
+        let me = Rc::downgrade(&state);
+        listener
+            .on_error(move |e| with_state(&me, |st| st.accept_failed(e)))
+            .map_err(|e| e.to_string())?;
+        let me = Rc::downgrade(&state);
+        let backoff_timer = Event::timer(&base, move |_| with_state(&me, |st| st.backoff_over()))
+            .map_err(|e| e.to_string())?;
+        let me = Rc::downgrade(&state);
+        let bell_fd = shared.bells[index].rx.as_raw_fd();
+        let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, move |_| {
+            with_state(&me, |st| st.on_bell())
+        })
+        .and_then(|ev| ev.add(None).map(|_| ev))
+        .map_err(|e| e.to_string())?;
         let mut signals = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            let me = Rc::downgrade(&state);
-            let ev = Event::signal(&base, sig, move |_| with_state(&me, |st| st.shutdown()))
-                .map_err(|e| e.to_string())?;
-            ev.add(None).map_err(|e| e.to_string())?;
-            signals.push(ev);
+        if index == 0 {
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                let me = Rc::downgrade(&state);
+                let ev = Event::signal(&base, sig, move |_| with_state(&me, |st| st.shutdown()))
+                    .and_then(|ev| ev.add(None).map(|_| ev))
+                    .map_err(|e| e.to_string())?;
+                signals.push(ev);
+            }
         }
         {
             let mut st = state.borrow_mut();
             st.listener = Some(listener);
-            logln!(st, "Listening on {}...", addr);
+            st.backoff_timer = Some(backoff_timer);
+            st.bell_event = Some(bell_event);
         }
+        Ok(Worker {
+            state,
+            _signals: signals,
+        })
+    }
+
+    fn local_addr(&self) -> Result<SocketAddr, String> {
+        let st = self.state.borrow();
+        let l = st.listener.as_ref().ok_or("no listener")?;
+        l.local_addr().map_err(|e| e.to_string())
+    }
+
+    /// Runs the loop until this worker's part of the shutdown is complete.
+    fn run(self) -> Result<(), String> {
+        let base = self.state.borrow().base.clone();
+        let r = base
+            .run(libevent::LoopFlags::NO_EXIT_ON_EMPTY)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        self.state.borrow_mut().clear();
+        r
+    }
+}
+
+/// Binds, serves until SIGINT or SIGTERM, and returns after the shutdown.
+pub struct Server {
+    shared: Arc<Shared>,
+    first: Worker,
+    /// Workers 1.., each on its thread, waiting for the go.
+    others: Vec<(JoinHandle<()>, mpsc::Sender<()>)>,
+}
+
+impl Server {
+    /// Binds every worker's listener; logs "Listening on ...".
+    pub fn bind(cfg: Config, log: Log) -> Result<(Server, SocketAddr), String> {
+        let bells = (0..cfg.workers)
+            .map(|_| Bell::new())
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(|e| format!("cannot make the workers' wake-up sockets: {e}"))?;
+        let shared = Arc::new(Shared {
+            cfg: cfg.clone(),
+            active: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            log: Mutex::new(log),
+            stopping: AtomicBool::new(false),
+            bells,
+        });
+        let first = Worker::start(shared.clone(), 0, cfg.listen)?;
+        // With port 0 the kernel chose one: the other workers join that one.
+        let addr = first.local_addr()?;
+        let mut others = Vec::new();
+        for index in 1..cfg.workers {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (go_tx, go_rx) = mpsc::channel::<()>();
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("eventd-{index}"))
+                .spawn(move || {
+                    let worker = match Worker::start(shared, index, addr) {
+                        Ok(w) => {
+                            let _ = ready_tx.send(Ok(()));
+                            w
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    if go_rx.recv().is_err() {
+                        return; // another worker failed to start
+                    }
+                    // A worker that stops serving takes the daemon down with it, rather
+                    // than leaving its share of the port unserved.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run()));
+                    match r {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            eprintln!("eventd: worker {index}: {e}");
+                            std::process::exit(1);
+                        }
+                        Err(_) => std::process::exit(101),
+                    }
+                })
+                .map_err(|e| format!("cannot start worker {index}: {e}"))?;
+            match ready_rx.recv() {
+                Ok(Ok(())) => others.push((thread, go_tx)),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(format!("worker {index} failed to start")),
+            }
+        }
+        shared.log(format_args!("Listening on {addr}..."));
         Ok((
             Server {
-                state,
-                _signals: signals,
+                shared,
+                first,
+                others,
             },
             addr,
         ))
     }
 
-    /// Runs the loop until the shutdown is complete.
+    /// Runs every worker until the shutdown is complete.
     pub fn run(self) -> Result<(), String> {
-        let base = self.state.borrow().base.clone();
-        base.run(libevent::LoopFlags::NO_EXIT_ON_EMPTY)
-            .map_err(|e| e.to_string())?;
-        let mut st = self.state.borrow_mut();
-        st.conns.clear();
-        st.listener = None;
-        st.grace_timer = None;
-        Ok(())
+        let mut threads = Vec::new();
+        for (thread, go) in self.others {
+            let _ = go.send(());
+            threads.push(thread);
+        }
+        let r = self.first.run();
+        for t in threads {
+            if t.join().is_err() {
+                return Err("a worker panicked".into());
+            }
+        }
+        self.shared.log(format_args!("Daemon is shutting down..."));
+        r
     }
 }

@@ -7,22 +7,6 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-fn proc_stat(pid: u32) -> Vec<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &text[text.rfind(')').unwrap() + 2..];
-    rest.split_whitespace().map(str::to_owned).collect()
-}
-
-/// User plus system CPU time of `pid`, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let f = proc_stat(pid);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / hz
-}
-
 fn rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: u64 = status
@@ -79,9 +63,7 @@ fn fix1_no_busy_loop_with_clients_waiting_at_the_limit() {
         .collect();
     waiting[0].write_all(b"queued\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let before = cpu_seconds(d.child.id());
-    std::thread::sleep(Duration::from_secs(2));
-    let used = cpu_seconds(d.child.id()) - before;
+    let used = common::cpu_used_over(d.child.id(), Duration::from_secs(2));
     assert!(
         used < 0.10,
         "eventd used {used:.3} s of CPU in 2 s at the connection limit (over 5%)"

@@ -29,32 +29,39 @@ pub fn start(args: &[&str]) -> Daemon {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start eventd");
-    // From here on Drop kills and reaps the child, also when an assertion fails.
-    let mut d = Daemon {
-        child,
-        addr: "0.0.0.0:0".parse().unwrap(),
-        log,
-    };
-    let start = Instant::now();
-    loop {
-        if let Some(line) = read_log(&d.log)
-            .into_iter()
-            .find(|l| l.contains("Listening on "))
-        {
-            d.addr = line
-                .split("Listening on ")
-                .nth(1)
-                .unwrap()
-                .trim_end_matches("...")
-                .parse()
-                .expect("address in log");
-            return d;
+    Daemon::wait_for(child, log)
+}
+
+impl Daemon {
+    /// Waits for the "Listening on" line of a daemon started with `--log-file log`.
+    pub fn wait_for(child: Child, log: PathBuf) -> Daemon {
+        // From here on Drop kills and reaps the child, also when an assertion fails.
+        let mut d = Daemon {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            log,
+        };
+        let start = Instant::now();
+        loop {
+            if let Some(line) = read_log(&d.log)
+                .into_iter()
+                .find(|l| l.contains("Listening on "))
+            {
+                d.addr = line
+                    .split("Listening on ")
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches("...")
+                    .parse()
+                    .expect("address in log");
+                return d;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "eventd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "eventd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -150,4 +157,27 @@ impl Drop for Daemon {
             let _ = wait_timeout(&mut self.child, Duration::from_secs(20));
         }
     }
+}
+
+pub fn proc_stat(pid: u32) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &text[text.rfind(')').unwrap() + 2..];
+    rest.split_whitespace().map(str::to_owned).collect()
+}
+
+/// User plus system CPU time of `pid`, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let f = proc_stat(pid);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / hz
+}
+
+/// CPU seconds `pid` uses while the caller sleeps for `span`.
+pub fn cpu_used_over(pid: u32, span: Duration) -> f64 {
+    let before = cpu_seconds(pid);
+    std::thread::sleep(span);
+    cpu_seconds(pid) - before
 }
