@@ -12,6 +12,11 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+fn backlog(s: &str) -> Result<i32, String> {
+    let n = at_least_one(s)?;
+    i32::try_from(n).map_err(|_| format!("must be at most {}", i32::MAX))
+}
+
 fn workers(s: &str) -> Result<usize, String> {
     let n = at_least_one(s)?;
     if n > 256 {
@@ -58,6 +63,11 @@ pub struct Config {
     /// Unsent output above which reading from that client pauses.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = at_least_one, allow_negative_numbers = true)]
     pub output_limit: usize,
+
+    /// Length of the kernel's queue of connections not yet accepted (listen(2); the
+    /// kernel caps it at net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = backlog, allow_negative_numbers = true)]
+    pub backlog: i32,
 
     /// Event loops, each on its own thread with its own listener on the port
     /// (SO_REUSEPORT); the connection limit is shared. With more than one, connection
@@ -114,7 +124,7 @@ mod tests {
             (10, 100, 1000)
         );
         assert_eq!((c.read_high_watermark, c.output_limit), (0xffffff, 1 << 20));
-        assert_eq!(c.workers, 1);
+        assert_eq!((c.workers, c.backlog), (1, 1024));
     }
 
     #[test]
@@ -127,6 +137,8 @@ mod tests {
             ["--listen", "nowhere"],
             ["--output-limit", "-1"],
             ["--workers", "0"],
+            ["--backlog", "0"],
+            ["--backlog", "4294967296"],
             ["--workers", "257"],
         ] {
             let e = Config::try_parse_from(["eventd", bad[0], bad[1]]).unwrap_err();

@@ -590,9 +590,13 @@ impl Worker {
             flags |= ListenerFlags::REUSEABLE_PORT;
         }
         let me = Rc::downgrade(&state);
-        let mut listener = Listener::bind(&base, addr, 128, flags, move |stream, _peer| {
-            with_state(&me, |st| st.accept(stream))
-        })
+        let mut listener = Listener::bind(
+            &base,
+            addr,
+            shared.cfg.backlog,
+            flags,
+            move |stream, _peer| with_state(&me, |st| st.accept(stream)),
+        )
         .map_err(|e| listen_error(addr, e))?;
         let me = Rc::downgrade(&state);
         listener

@@ -10,13 +10,19 @@
 //!   reports connections per second.
 //! - idle: opens N connections and holds them for the duration (for the server's RSS).
 //!
-//! Prints one line of `key=value` pairs. Raises its own RLIMIT_NOFILE.
+//! Once every connection is up it prints `# connected N in S s` (the matrix runner reads
+//! the server's RSS then, in idle mode), and at the end one line of `key=value` pairs.
+//! Raises its own RLIMIT_NOFILE.
+//!
+//! It is written on raw non-blocking sockets and edge-triggered epoll, not on libevent:
+//! one `write` and one `read` per request, where a bufferevent also pays an
+//! `ioctl(FIONREAD)` and two `epoll_ctl` per request. The load generator must cost less
+//! per request than the servers it measures, or it, not they, sets the pace (README,
+//! "Does the load generator saturate the servers?").
 
-use libevent::{BevEvent, BufferEvent, BufferEventRef, Event, EventBase, Flags, Options};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 const REQUEST: &[u8] = b"hello world\r\n";
@@ -92,148 +98,380 @@ struct Stats {
     latencies_us: Vec<u32>,
 }
 
+/// Connections being set up at once: more would overflow the servers' accept queues
+/// (backlog 128) and leave SYNs to the kernel's one-second retransmission.
+const CONNECTING_AT_ONCE: usize = 128;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Connecting,
+    /// Request sent; `got` bytes of the reply so far.
+    Waiting,
+    /// Churn: QUIT sent, waiting for the server's close.
+    Quitting,
+    /// Idle mode, or a pingpong connection after the end.
+    Parked,
+}
+
+struct Conn {
+    fd: OwnedFd,
+    phase: Phase,
+    sent: Instant,
+    got: usize,
+}
+
+fn errno() -> io::Error {
+    io::Error::last_os_error()
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+struct Epoll(OwnedFd);
+
+impl Epoll {
+    fn new() -> io::Result<Epoll> {
+        // SAFETY: plain syscall; a valid descriptor is owned from here on.
+        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: fd was just returned by epoll_create1 and is owned by nobody else.
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: token,
+        };
+        // SAFETY: both descriptors are open; ev is a valid epoll_event.
+        check(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })
+            .map(|_| ())
+    }
+
+    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> usize {
+        // SAFETY: events is a valid buffer of events.len() entries.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.0.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                timeout_ms,
+            )
+        };
+        n.max(0) as usize
+    }
+}
+
+/// Starts a non-blocking connect to `addr` (IPv4 or IPv6).
+fn start_connect(addr: SocketAddr) -> io::Result<OwnedFd> {
+    let (family, storage, len) = sockaddr(addr);
+    // SAFETY: plain syscall.
+    let fd = check(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    // SAFETY: fd was just returned by socket and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: fd is open; the option value is a c_int of the given size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    // SAFETY: storage holds a sockaddr of `len` bytes.
+    let r = unsafe { libc::connect(fd.as_raw_fd(), &storage as *const _ as *const _, len) };
+    if r < 0 {
+        let e = errno();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(fd)
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
+            (
+                libc::AF_INET,
+                ss,
+                std::mem::size_of::<libc::sockaddr_in>() as _,
+            )
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            (
+                libc::AF_INET6,
+                ss,
+                std::mem::size_of::<libc::sockaddr_in6>() as _,
+            )
+        }
+    }
+}
+
+fn socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: fd is open; err and len are valid for getsockopt to write.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r < 0 {
+        errno().raw_os_error().unwrap_or(libc::EIO)
+    } else {
+        err
+    }
+}
+
+/// write(2) of the whole of `buf` (tiny: it always fits an empty socket buffer).
+fn send(fd: RawFd, buf: &[u8]) -> bool {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+    n == buf.len() as isize
+}
+
 struct Worker {
-    base: EventBase,
     addr: SocketAddr,
     mode: Mode,
+    epoll: Epoll,
+    conns: Vec<Option<Conn>>,
+    /// Slots still to connect (pingpong and idle connect each slot once).
+    to_open: Vec<usize>,
+    connecting: usize,
     measuring: bool,
-    stop: bool,
-    conns: HashMap<usize, (BufferEvent, Instant, usize)>,
     stats: Stats,
-    me: std::rc::Weak<RefCell<Worker>>,
 }
 
 impl Worker {
     fn open(&mut self, slot: usize) {
-        let me = self.me.clone();
-        let r = BufferEvent::connect_tcp(&self.base, self.addr, Options::empty()).and_then(
-            |mut bev| {
-                let m = me.clone();
-                bev.on_read(move |b| with(&m, |w| w.on_read(slot, b)))?;
-                bev.on_event(move |b, what| with(&me, |w| w.on_event(slot, b, what)))?;
-                bev.enable(Flags::READ | Flags::WRITE)?;
-                Ok(bev)
-            },
-        );
-        match r {
-            Ok(bev) => {
-                self.conns.insert(slot, (bev, Instant::now(), 0));
+        match start_connect(self.addr).and_then(|fd| {
+            self.epoll.add(fd.as_raw_fd(), slot as u64)?;
+            Ok(fd)
+        }) {
+            Ok(fd) => {
+                self.connecting += 1;
+                self.conns[slot] = Some(Conn {
+                    fd,
+                    phase: Phase::Connecting,
+                    sent: Instant::now(),
+                    got: 0,
+                });
             }
             Err(_) => self.stats.errors += 1,
         }
     }
 
-    fn on_event(&mut self, slot: usize, bev: &mut BufferEventRef, what: BevEvent) {
-        if what.contains(BevEvent::CONNECTED) {
-            self.stats.connected += 1;
-            if self.mode != Mode::Idle {
-                let _ = bev.write(REQUEST);
-                if let Some(c) = self.conns.get_mut(&slot) {
-                    c.1 = Instant::now();
-                }
+    fn open_more(&mut self) {
+        while self.connecting < CONNECTING_AT_ONCE {
+            match self.to_open.pop() {
+                Some(slot) => self.open(slot),
+                None => break,
             }
-            return;
         }
-        let expected_close =
-            self.mode == Mode::Churn && self.conns.get(&slot).is_some_and(|c| c.2 == usize::MAX);
-        if !expected_close && !self.stop {
+    }
+
+    /// Drops the connection in `slot`; churn opens the next one in its place.
+    fn close(&mut self, slot: usize, error: bool) {
+        if let Some(c) = self.conns[slot].take() {
+            if c.phase == Phase::Connecting {
+                self.connecting -= 1;
+            }
+        }
+        if error {
             self.stats.errors += 1;
         }
-        self.conns.remove(&slot);
-        if self.mode == Mode::Churn && !self.stop {
-            if expected_close && self.measuring {
-                self.stats.done += 1;
-            }
-            self.open(slot);
+        if self.mode == Mode::Churn {
+            self.to_open.push(slot);
         }
     }
 
-    fn on_read(&mut self, slot: usize, bev: &mut BufferEventRef) {
-        let n = bev.input().len();
-        let _ = bev.input_mut().drain(n);
-        let Some(c) = self.conns.get_mut(&slot) else {
+    fn request(&mut self, slot: usize) {
+        let Some(c) = self.conns[slot].as_mut() else {
             return;
         };
-        if c.2 == usize::MAX {
-            return; // churn: QUIT sent, waiting for the close
+        c.sent = Instant::now();
+        c.got = 0;
+        c.phase = Phase::Waiting;
+        if !send(c.fd.as_raw_fd(), REQUEST) {
+            self.close(slot, true);
         }
-        c.2 += n;
-        while c.2 >= REPLY_LEN {
-            c.2 -= REPLY_LEN;
-            if self.measuring {
-                self.stats.done += 1;
-                self.stats
-                    .latencies_us
-                    .push(c.1.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    }
+
+    fn on_event(&mut self, slot: usize, events: u32) {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let fd = c.fd.as_raw_fd();
+        if c.phase == Phase::Connecting {
+            if events & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 == 0 {
+                return;
             }
-            match self.mode {
-                Mode::PingPong if !self.stop => {
-                    c.1 = Instant::now();
-                    let _ = bev.write(REQUEST);
+            self.connecting -= 1;
+            if socket_error(fd) != 0 {
+                c.phase = Phase::Parked;
+                self.close(slot, true);
+                return;
+            }
+            self.stats.connected += 1;
+            c.phase = Phase::Parked;
+            if self.mode != Mode::Idle {
+                self.request(slot);
+            }
+            return;
+        }
+        if events & libc::EPOLLIN as u32 == 0
+            && events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0
+        {
+            self.close(slot, true);
+            return;
+        }
+        if events & libc::EPOLLIN as u32 == 0 {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+            let Some(c) = self.conns[slot].as_mut() else {
+                return;
+            };
+            if n < 0 {
+                let e = errno().raw_os_error();
+                if e != Some(libc::EAGAIN) && e != Some(libc::EINTR) {
+                    self.close(slot, true);
                 }
-                Mode::Churn => {
-                    c.2 = usize::MAX;
-                    let _ = bev.write(b"QUIT\r\n");
-                    return;
+                return;
+            }
+            if n == 0 {
+                // The server closed: expected only after QUIT.
+                let expected = c.phase == Phase::Quitting;
+                if expected && self.measuring {
+                    self.stats.done += 1;
                 }
-                _ => {}
+                self.close(slot, !expected);
+                return;
+            }
+            let n = n as usize;
+            if c.phase == Phase::Waiting {
+                c.got += n;
+                if c.got >= REPLY_LEN {
+                    if self.measuring {
+                        // Churn counts a connection once it is closed, below.
+                        if self.mode != Mode::Churn {
+                            self.stats.done += 1;
+                        }
+                        let us = c.sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                        self.stats.latencies_us.push(us);
+                    }
+                    match self.mode {
+                        Mode::PingPong => self.request(slot),
+                        Mode::Churn => {
+                            c.phase = Phase::Quitting;
+                            if !send(fd, b"QUIT\r\n") {
+                                self.close(slot, true);
+                                return;
+                            }
+                        }
+                        Mode::Idle => c.phase = Phase::Parked,
+                    }
+                }
+            }
+            // A short read drained the socket: the next byte brings a new edge.
+            if n < buf.len() {
+                return;
             }
         }
+    }
+
+    fn poll(&mut self, events: &mut [libc::epoll_event], timeout_ms: i32) {
+        let n = self.epoll.wait(events, timeout_ms);
+        for ev in &events[..n] {
+            let (slot, bits) = (ev.u64 as usize, ev.events);
+            self.on_event(slot, bits);
+        }
+        self.open_more();
     }
 }
 
-fn with(me: &std::rc::Weak<RefCell<Worker>>, f: impl FnOnce(&mut Worker)) {
-    if let Some(w) = me.upgrade() {
-        if let Ok(mut w) = w.try_borrow_mut() {
-            f(&mut w);
-        }
-    }
-}
-
-fn run_thread(addr: SocketAddr, mode: Mode, n: usize, duration: Duration) -> Stats {
-    let base = EventBase::new().expect("event base");
-    let w = Rc::new_cyclic(|me| {
-        RefCell::new(Worker {
-            base: base.clone(),
-            addr,
-            mode,
-            measuring: false,
-            stop: false,
-            conns: HashMap::new(),
-            stats: Stats::default(),
-            me: me.clone(),
-        })
-    });
-    for slot in 0..n {
-        w.borrow_mut().open(slot);
-    }
-    // Wait (up to 30 s) for every connection before measuring.
+fn run_thread(
+    addr: SocketAddr,
+    mode: Mode,
+    n: usize,
+    duration: Duration,
+    ready: std::sync::mpsc::Sender<()>,
+) -> Stats {
+    let mut w = Worker {
+        addr,
+        mode,
+        epoll: Epoll::new().expect("epoll"),
+        conns: (0..n).map(|_| None).collect(),
+        to_open: (0..n).rev().collect(),
+        connecting: 0,
+        measuring: false,
+        stats: Stats::default(),
+    };
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    w.open_more();
+    // Every connection up (at most 30 s) before measuring.
     let start = Instant::now();
-    while w.borrow().stats.connected < n
-        && start.elapsed() < Duration::from_secs(30)
-        && w.borrow().stats.errors == 0
+    while w.stats.connected < n && start.elapsed() < Duration::from_secs(30) && w.stats.errors == 0
     {
-        base.run(libevent::LoopFlags::ONCE).expect("loop");
+        w.poll(&mut events, 100);
     }
-    {
-        let mut w = w.borrow_mut();
-        w.measuring = true;
-        w.stats.done = 0;
-        w.stats.latencies_us.clear();
+    let _ = ready.send(());
+    w.measuring = true;
+    w.stats.done = 0;
+    w.stats.latencies_us.clear();
+    let end = Instant::now() + duration;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let ms = (end - now).as_millis().clamp(1, 100) as i32;
+        w.poll(&mut events, ms);
     }
-    let b = base.clone();
-    let end = Event::timer(&base, move |_| {
-        let _ = b.loopbreak();
-    })
-    .expect("timer");
-    end.add(Some(duration)).expect("timer add");
-    base.run(libevent::LoopFlags::NO_EXIT_ON_EMPTY)
-        .expect("loop");
-    let mut w = w.borrow_mut();
-    w.stop = true;
-    w.measuring = false;
-    w.conns.clear();
-    std::mem::take(&mut w.stats)
+    w.stats
 }
 
 fn main() {
@@ -243,6 +481,8 @@ fn main() {
     });
     raise_nofile();
     let per = args.connections / args.threads;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let started = Instant::now();
     let handles: Vec<_> = (0..args.threads)
         .map(|t| {
             let n = if t == 0 {
@@ -250,10 +490,22 @@ fn main() {
             } else {
                 per
             };
-            let (addr, mode, d) = (args.addr, args.mode, args.duration);
-            std::thread::spawn(move || run_thread(addr, mode, n, d))
+            let (addr, mode, d, ready) = (args.addr, args.mode, args.duration, ready_tx.clone());
+            std::thread::spawn(move || run_thread(addr, mode, n, d, ready))
         })
         .collect();
+    for _ in 0..args.threads {
+        let _ = ready_rx.recv();
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "# connected in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
+        let _ = out.flush();
+    }
     let mut total = Stats::default();
     for h in handles {
         let s = h.join().expect("worker thread");
@@ -278,7 +530,9 @@ fn main() {
         Mode::Churn => "churn",
         Mode::Idle => "idle",
     };
-    println!(
+    // A reader that went away is not worth a panic.
+    let _ = writeln!(
+        std::io::stdout(),
         "mode={mode} connections={} threads={} seconds={secs:.1} connected={} done={} per_second={:.0} p50_us={} p99_us={} p999_us={} errors={}",
         args.connections,
         args.threads,
