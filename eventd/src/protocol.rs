@@ -19,23 +19,16 @@ fn is_trimmed(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\0' | 0x0b)
 }
 
-/// One connection's framing state: the bytes pending since the last message.
-#[derive(Debug)]
+/// One connection's framing state: the bytes pending since the last message. (Kept to one
+/// `Vec`: a server holds one per connection, tens of thousands of them.)
+#[derive(Debug, Default)]
 pub struct Framer {
     pending: Vec<u8>,
-    reply: Vec<u8>,
-    max_message: usize,
 }
 
 impl Framer {
-    /// A framer that releases a message without CRLF once more than `max_message` bytes
-    /// are pending (1000 in the original).
-    pub fn new(max_message: usize) -> Framer {
-        Framer {
-            pending: Vec::new(),
-            reply: Vec::new(),
-            max_message,
-        }
+    pub fn new() -> Framer {
+        Framer::default()
     }
 
     /// Appends received bytes (call once per chunk of one read).
@@ -49,10 +42,12 @@ impl Framer {
         self.pending.len()
     }
 
-    /// Decides once, after a read, as the original does.
-    pub fn decide(&mut self) -> Action<'_> {
+    /// Decides once, after a read, as the original does. A message without CRLF is
+    /// released once more than `max_message` bytes are pending (1000 in the original); a
+    /// reply is built in `reply`, a buffer the caller may share between connections.
+    pub fn decide<'a>(&mut self, max_message: usize, reply: &'a mut Vec<u8>) -> Action<'a> {
         let n = self.pending.len();
-        let ready = n > self.max_message || (n > 4 && self.pending.ends_with(b"\r\n"));
+        let ready = n > max_message || (n > 4 && self.pending.ends_with(b"\r\n"));
         if !ready {
             return Action::Wait;
         }
@@ -75,23 +70,23 @@ impl Framer {
             // The original sends a reply only when it is longer than one byte.
             Action::Silent
         } else {
-            self.reply.clear();
-            self.reply.extend(msg.iter().map(u8::to_ascii_uppercase));
-            self.reply.extend_from_slice(b"\r\n");
+            reply.clear();
+            reply.extend(msg.iter().map(u8::to_ascii_uppercase));
+            reply.extend_from_slice(b"\r\n");
             Action::Reply(&[])
         };
         self.pending.clear();
         match action {
-            Action::Reply(_) => Action::Reply(&self.reply),
+            Action::Reply(_) => Action::Reply(reply),
             other => other,
         }
     }
 
-    /// `extend` then `decide`.
+    /// `extend` then `decide`, with the original's 1000-byte limit.
     #[cfg(test)]
-    pub fn feed(&mut self, bytes: &[u8]) -> Action<'_> {
+    pub fn feed<'a>(&mut self, bytes: &[u8], reply: &'a mut Vec<u8>) -> Action<'a> {
         self.extend(bytes);
-        self.decide()
+        self.decide(1000, reply)
     }
 }
 
@@ -100,10 +95,11 @@ mod tests {
     use super::*;
 
     fn run(reads: &[&[u8]]) -> Vec<String> {
-        let mut f = Framer::new(1000);
+        let mut f = Framer::new();
+        let mut reply = Vec::new();
         reads
             .iter()
-            .map(|r| match f.feed(r) {
+            .map(|r| match f.feed(r, &mut reply) {
                 Action::Wait => "wait".to_string(),
                 Action::Silent => "silent".to_string(),
                 Action::Quit => "quit".to_string(),
@@ -209,9 +205,10 @@ mod tests {
 
     #[test]
     fn bytes_above_0x7f_pass_through() {
-        let mut f = Framer::new(1000);
+        let mut f = Framer::new();
+        let mut reply = Vec::new();
         let msg = "zażółć gęślą\r\n".as_bytes();
-        let Action::Reply(r) = f.feed(msg) else {
+        let Action::Reply(r) = f.feed(msg, &mut reply) else {
             panic!("no reply")
         };
         assert_eq!(r, "ZAżółć GęśLą\r\n".as_bytes());
@@ -219,17 +216,21 @@ mod tests {
 
     #[test]
     fn short_messages_wait_without_crlf() {
-        let mut f = Framer::new(1000);
-        assert_eq!(f.feed(b"abcd"), Action::Wait);
+        let mut f = Framer::new();
+        let mut reply = Vec::new();
+        assert_eq!(f.feed(b"abcd", &mut reply), Action::Wait);
         assert_eq!(f.pending(), 4);
         // "\n" alone after 4 bytes: 5 bytes but no CRLF.
-        assert_eq!(f.feed(b"\n"), Action::Wait);
+        assert_eq!(f.feed(b"\n", &mut reply), Action::Wait);
     }
 
     #[test]
     fn max_message_is_configurable() {
-        let mut f = Framer::new(10);
-        assert_eq!(f.feed(b"0123456789"), Action::Wait);
-        assert_eq!(f.feed(b"a"), Action::Reply(b"0123456789A\r\n"));
+        let mut f = Framer::new();
+        let mut reply = Vec::new();
+        f.extend(b"0123456789");
+        assert_eq!(f.decide(10, &mut reply), Action::Wait);
+        f.extend(b"a");
+        assert_eq!(f.decide(10, &mut reply), Action::Reply(b"0123456789A\r\n"));
     }
 }

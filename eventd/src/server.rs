@@ -114,7 +114,9 @@ impl Shared {
     }
 }
 
+/// A connection, keyed in `State::conns` by its bufferevent's address (see [`conn_key`]).
 struct Conn {
+    id: u64,
     bev: BufferEvent,
     framer: Framer,
     /// Decided to close; waiting for the output to drain (fix 3).
@@ -130,7 +132,9 @@ struct State {
     index: usize,
     shared: Arc<Shared>,
     base: EventBase,
-    conns: HashMap<u64, Conn>,
+    conns: HashMap<usize, Conn>,
+    /// The reply being built; shared by the worker's connections.
+    reply: Vec<u8>,
     /// Accepted while every slot was taken (another worker took the last one between
     /// this worker's checks); served, in order, as slots free.
     waiting: VecDeque<TcpStream>,
@@ -144,7 +148,6 @@ struct State {
     shutting_down: bool,
     finished: bool,
     grace_timer: Option<Event>,
-    me: Weak<RefCell<State>>,
 }
 
 /// Why a connection closes: decides what is logged and whether its output is flushed.
@@ -176,16 +179,17 @@ impl State {
         logln!(self, "New connection (id = {id})...");
         let bev =
             BufferEvent::from_tcp(&self.base, stream, Options::empty()).and_then(|mut bev| {
-                self.setup(&mut bev, id)?;
+                self.setup(&mut bev)?;
                 Ok(bev)
             });
         match bev {
             Ok(bev) => {
                 self.conns.insert(
-                    id,
+                    conn_key(&bev),
                     Conn {
+                        id,
                         bev,
-                        framer: Framer::new(self.shared.cfg.max_message),
+                        framer: Framer::new(),
                         closing: false,
                         paused: false,
                         lingering: false,
@@ -199,11 +203,11 @@ impl State {
         }
     }
 
-    fn setup(&self, bev: &mut BufferEvent, id: u64) -> libevent::Result<()> {
-        let me = self.me.clone();
-        bev.on_read(move |bev| with_state(&me, |st| st.on_read(id, bev)))?;
-        let me = self.me.clone();
-        bev.on_event(move |bev, what| with_state(&me, |st| st.on_event(id, bev, what)))?;
+    /// The callbacks capture nothing (the worker's state is thread-local and the
+    /// connection is found by its bufferevent), so boxing them allocates nothing.
+    fn setup(&self, bev: &mut BufferEvent) -> libevent::Result<()> {
+        bev.on_read(|bev| with_state(|st| st.on_read(conn_key(bev), bev)))?;
+        bev.on_event(|bev, what| with_state(|st| st.on_event(conn_key(bev), what)))?;
         let timeout = self.shared.cfg.timeout;
         let t = (timeout > 0).then(|| Duration::from_secs(timeout));
         bev.set_timeouts(t, t)?;
@@ -290,8 +294,8 @@ impl State {
         self.refresh_listener();
     }
 
-    fn on_read(&mut self, id: u64, bev: &mut BufferEventRef) {
-        let Some(conn) = self.conns.get_mut(&id) else {
+    fn on_read(&mut self, key: usize, bev: &mut BufferEventRef) {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
         if conn.closing {
@@ -303,27 +307,29 @@ impl State {
             conn.framer.extend(chunk);
         }
         let _ = bev.input_mut().drain(usize::MAX);
-        match conn.framer.decide() {
+        match conn
+            .framer
+            .decide(self.shared.cfg.max_message, &mut self.reply)
+        {
             Action::Wait | Action::Silent => {}
             Action::Reply(reply) => {
-                if bev.write(reply).is_err() {
-                    self.close(id, Close::Error);
+                if send_or_queue(bev, reply).is_err() {
+                    self.close(key, Close::Error);
                     return;
                 }
                 if bev.output().len() > self.shared.cfg.output_limit {
-                    self.pause(id);
+                    self.pause(key);
                 }
             }
-            Action::Quit => self.close(id, Close::Quit),
+            Action::Quit => self.close(key, Close::Quit),
         }
     }
 
     /// Fix 2: a client that sends without reading stops being read from until its
     /// output drains to half the limit.
-    fn pause(&mut self, id: u64) {
+    fn pause(&mut self, key: usize) {
         let low = self.shared.cfg.output_limit / 2;
-        let me = self.me.clone();
-        let Some(conn) = self.conns.get_mut(&id) else {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
         conn.paused = true;
@@ -333,20 +339,20 @@ impl State {
             .and_then(|_| conn.bev.set_write_watermark(low, 0))
             .and_then(|_| {
                 conn.bev
-                    .on_write(move |bev| with_state(&me, |st| st.on_drained(id, bev)))
+                    .on_write(|bev| with_state(|st| st.on_drained(conn_key(bev), bev)))
             });
         if r.is_err() {
-            self.close(id, Close::Error);
+            self.close(key, Close::Error);
         }
     }
 
-    fn on_drained(&mut self, id: u64, bev: &mut BufferEventRef) {
-        let Some(conn) = self.conns.get_mut(&id) else {
+    fn on_drained(&mut self, key: usize, bev: &mut BufferEventRef) {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
         if conn.closing {
             if bev.output().is_empty() && !conn.lingering {
-                self.linger(id);
+                self.linger(key);
             }
             return;
         }
@@ -358,18 +364,18 @@ impl State {
                 .and_then(|_| conn.bev.clear_write_callback())
                 .and_then(|_| conn.bev.enable(Flags::READ));
             if r.is_err() {
-                self.close(id, Close::Error);
+                self.close(key, Close::Error);
             }
         }
     }
 
-    fn on_event(&mut self, id: u64, _bev: &mut BufferEventRef, what: BevEvent) {
-        let Some(conn) = self.conns.get(&id) else {
+    fn on_event(&mut self, key: usize, what: BevEvent) {
+        let Some(conn) = self.conns.get(&key) else {
             return;
         };
         if conn.closing {
             // A write error or timeout while flushing: give up on the rest.
-            self.remove(id);
+            self.remove(key);
             return;
         }
         // The original checks in this order.
@@ -382,10 +388,13 @@ impl State {
         } else {
             return;
         };
-        self.close(id, why);
+        self.close(key, why);
     }
 
-    fn close(&mut self, id: u64, why: Close) {
+    fn close(&mut self, key: usize, why: Close) {
+        let Some(id) = self.conns.get(&key).map(|c| c.id) else {
+            return;
+        };
         match why {
             Close::Eof => logln!(self, "Error: EVBUFFER_EOF (id = {id})..."),
             Close::Error => logln!(self, "Error: EVBUFFER_ERROR (id = {id})..."),
@@ -396,17 +405,16 @@ impl State {
         // Fix 3: replies already produced are written out before the close, except when
         // the socket is broken or the peer stopped taking data.
         let flush = matches!(why, Close::Quit | Close::Eof | Close::Shutdown);
-        let me = self.me.clone();
-        let Some(conn) = self.conns.get_mut(&id) else {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
         if !flush {
-            self.remove(id);
+            self.remove(key);
             return;
         }
         conn.closing = true;
         if conn.bev.output().is_empty() {
-            self.linger(id);
+            self.linger(key);
             return;
         }
         let r = conn
@@ -415,23 +423,23 @@ impl State {
             .and_then(|_| conn.bev.set_write_watermark(0, 0))
             .and_then(|_| {
                 conn.bev
-                    .on_write(move |bev| with_state(&me, |st| st.on_drained(id, bev)))
+                    .on_write(|bev| with_state(|st| st.on_drained(conn_key(bev), bev)))
             })
             .and_then(|_| conn.bev.enable(Flags::WRITE));
         if r.is_err() {
-            self.remove(id);
+            self.remove(key);
         }
     }
 
     /// Everything written: send FIN and wait (up to LINGER) for the peer's, discarding
     /// what it still sends. Closing at once with unread input would make the kernel send
     /// a reset, which can destroy replies still on their way to the peer.
-    fn linger(&mut self, id: u64) {
-        let Some(conn) = self.conns.get_mut(&id) else {
+    fn linger(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
         if conn.bev.shutdown(std::net::Shutdown::Write).is_err() {
-            self.remove(id);
+            self.remove(key);
             return;
         }
         let r = conn
@@ -440,17 +448,17 @@ impl State {
             .and_then(|_| conn.bev.disable(Flags::WRITE))
             .and_then(|_| conn.bev.enable(Flags::READ));
         if r.is_err() {
-            self.remove(id);
+            self.remove(key);
         } else {
             conn.lingering = true;
             self.slot_freed();
         }
     }
 
-    fn remove(&mut self, id: u64) {
+    fn remove(&mut self, key: usize) {
         // Dropping the BufferEvent frees it and closes the socket (also from inside its
         // own callback: the safe crate keeps it alive until the callback returns).
-        let Some(conn) = self.conns.remove(&id) else {
+        let Some(conn) = self.conns.remove(&key) else {
             return;
         };
         if !conn.lingering {
@@ -483,11 +491,12 @@ impl State {
         self.listening = false;
         // Never served: they go the way of the kernel's backlog.
         self.waiting.clear();
-        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if self.conns.get(&id).is_some_and(|c| !c.closing) {
-                self.close(id, Close::Shutdown);
+        // In the order they were accepted, as the log of one worker always was.
+        let mut open: Vec<(u64, usize)> = self.conns.iter().map(|(&k, c)| (c.id, k)).collect();
+        open.sort_unstable();
+        for (_, key) in open {
+            if self.conns.get(&key).is_some_and(|c| !c.closing) {
+                self.close(key, Close::Shutdown);
             }
         }
         if self.conns.is_empty() {
@@ -495,10 +504,7 @@ impl State {
         } else {
             // Peers that do not read get the timeout (or 5 s) to take their replies.
             let grace = Duration::from_secs(self.shared.cfg.timeout.clamp(1, 5));
-            let me = self.me.clone();
-            if let Ok(timer) =
-                Event::timer(&self.base, move |_| with_state(&me, |st| st.force_close()))
-            {
+            if let Ok(timer) = Event::timer(&self.base, |_| with_state(|st| st.force_close())) {
                 if timer.add(Some(grace)).is_ok() {
                     // The timer lives as long as the loop; it is freed with the state.
                     self.grace_timer = Some(timer);
@@ -536,8 +542,51 @@ impl State {
     }
 }
 
-fn with_state(me: &Weak<RefCell<State>>, f: impl FnOnce(&mut State)) {
-    if let Some(st) = me.upgrade() {
+/// Sends `data` straight to the socket when nothing is queued before it, and queues on
+/// the bufferevent only what the kernel did not take. libevent 2.1 always defers a
+/// bufferevent's write to the next loop turn: two epoll_ctl calls (add and delete the
+/// write event) and a writev per reply, where one send suffices. The order of bytes is
+/// kept (nothing is queued when sending directly), and any failure of the send is left to
+/// libevent's deferred write, which reports it through the event callback as usual.
+fn send_or_queue(bev: &mut BufferEventRef, data: &[u8]) -> libevent::Result<()> {
+    let mut rest = data;
+    if let Some(fd) = bev.fd() {
+        if bev.output().is_empty() && bev.enabled().contains(Flags::WRITE) {
+            // SAFETY: fd is the bufferevent's open socket; data is valid for its length.
+            // MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE.
+            let n = unsafe {
+                libc::send(
+                    fd,
+                    data.as_ptr().cast(),
+                    data.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
+            };
+            if n > 0 {
+                rest = &data[(n as usize).min(data.len())..];
+            }
+        }
+    }
+    if rest.is_empty() {
+        return Ok(());
+    }
+    bev.write(rest)
+}
+
+thread_local! {
+    /// The state of the worker whose loop runs on this thread.
+    static WORKER: RefCell<Weak<RefCell<State>>> = const { RefCell::new(Weak::new()) };
+}
+
+/// The key of a connection in `State::conns`: its bufferevent's address, unique while
+/// the connection is in the table (it leaves the table before the bufferevent is freed).
+fn conn_key(bev: &BufferEventRef) -> usize {
+    bev.as_raw() as usize
+}
+
+/// Runs `f` on this thread's worker state.
+fn with_state(f: impl FnOnce(&mut State)) {
+    if let Some(st) = WORKER.with(|w| w.borrow().upgrade()) {
         // Callbacks never nest (libevent runs them one at a time, and nothing here runs
         // one synchronously), so the state is free.
         if let Ok(mut st) = st.try_borrow_mut() {
@@ -567,56 +616,47 @@ impl Worker {
     /// takes SIGINT and SIGTERM.
     fn start(shared: Arc<Shared>, index: usize, addr: SocketAddr) -> Result<Worker, String> {
         let base = EventBase::new().map_err(|e| e.to_string())?;
-        let state = Rc::new_cyclic(|me| {
-            RefCell::new(State {
-                index,
-                shared: shared.clone(),
-                base: base.clone(),
-                conns: HashMap::new(),
-                waiting: VecDeque::new(),
-                listener: None,
-                listening: true,
-                backoff: false,
-                backoff_timer: None,
-                bell_event: None,
-                shutting_down: false,
-                finished: false,
-                grace_timer: None,
-                me: me.clone(),
-            })
-        });
+        let state = Rc::new(RefCell::new(State {
+            index,
+            shared: shared.clone(),
+            base: base.clone(),
+            conns: HashMap::new(),
+            reply: Vec::new(),
+            waiting: VecDeque::new(),
+            listener: None,
+            listening: true,
+            backoff: false,
+            backoff_timer: None,
+            bell_event: None,
+            shutting_down: false,
+            finished: false,
+            grace_timer: None,
+        }));
+        WORKER.with(|w| *w.borrow_mut() = Rc::downgrade(&state));
         let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
         if shared.bells.len() > 1 {
             flags |= ListenerFlags::REUSEABLE_PORT;
         }
-        let me = Rc::downgrade(&state);
-        let mut listener = Listener::bind(
-            &base,
-            addr,
-            shared.cfg.backlog,
-            flags,
-            move |stream, _peer| with_state(&me, |st| st.accept(stream)),
-        )
-        .map_err(|e| listen_error(addr, e))?;
-        let me = Rc::downgrade(&state);
+        let mut listener =
+            Listener::bind(&base, addr, shared.cfg.backlog, flags, |stream, _peer| {
+                with_state(|st| st.accept(stream))
+            })
+            .map_err(|e| listen_error(addr, e))?;
         listener
-            .on_error(move |e| with_state(&me, |st| st.accept_failed(e)))
+            .on_error(|e| with_state(|st| st.accept_failed(e)))
             .map_err(|e| e.to_string())?;
-        let me = Rc::downgrade(&state);
-        let backoff_timer = Event::timer(&base, move |_| with_state(&me, |st| st.backoff_over()))
+        let backoff_timer = Event::timer(&base, |_| with_state(|st| st.backoff_over()))
             .map_err(|e| e.to_string())?;
-        let me = Rc::downgrade(&state);
         let bell_fd = shared.bells[index].rx.as_raw_fd();
-        let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, move |_| {
-            with_state(&me, |st| st.on_bell())
+        let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, |_| {
+            with_state(|st| st.on_bell())
         })
         .and_then(|ev| ev.add(None).map(|_| ev))
         .map_err(|e| e.to_string())?;
         let mut signals = Vec::new();
         if index == 0 {
             for sig in [libc::SIGINT, libc::SIGTERM] {
-                let me = Rc::downgrade(&state);
-                let ev = Event::signal(&base, sig, move |_| with_state(&me, |st| st.shutdown()))
+                let ev = Event::signal(&base, sig, |_| with_state(|st| st.shutdown()))
                     .and_then(|ev| ev.add(None).map(|_| ev))
                     .map_err(|e| e.to_string())?;
                 signals.push(ev);
