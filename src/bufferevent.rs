@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::event::Flags;
 use crate::panic;
 use libevent_sys as sys;
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::{c_short, c_void};
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpStream};
@@ -129,67 +129,71 @@ type EventFn = Box<dyn FnMut(&mut BufferEventRef, BevEvent)>;
 /// One callback slot. While its callback runs, the closure is lent out of the slot, so the
 /// callback may replace or clear itself (or any other slot); the closure goes back only if
 /// nothing replaced it meanwhile.
+///
+/// Made of `Cell`s rather than a `RefCell`: no borrow is ever held, so dropping a replaced
+/// closure may itself touch the slots, and every bufferevent's callbacks fit in 128 bytes
+/// (a server holds one set per connection).
 struct Slot<F> {
-    f: Option<F>,
-    /// Bumped by every set or clear.
-    generation: u64,
+    f: Cell<Option<F>>,
+    /// Bumped by every set or clear (wrapping: a loan lasts one callback, far shorter
+    /// than 2^32 sets).
+    generation: Cell<u32>,
     /// The generation lent out to a running callback, if one runs.
-    running: Option<u64>,
+    lent: Cell<Option<u32>>,
 }
 
 impl<F> Slot<F> {
-    fn new() -> RefCell<Slot<F>> {
-        RefCell::new(Slot {
-            f: None,
-            generation: 0,
-            running: None,
-        })
+    fn new() -> Slot<F> {
+        Slot {
+            f: Cell::new(None),
+            generation: Cell::new(0),
+            lent: Cell::new(None),
+        }
     }
 
     /// True when C should keep calling this slot's trampoline.
     fn is_set(&self) -> bool {
-        self.f.is_some() || self.running == Some(self.generation)
+        let f = self.f.take();
+        let set = f.is_some();
+        self.f.set(f);
+        set || self.lent.get() == Some(self.generation.get())
     }
 
-    fn set(&mut self, f: Option<F>) {
-        self.f = f;
-        self.generation += 1;
+    fn set(&self, f: Option<F>) {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        // The old closure is dropped after the slot holds the new one.
+        self.f.set(f);
     }
 }
 
 /// Lends the closure out for one call, then returns it unless it was replaced.
-fn call_slot<F>(slot: &RefCell<Slot<F>>, run: impl FnOnce(&mut F)) {
-    let (mut f, generation) = {
-        let mut s = slot.borrow_mut();
-        if s.running.is_some() {
-            return; // cannot happen: libevent does not nest a bufferevent's callbacks
-        }
-        let Some(f) = s.f.take() else { return };
-        s.running = Some(s.generation);
-        (f, s.generation)
-    };
+fn call_slot<F>(slot: &Slot<F>, run: impl FnOnce(&mut F)) {
+    if slot.lent.get().is_some() {
+        return; // cannot happen: libevent does not nest a bufferevent's callbacks
+    }
+    let Some(mut f) = slot.f.take() else { return };
+    let generation = slot.generation.get();
+    slot.lent.set(Some(generation));
     /// Ends the loan even if the closure panics (the panic guard above catches it; the
     /// panicking closure is then dropped, not put back).
-    struct EndLoan<'a, F>(&'a RefCell<Slot<F>>);
+    struct EndLoan<'a, F>(&'a Slot<F>);
     impl<F> Drop for EndLoan<'_, F> {
         fn drop(&mut self) {
-            self.0.borrow_mut().running = None;
+            self.0.lent.set(None);
         }
     }
     let _end = EndLoan(slot);
-    // The slot is not borrowed while the closure runs, so it may set any slot.
     run(&mut f);
-    let mut s = slot.borrow_mut();
-    if s.generation == generation {
-        s.f = Some(f);
+    if slot.generation.get() == generation {
+        slot.f.set(Some(f));
     }
 }
 
 struct Callbacks {
     base: *mut sys::event_base,
-    read: RefCell<Slot<DataFn>>,
-    write: RefCell<Slot<DataFn>>,
-    event: RefCell<Slot<EventFn>>,
+    read: Slot<DataFn>,
+    write: Slot<DataFn>,
+    event: Slot<EventFn>,
 }
 
 /// Runs one callback with the bufferevent kept alive by libevent's own reference count
@@ -971,9 +975,16 @@ impl Drop for RateLimitGroup {
 struct Underlying {
     raw: NonNull<sys::bufferevent>,
     _cbs: Rc<Callbacks>,
-    _rate: Option<Rc<RateLimit>>,
-    _group: Option<Rc<RateLimitGroup>>,
-    _under: Option<Box<Underlying>>,
+    extra: Option<Box<Extra>>,
+}
+
+/// What few bufferevents have: boxed, so that the common handle stays four words.
+#[derive(Default)]
+struct Extra {
+    rate: Option<Rc<RateLimit>>,
+    group: Option<Rc<RateLimitGroup>>,
+    /// What the underlying bufferevent's handle kept alive, when this is a filter.
+    filter_under: Option<Box<Underlying>>,
 }
 
 /// An owned bufferevent, freed (`bufferevent_free`) on drop, which is allowed inside its
@@ -995,10 +1006,8 @@ struct Underlying {
 pub struct BufferEvent {
     raw: NonNull<sys::bufferevent>,
     cbs: Rc<Callbacks>,
-    _rate: Option<Rc<RateLimit>>,
-    _group: Option<Rc<RateLimitGroup>>,
-    /// What the underlying bufferevent's handle kept alive, when this is a filter.
-    _filter_under: Option<Box<Underlying>>,
+    /// Rate limit, group, a filter's underlying handle.
+    extra: Option<Box<Extra>>,
     _base: EventBase,
 }
 
@@ -1018,9 +1027,7 @@ impl BufferEvent {
         Ok(BufferEvent {
             raw,
             cbs,
-            _rate: None,
-            _group: None,
-            _filter_under: None,
+            extra: None,
             _base: base.clone(),
         })
     }
@@ -1263,23 +1270,22 @@ impl BufferEvent {
             Underlying {
                 raw: under_handle.raw,
                 _cbs: std::ptr::read(&under_handle.cbs),
-                _rate: std::ptr::read(&under_handle._rate),
-                _group: std::ptr::read(&under_handle._group),
-                _under: std::ptr::read(&under_handle._filter_under),
+                extra: std::ptr::read(&under_handle.extra),
             }
         };
         let mut bev = Self::adopt(&base, raw, "bufferevent_filter_new")?;
-        bev._filter_under = Some(Box::new(kept));
+        bev.extra_mut().filter_under = Some(Box::new(kept));
         Ok(bev)
     }
 
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
     fn update_callbacks(&mut self) {
-        let read: sys::bufferevent_data_cb =
-            self.cbs.read.borrow().is_set().then_some(read_tramp as _);
-        let write: sys::bufferevent_data_cb =
-            self.cbs.write.borrow().is_set().then_some(write_tramp as _);
-        let event: sys::bufferevent_event_cb =
-            self.cbs.event.borrow().is_set().then_some(event_tramp as _);
+        let read: sys::bufferevent_data_cb = self.cbs.read.is_set().then_some(read_tramp as _);
+        let write: sys::bufferevent_data_cb = self.cbs.write.is_set().then_some(write_tramp as _);
+        let event: sys::bufferevent_event_cb = self.cbs.event.is_set().then_some(event_tramp as _);
         // SAFETY: raw live; the Callbacks outlive the bufferevent's callbacks (see Drop).
         unsafe {
             sys::bufferevent_setcb(
@@ -1306,7 +1312,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
-        self.cbs.read.borrow_mut().set(Some(Box::new(f)));
+        self.cbs.read.set(Some(Box::new(f)));
         self.update_callbacks();
         Ok(())
     }
@@ -1321,7 +1327,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
-        self.cbs.write.borrow_mut().set(Some(Box::new(f)));
+        self.cbs.write.set(Some(Box::new(f)));
         self.update_callbacks();
         Ok(())
     }
@@ -1343,7 +1349,7 @@ impl BufferEvent {
         &mut self,
         f: F,
     ) -> Result<()> {
-        self.cbs.event.borrow_mut().set(Some(Box::new(f)));
+        self.cbs.event.set(Some(Box::new(f)));
         self.update_callbacks();
         Ok(())
     }
@@ -1359,7 +1365,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn clear_write_callback(&mut self) -> Result<()> {
-        self.cbs.write.borrow_mut().set(None);
+        self.cbs.write.set(None);
         self.update_callbacks();
         Ok(())
     }
@@ -1383,7 +1389,7 @@ impl BufferEvent {
         if unsafe { sys::bufferevent_set_rate_limit(self.raw.as_ptr(), p) } != 0 {
             return Err(Error::failed("bufferevent_set_rate_limit"));
         }
-        self._rate = cfg;
+        self.extra_mut().rate = cfg;
         Ok(())
     }
 
@@ -1406,7 +1412,7 @@ impl BufferEvent {
         {
             return Err(Error::failed("bufferevent_add_to_rate_limit_group"));
         }
-        self._group = Some(group.clone());
+        self.extra_mut().group = Some(group.clone());
         Ok(())
     }
 
@@ -1423,7 +1429,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn leave_rate_limit_group(&mut self) -> Result<()> {
-        if self._group.take().is_some() {
+        if self.extra.as_mut().and_then(|x| x.group.take()).is_some() {
             // SAFETY: raw live and in a group.
             if unsafe { sys::bufferevent_remove_from_rate_limit_group(self.raw.as_ptr()) } != 0 {
                 return Err(Error::failed("bufferevent_remove_from_rate_limit_group"));
@@ -1485,15 +1491,15 @@ impl Drop for BufferEvent {
         // SAFETY: self.raw is live, and so is every underlying bufferevent (each filter
         // owns the next); detached before anything they use may be freed.
         unsafe {
-            release_limits(
-                self.raw.as_ptr(),
-                self._rate.is_some(),
-                self._group.is_some(),
-            );
-            let mut under = self._filter_under.as_deref();
-            while let Some(u) = under {
-                release_limits(u.raw.as_ptr(), u._rate.is_some(), u._group.is_some());
-                under = u._under.as_deref();
+            let mut raw = self.raw;
+            let mut extra = self.extra.as_deref();
+            while let Some(x) = extra {
+                release_limits(raw.as_ptr(), x.rate.is_some(), x.group.is_some());
+                let Some(u) = x.filter_under.as_deref() else {
+                    break;
+                };
+                raw = u.raw;
+                extra = u.extra.as_deref();
             }
         }
         // SAFETY: freed once. bufferevent_free clears the callbacks first, so the Callbacks
@@ -1506,5 +1512,25 @@ impl Drop for BufferEvent {
 impl std::fmt::Debug for BufferEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         (**self).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server holds one handle and one set of callbacks per connection: keep both small.
+    #[test]
+    fn per_connection_sizes() {
+        assert_eq!(
+            std::mem::size_of::<BufferEvent>(),
+            4 * std::mem::size_of::<usize>()
+        );
+        // With the Rc's two counts: 120 bytes, one 128-byte glibc chunk on 64-bit targets.
+        assert!(
+            std::mem::size_of::<Callbacks>() <= 104,
+            "{}",
+            std::mem::size_of::<Callbacks>()
+        );
     }
 }
