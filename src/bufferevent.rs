@@ -131,23 +131,23 @@ type EventFn = Box<dyn FnMut(&mut BufferEventRef, BevEvent)>;
 /// nothing replaced it meanwhile.
 ///
 /// Made of `Cell`s rather than a `RefCell`: no borrow is ever held, so dropping a replaced
-/// closure may itself touch the slots, and every bufferevent's callbacks fit in 128 bytes
-/// (a server holds one set per connection).
+/// closure may itself touch the slots, and a bufferevent's three slots take 72 bytes (a
+/// server holds one set per connection).
 struct Slot<F> {
     f: Cell<Option<F>>,
-    /// Bumped by every set or clear (wrapping: a loan lasts one callback, far shorter
-    /// than 2^32 sets).
+    /// Bumped by every set or clear; never 0 (wrapping past it: a loan lasts one
+    /// callback, far shorter than 2^32 sets).
     generation: Cell<u32>,
-    /// The generation lent out to a running callback, if one runs.
-    lent: Cell<Option<u32>>,
+    /// The generation lent out to a running callback; 0 when none runs.
+    lent: Cell<u32>,
 }
 
 impl<F> Slot<F> {
     fn new() -> Slot<F> {
         Slot {
             f: Cell::new(None),
-            generation: Cell::new(0),
-            lent: Cell::new(None),
+            generation: Cell::new(1),
+            lent: Cell::new(0),
         }
     }
 
@@ -156,11 +156,12 @@ impl<F> Slot<F> {
         let f = self.f.take();
         let set = f.is_some();
         self.f.set(f);
-        set || self.lent.get() == Some(self.generation.get())
+        set || self.lent.get() == self.generation.get()
     }
 
     fn set(&self, f: Option<F>) {
-        self.generation.set(self.generation.get().wrapping_add(1));
+        let next = self.generation.get().wrapping_add(1);
+        self.generation.set(next.max(1));
         // The old closure is dropped after the slot holds the new one.
         self.f.set(f);
     }
@@ -168,18 +169,18 @@ impl<F> Slot<F> {
 
 /// Lends the closure out for one call, then returns it unless it was replaced.
 fn call_slot<F>(slot: &Slot<F>, run: impl FnOnce(&mut F)) {
-    if slot.lent.get().is_some() {
+    if slot.lent.get() != 0 {
         return; // cannot happen: libevent does not nest a bufferevent's callbacks
     }
     let Some(mut f) = slot.f.take() else { return };
     let generation = slot.generation.get();
-    slot.lent.set(Some(generation));
+    slot.lent.set(generation);
     /// Ends the loan even if the closure panics (the panic guard above catches it; the
     /// panicking closure is then dropped, not put back).
     struct EndLoan<'a, F>(&'a Slot<F>);
     impl<F> Drop for EndLoan<'_, F> {
         fn drop(&mut self) {
-            self.0.lent.set(None);
+            self.0.lent.set(0);
         }
     }
     let _end = EndLoan(slot);
@@ -191,6 +192,9 @@ fn call_slot<F>(slot: &Slot<F>, run: impl FnOnce(&mut F)) {
 
 struct Callbacks {
     base: *mut sys::event_base,
+    /// Made by this crate as a socket bufferevent (not a pair, filter, or one adopted from
+    /// C, which might be TLS over the same descriptor): see [`BufferEvent::write_direct`].
+    socket: bool,
     read: Slot<DataFn>,
     write: Slot<DataFn>,
     event: Slot<EventFn>,
@@ -1020,6 +1024,7 @@ impl BufferEvent {
         let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
         let cbs = Rc::new(Callbacks {
             base: base.as_raw(),
+            socket: function == "bufferevent_socket_new",
             read: Slot::new(),
             write: Slot::new(),
             event: Slot::new(),
@@ -1278,6 +1283,78 @@ impl BufferEvent {
         Ok(bev)
     }
 
+    /// [`write`](BufferEventRef::write), but sent at once when it can be: on a socket
+    /// bufferevent made by this crate, with nothing queued, writing enabled and no rate
+    /// limit or group, `data` goes straight to `send(2)` and only what the kernel does not
+    /// take is queued. Otherwise it is exactly `write`.
+    ///
+    /// libevent 2.1 always defers a bufferevent's write to the next loop iteration, which
+    /// costs an `epoll_ctl` to watch for writability, a `writev`, and another `epoll_ctl`
+    /// to stop watching; a request-reply server pays all three per reply. This costs one
+    /// `send`. Order is kept (nothing is ever queued ahead of what is sent at once). What
+    /// is sent at once never passes through the output buffer, so it triggers no write
+    /// callback and no write timeout; a failed send queues the data, and libevent's own
+    /// write then reports the error through the event callback as usual.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use std::io::Read;
+    /// let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut peer, _) = l.accept().unwrap();
+    /// let mut bev = BufferEvent::from_tcp(&base, client, Options::empty())?;
+    /// bev.write_direct(b"now")?; // on the wire already: the loop has not run
+    /// let mut got = [0u8; 3];
+    /// peer.read_exact(&mut got).unwrap();
+    /// assert_eq!(&got, b"now");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn write_direct(&mut self, data: &[u8]) -> Result<()> {
+        let limited = self
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.rate.is_some() || x.group.is_some());
+        let sent = if self.cbs.socket && !limited {
+            self.send_now(data)
+        } else {
+            0
+        };
+        if sent == data.len() {
+            return Ok(());
+        }
+        self.write(&data[sent..])
+    }
+
+    /// Sends what the socket takes without blocking, if nothing is queued; returns how
+    /// much was sent.
+    fn send_now(&mut self, data: &[u8]) -> usize {
+        #[cfg(any(target_os = "macos", target_os = "ios"))]
+        const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+        // MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE.
+        #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+        const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        let raw = self.raw.as_ptr();
+        let mut sent = 0;
+        // SAFETY: raw is live; the lock (a no-op unless the bufferevent is thread-safe)
+        // keeps another thread from queueing between the check and the send.
+        unsafe {
+            sys::bufferevent_lock(raw);
+            let fd = sys::bufferevent_getfd(raw);
+            let writing = sys::bufferevent_get_enabled(raw) & sys::EV_WRITE as c_short != 0;
+            let queued = sys::evbuffer_get_length(sys::bufferevent_get_output(raw));
+            if fd >= 0 && writing && queued == 0 && !data.is_empty() {
+                // data is valid for its length; fd is the bufferevent's socket.
+                let n = libc::send(fd, data.as_ptr().cast(), data.len(), FLAGS);
+                if n > 0 {
+                    sent = (n as usize).min(data.len());
+                }
+            }
+            sys::bufferevent_unlock(raw);
+        }
+        sent
+    }
+
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Default::default)
     }
@@ -1526,7 +1603,8 @@ mod tests {
             std::mem::size_of::<BufferEvent>(),
             4 * std::mem::size_of::<usize>()
         );
-        // With the Rc's two counts: 120 bytes, one 128-byte glibc chunk on 64-bit targets.
+        // With the Rc's two counts at most 104 bytes: one 112-byte glibc chunk (a chunk
+        // is the request plus one size word, rounded up to 16).
         assert!(
             std::mem::size_of::<Callbacks>() <= 104,
             "{}",

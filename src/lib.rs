@@ -23,6 +23,7 @@
 //! | `bufferevent_enable`, `_disable`, `_get_enabled`, `_set_timeouts` | [`BufferEventRef::enable`], [`BufferEventRef::disable`], [`BufferEventRef::enabled`], [`BufferEventRef::set_timeouts`] |
 //! | `bufferevent_setwatermark`, `bufferevent_getwatermark` | [`BufferEventRef::set_read_watermark`], [`BufferEventRef::set_write_watermark`], [`BufferEventRef::read_watermark`], [`BufferEventRef::write_watermark`] |
 //! | `bufferevent_get_input`, `_get_output`, `_write`, `_read`, `_flush` | [`BufferEventRef::input`], [`BufferEventRef::output`], [`BufferEventRef::write`], [`BufferEventRef::read`], [`BufferEventRef::flush`] |
+//! | `bufferevent_write` sent at once when nothing is queued (no C counterpart; one `send` instead of a deferred `writev` and two `epoll_ctl`) | [`BufferEvent::write_direct`] |
 //! | `bufferevent_pair_new`, `bufferevent_filter_new` | [`BufferEvent::pair`], [`BufferEvent::filter`] |
 //! | `ev_token_bucket_cfg_new`, `bufferevent_set_rate_limit`, rate limit groups | [`RateLimit`], [`BufferEvent::set_rate_limit`], [`RateLimitGroup`] |
 //! | `BEV_EVENT_*`, `BEV_OPT_*` | [`BevEvent`], [`Options`] |

@@ -461,3 +461,87 @@ fn a_filter_keeps_the_rate_limit_group_of_its_underlying_bufferevent_alive() {
     drop(f);
     assert!(weak.upgrade().is_none(), "freed with the filter");
 }
+
+/// Whether `peer` has bytes to read within 50 ms (reads them all if so).
+fn arrived(peer: &mut TcpStream) -> Vec<u8> {
+    peer.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    match peer.read(&mut buf) {
+        Ok(n) => buf[..n].to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn write_direct_sends_at_once_and_queues_behind_queued_data() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    // Nothing queued: on the wire before the loop runs.
+    bev.write_direct(b"first").unwrap();
+    assert!(bev.output().is_empty());
+    assert_eq!(arrived(&mut peer), b"first");
+
+    // Something queued by write: write_direct must not overtake it.
+    bev.write(b"second").unwrap();
+    bev.write_direct(b"third").unwrap();
+    assert_eq!(bev.output().len(), "secondthird".len());
+    assert_eq!(arrived(&mut peer), b"");
+    run_for(&base, Duration::from_millis(50));
+    assert_eq!(arrived(&mut peer), b"secondthird");
+
+    // Writing disabled: queued, not sent.
+    bev.disable(Flags::WRITE).unwrap();
+    bev.write_direct(b"held").unwrap();
+    assert_eq!(bev.output().len(), 4);
+    assert_eq!(arrived(&mut peer), b"");
+}
+
+#[test]
+fn write_direct_is_plain_write_on_pairs_and_rate_limited_sockets() {
+    let base = EventBase::new().unwrap();
+    let (mut a, mut b) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    b.enable(Flags::READ).unwrap();
+    // No socket: the pair's own transfer, exactly as write.
+    a.write(b"pair ").unwrap();
+    a.write_direct(b"direct").unwrap();
+    run_for(&base, Duration::from_millis(20));
+    assert_eq!(b.input_mut().remove_all(), b"pair direct");
+
+    let (mut bev, mut peer) = tcp_pair(&base);
+    let cfg = RateLimit::new(1000, 1000, 1000, 1000, Duration::from_millis(10)).unwrap();
+    bev.set_rate_limit(Some(cfg)).unwrap();
+    bev.write_direct(b"limited").unwrap();
+    assert_eq!(
+        bev.output().len(),
+        7,
+        "a rate-limited write goes through the bucket"
+    );
+    assert_eq!(arrived(&mut peer), b"");
+    run_for(&base, Duration::from_millis(50));
+    assert_eq!(arrived(&mut peer), b"limited");
+}
+
+#[test]
+fn write_direct_to_a_closed_peer_reports_the_error_through_the_event_callback() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, peer) = tcp_pair(&base);
+    // The peer closes with unread data: the kernel answers with a reset.
+    let mut p = peer;
+    p.write_all(b"unread").unwrap();
+    drop(p);
+    std::thread::sleep(Duration::from_millis(50));
+    let seen = Rc::new(Cell::new(BevEvent::empty()));
+    let s = seen.clone();
+    bev.on_event(move |_, what| s.set(s.get() | what)).unwrap();
+    bev.enable(Flags::READ).unwrap();
+    for _ in 0..3 {
+        bev.write_direct(&[b'x'; 1000]).unwrap();
+        run_for(&base, Duration::from_millis(20));
+    }
+    assert!(
+        seen.get().intersects(BevEvent::ERROR | BevEvent::EOF),
+        "{:?}",
+        seen.get()
+    );
+}

@@ -315,7 +315,7 @@ impl State {
         {
             Action::Wait | Action::Silent => {}
             Action::Reply(reply) => {
-                if send_or_queue(bev, reply).is_err() {
+                if conn.bev.write_direct(reply).is_err() {
                     self.close(key, Close::Error);
                     return;
                 }
@@ -542,37 +542,6 @@ impl State {
         self.backoff_timer = None;
         self.bell_event = None;
     }
-}
-
-/// Sends `data` straight to the socket when nothing is queued before it, and queues on
-/// the bufferevent only what the kernel did not take. libevent 2.1 always defers a
-/// bufferevent's write to the next loop turn: two epoll_ctl calls (add and delete the
-/// write event) and a writev per reply, where one send suffices. The order of bytes is
-/// kept (nothing is queued when sending directly), and any failure of the send is left to
-/// libevent's deferred write, which reports it through the event callback as usual.
-fn send_or_queue(bev: &mut BufferEventRef, data: &[u8]) -> libevent::Result<()> {
-    let mut rest = data;
-    if let Some(fd) = bev.fd() {
-        if bev.output().is_empty() && bev.enabled().contains(Flags::WRITE) {
-            // SAFETY: fd is the bufferevent's open socket; data is valid for its length.
-            // MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE.
-            let n = unsafe {
-                libc::send(
-                    fd,
-                    data.as_ptr().cast(),
-                    data.len(),
-                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-                )
-            };
-            if n > 0 {
-                rest = &data[(n as usize).min(data.len())..];
-            }
-        }
-    }
-    if rest.is_empty() {
-        return Ok(());
-    }
-    bev.write(rest)
 }
 
 thread_local! {
