@@ -2,7 +2,7 @@
 //! interleaved, with medians; writes report.json, report.md and report.png.
 //!
 //! ```text
-//! cargo run --release -p bench --bin matrix -- [--reps 3] [--duration 3]
+//! cargo run --release -p bench --bin matrix -- [--reps 5] [--duration 2]
 //!     [--connections 1,100,1000,10000] [--modes pingpong,churn,idle]
 //!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi]
 //!     [--out DIR] [--quick] [--strict]
@@ -90,8 +90,8 @@ fn list<T>(v: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, Str
 fn parse() -> Result<Args, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut a = Args {
-        reps: 3,
-        duration: 3.0,
+        reps: 5,
+        duration: 2.0,
         connections: vec![1, 100, 1000, 10000],
         modes: MODES.iter().map(|m| m.to_string()).collect(),
         servers: SERVERS.iter().collect(),
