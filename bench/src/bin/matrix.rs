@@ -390,6 +390,17 @@ impl Cell {
         let v: Vec<f64> = self.ok_runs().filter_map(|r| r.rss_per_conn).collect();
         (!v.is_empty()).then(|| median(v))
     }
+    /// Server CPU time per request (or connection), in µs: comparable even where the
+    /// load generator, not the server, sets the pace.
+    fn cpu_us_per_op(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .ok_runs()
+            .filter(|r| r.per_second > 0.0)
+            .map(|r| r.server_cpu * 1e6 / r.per_second)
+            .collect();
+        (!v.is_empty()).then(|| median(v))
+    }
+
     fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.errors).sum()
     }
@@ -403,6 +414,7 @@ impl Cell {
             "median_p99_us": self.med(|r| r.p99_us),
             "rss_per_idle_connection_bytes": self.rss_per_conn().map(f64::round),
             "errors": self.errors(),
+            "median_server_cpu_us_per_operation": self.cpu_us_per_op().map(|v| (v * 100.0).round() / 100.0),
             "median_server_cpu_cores": (self.med(|r| r.server_cpu) * 100.0).round() / 100.0,
             "median_loadgen_cpu_cores": (self.med(|r| r.loadgen_cpu) * 100.0).round() / 100.0,
             "runs": self.runs.iter().map(|r| json!({
@@ -541,6 +553,22 @@ impl Report<'_> {
                 md += "\n";
             }
             if mode != "idle" {
+                md += "\nServer CPU time per operation, µs (lower is better; comparable even where loadgen sets the pace):\n\n";
+                md += &format!(
+                    "| connections | {} |\n|---|{}\n",
+                    names.join(" | "),
+                    "---|".repeat(names.len())
+                );
+                for &n in &self.args.connections {
+                    md += &format!("| {n} |");
+                    for s in &names {
+                        md += &match self.cell(s, mode, n).and_then(Cell::cpu_us_per_op) {
+                            Some(v) => format!(" {v:.1} |"),
+                            None => " |".into(),
+                        };
+                    }
+                    md += "\n";
+                }
                 md += "\nCPU over the measured window, in cores (server / loadgen):\n\n";
                 md += &format!(
                     "| connections | {} |\n|---|{}\n",
