@@ -19,6 +19,45 @@ pub(crate) fn timeval(function: &'static str, d: Duration) -> Result<libc::timev
     })
 }
 
+/// A timeout made by [`EventBase::common_timeout`]: a `struct timeval` with libevent's
+/// magic encoding of the base's queue, valid on that base only (checked where it is used).
+#[derive(Clone, Copy, Debug)]
+pub struct CommonTimeout {
+    tv: libc::timeval,
+    base: *mut sys::event_base,
+    duration: Duration,
+}
+
+impl CommonTimeout {
+    /// The duration it was made for.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = base.common_timeout(std::time::Duration::from_millis(1500))?;
+    /// assert_eq!(t.duration().as_millis(), 1500);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// The encoded timeval, if `base` is the base it was made on.
+    pub(crate) fn timeval_for(
+        &self,
+        function: &'static str,
+        base: *mut sys::event_base,
+    ) -> Result<libc::timeval> {
+        if base != self.base {
+            return Err(Error::invalid(
+                function,
+                "a common timeout of another event base",
+            ));
+        }
+        Ok(self.tv)
+    }
+}
+
 pub(crate) struct BaseInner {
     raw: NonNull<sys::event_base>,
     owned: bool,
@@ -647,6 +686,36 @@ impl EventBase {
     pub fn priorities(&self) -> u32 {
         // SAFETY: base live.
         unsafe { sys::event_base_get_npriorities(self.as_raw()) as u32 }
+    }
+
+    /// `event_base_init_common_timeout`: a timeout of `d` that libevent keeps in a queue
+    /// of its own instead of its timeout heap. With many events or bufferevents sharing one
+    /// timeout (a server's idle timeout), adding and resetting it costs O(1) instead of
+    /// O(log n). Use it with [`Event::add_common`](crate::Event::add_common) and
+    /// [`BufferEventRef::set_common_timeouts`](crate::BufferEventRef::set_common_timeouts),
+    /// on this base only. Asking twice for one duration gives the same queue; a base
+    /// holds at most 256.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let ten = base.common_timeout(std::time::Duration::from_secs(10))?;
+    /// assert_eq!(ten.duration(), std::time::Duration::from_secs(10));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn common_timeout(&self, d: Duration) -> Result<CommonTimeout> {
+        let tv = timeval("event_base_init_common_timeout", d)?;
+        // SAFETY: base live; tv read during the call. The result points into the base.
+        let p = unsafe { sys::event_base_init_common_timeout(self.as_raw(), &tv) };
+        if p.is_null() {
+            return Err(Error::failed("event_base_init_common_timeout"));
+        }
+        Ok(CommonTimeout {
+            // SAFETY: non-null, owned by the live base; copied out (libevent allows copies).
+            tv: unsafe { *p },
+            base: self.as_raw(),
+            duration: d,
+        })
     }
 
     /// `event_base_gettimeofday_cached`: the time cached at the start of this pass.

@@ -380,6 +380,36 @@ impl BufferEventRef {
         Ok(())
     }
 
+    /// `bufferevent_set_timeouts` with [`CommonTimeout`](crate::CommonTimeout)s of this
+    /// bufferevent's base: for a server whose many connections share one timeout.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let idle = base.common_timeout(std::time::Duration::from_secs(10))?;
+    /// bev.set_common_timeouts(Some(idle), Some(idle))?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_common_timeouts(
+        &mut self,
+        read: Option<crate::CommonTimeout>,
+        write: Option<crate::CommonTimeout>,
+    ) -> Result<()> {
+        const F: &str = "bufferevent_set_timeouts";
+        // SAFETY: live bufferevent.
+        let base = unsafe { sys::bufferevent_get_base(self.as_raw()) };
+        let r = read.map(|t| t.timeval_for(F, base)).transpose()?;
+        let w = write.map(|t| t.timeval_for(F, base)).transpose()?;
+        let rp = r.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        let wp = w.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        // SAFETY: live bufferevent; the timevals are copied during the call.
+        if unsafe { sys::bufferevent_set_timeouts(self.as_raw(), rp, wp) } != 0 {
+            return Err(Error::failed(F));
+        }
+        Ok(())
+    }
+
     fn set_watermark(&mut self, what: Flags, low: usize, high: usize) -> Result<()> {
         if high != 0 && low > high {
             return Err(Error::invalid(

@@ -237,6 +237,25 @@ impl Event {
         Ok(())
     }
 
+    /// `event_add` with a [`CommonTimeout`](crate::CommonTimeout) of this event's base.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |what| assert!(what.contains(Flags::TIMEOUT)))?;
+    /// t.add_common(base.common_timeout(std::time::Duration::from_millis(1))?)?;
+    /// base.dispatch()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn add_common(&self, timeout: crate::CommonTimeout) -> Result<()> {
+        let tv = timeout.timeval_for("event_add", self.base.as_raw())?;
+        // SAFETY: raw is live; tv read during the call only.
+        if unsafe { sys::event_add(self.raw.as_ptr(), &tv) } != 0 {
+            return Err(Error::last("event_add"));
+        }
+        Ok(())
+    }
+
     /// `event_del`: make it non-pending and non-active.
     ///
     /// ```

@@ -13,6 +13,7 @@
 //! | `event_base_loop`, `event_base_dispatch` | [`EventBase::run`], [`EventBase::dispatch`] |
 //! | `event_base_loopexit`, `_loopbreak`, `_loopcontinue`, `_got_exit`, `_got_break` | [`EventBase::loopexit`], [`EventBase::loopbreak`], [`EventBase::loopcontinue`], [`EventBase::got_exit`], [`EventBase::got_break`] |
 //! | `event_base_get_method`, `_get_features`, `_priority_init` | [`EventBase::method`], [`EventBase::features`], [`EventBase::priority_init`] |
+//! | `event_base_init_common_timeout` | [`EventBase::common_timeout`], [`Event::add_common`], [`BufferEventRef::set_common_timeouts`] |
 //! | `event_base_gettimeofday_cached`, `_get_num_events`, `_dump_events`, `event_reinit` | [`EventBase::cached_time`], [`EventBase::num_events`], [`EventBase::dump_events`], [`EventBase::reinit`] |
 //! | a `struct event_base *` owned by C | [`EventBase::from_raw_borrowed`], [`EventBase::as_raw`] |
 //! | `event_new`, `evtimer_new`, `evsignal_new`, `event_free` | [`Event::new`], [`Event::timer`], [`Event::interval`], [`Event::signal`], `drop` |
@@ -101,7 +102,8 @@ mod panic;
 mod thread;
 
 pub use base::{
-    supported_methods, version, BaseFlags, Config, Count, EventBase, Features, LoopExit, LoopFlags,
+    supported_methods, version, BaseFlags, CommonTimeout, Config, Count, EventBase, Features,
+    LoopExit, LoopFlags,
 };
 pub use buffer::{Change, Eol, EvBuffer, EvBufferRef};
 pub use bufferevent::{

@@ -545,3 +545,23 @@ fn write_direct_to_a_closed_peer_reports_the_error_through_the_event_callback() 
         seen.get()
     );
 }
+
+#[test]
+fn a_common_read_timeout_reports_reading_and_timeout() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, _peer) = tcp_pair(&base);
+    let got = Rc::new(Cell::new(BevEvent::empty()));
+    let g = got.clone();
+    bev.on_event(move |_, what| g.set(what)).unwrap();
+    let t = base.common_timeout(Duration::from_millis(30)).unwrap();
+    bev.set_common_timeouts(Some(t), None).unwrap();
+    bev.enable(Flags::READ).unwrap();
+    let start = Instant::now();
+    spin(&base, || !got.get().is_empty());
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert_eq!(got.get(), BevEvent::READING | BevEvent::TIMEOUT);
+
+    let other = EventBase::new().unwrap();
+    let foreign = other.common_timeout(Duration::from_millis(30)).unwrap();
+    assert!(bev.set_common_timeouts(None, Some(foreign)).is_err());
+}

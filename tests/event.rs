@@ -387,3 +387,38 @@ fn debug_mode_only_before_the_first_base() {
         .unwrap_err()
         .is_invalid_input());
 }
+
+#[test]
+fn common_timeouts_fire_in_order_and_belong_to_one_base() {
+    let base = EventBase::new().unwrap();
+    let short = base.common_timeout(Duration::from_millis(20)).unwrap();
+    let long = base.common_timeout(Duration::from_millis(60)).unwrap();
+    let again = base.common_timeout(Duration::from_millis(20)).unwrap();
+    assert_eq!(again.duration(), short.duration());
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let start = Instant::now();
+    let mut timers = Vec::new();
+    for (name, t) in [("long", long), ("short", short), ("plain", short)] {
+        let o = order.clone();
+        let ev =
+            Event::timer(&base, move |_| o.borrow_mut().push((name, start.elapsed()))).unwrap();
+        if name == "plain" {
+            ev.add(Some(Duration::from_millis(40))).unwrap();
+        } else {
+            ev.add_common(t).unwrap();
+        }
+        timers.push(ev);
+    }
+    base.dispatch().unwrap();
+    let order = order.borrow();
+    let names: Vec<&str> = order.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["short", "plain", "long"]);
+    assert!(order[0].1 >= Duration::from_millis(20), "{:?}", order[0].1);
+    assert!(order[2].1 >= Duration::from_millis(60), "{:?}", order[2].1);
+
+    // A common timeout of another base is refused, not misread as a huge timeout.
+    let other = EventBase::new().unwrap();
+    let foreign = other.common_timeout(Duration::from_millis(5)).unwrap();
+    let e = timers[0].add_common(foreign).unwrap_err();
+    assert!(e.to_string().contains("another event base"), "{e}");
+}
