@@ -489,9 +489,27 @@ impl Report<'_> {
         })
     }
 
+    /// One table: a row per connection count, a column per server, `f` filling a cell.
+    fn server_table(&self, mode: &str, f: impl Fn(&Cell) -> String) -> String {
+        let names: Vec<&str> = self.args.servers.iter().map(|s| s.name).collect();
+        let mut md = format!(
+            "| connections | {} |\n|---|{}\n",
+            names.join(" | "),
+            "---|".repeat(names.len())
+        );
+        for &n in &self.args.connections {
+            md += &format!("| {n} |");
+            for s in &names {
+                let v = self.cell(s, mode, n).map(&f).unwrap_or_default();
+                md += &format!(" {v} |");
+            }
+            md += "\n";
+        }
+        md
+    }
+
     fn markdown(&self) -> String {
         let mut md = String::new();
-        let names: Vec<&str> = self.args.servers.iter().map(|s| s.name).collect();
         let m = machine();
         md += &format!(
             "# Benchmark matrix\n\n{} cores ({}), Linux {}; {} repetition(s) of {} s per cell, medians; \
@@ -500,36 +518,23 @@ impl Report<'_> {
             self.args.reps, self.args.duration, self.pinned, self.seconds
         );
         for mode in &self.args.modes {
-            let (what, unit) = match mode.as_str() {
-                "pingpong" => ("requests per second (p99 latency in µs)", ""),
-                "churn" => ("connections per second (connect, one request, QUIT)", ""),
-                _ => ("server RSS per idle connection, bytes", ""),
+            let what = match mode.as_str() {
+                "pingpong" => "requests per second (p99 latency in µs)",
+                "churn" => "connections per second (connect, one request, QUIT)",
+                _ => "server RSS per idle connection, bytes",
             };
-            md += &format!(
-                "\n## {mode}: {what}{unit}\n\n| connections | {} |\n|---|{}\n",
-                names.join(" | "),
-                "---|".repeat(names.len())
-            );
-            for &n in &self.args.connections {
-                md += &format!("| {n} |");
-                for s in &names {
-                    let Some(c) = self.cell(s, mode, n) else {
-                        md += " |";
-                        continue;
-                    };
-                    let errs = match c.errors() {
-                        0 => String::new(),
-                        e => format!(" **{e} errors**"),
-                    };
-                    let v = match mode.as_str() {
-                        "idle" => c.rss_per_conn().map_or("n/a".into(), |b| format!("{b:.0}")),
-                        "pingpong" => format!("{:.0} ({:.0})", c.per_second(), c.med(|r| r.p99_us)),
-                        _ => format!("{:.0}", c.per_second()),
-                    };
-                    md += &format!(" {v}{errs} |");
+            md += &format!("\n## {mode}: {what}\n\n");
+            md += &self.server_table(mode, |c| {
+                let v = match mode.as_str() {
+                    "idle" => c.rss_per_conn().map_or("n/a".into(), |b| format!("{b:.0}")),
+                    "pingpong" => format!("{:.0} ({:.0})", c.per_second(), c.med(|r| r.p99_us)),
+                    _ => format!("{:.0}", c.per_second()),
+                };
+                match c.errors() {
+                    0 => v,
+                    e => format!("{v} **{e} errors**"),
                 }
-                md += "\n";
-            }
+            });
             md += &format!(
                 "\nRatios ({}):\n\n| connections |",
                 if mode == "idle" {
@@ -554,41 +559,18 @@ impl Report<'_> {
             }
             if mode != "idle" {
                 md += "\nServer CPU time per operation, µs (lower is better; comparable even where loadgen sets the pace):\n\n";
-                md += &format!(
-                    "| connections | {} |\n|---|{}\n",
-                    names.join(" | "),
-                    "---|".repeat(names.len())
-                );
-                for &n in &self.args.connections {
-                    md += &format!("| {n} |");
-                    for s in &names {
-                        md += &match self.cell(s, mode, n).and_then(Cell::cpu_us_per_op) {
-                            Some(v) => format!(" {v:.1} |"),
-                            None => " |".into(),
-                        };
-                    }
-                    md += "\n";
-                }
+                md += &self.server_table(mode, |c| {
+                    c.cpu_us_per_op()
+                        .map_or(String::new(), |v| format!("{v:.1}"))
+                });
                 md += "\nCPU over the measured window, in cores (server / loadgen):\n\n";
-                md += &format!(
-                    "| connections | {} |\n|---|{}\n",
-                    names.join(" | "),
-                    "---|".repeat(names.len())
-                );
-                for &n in &self.args.connections {
-                    md += &format!("| {n} |");
-                    for s in &names {
-                        md += &match self.cell(s, mode, n) {
-                            Some(c) => format!(
-                                " {:.2} / {:.2} |",
-                                c.med(|r| r.server_cpu),
-                                c.med(|r| r.loadgen_cpu)
-                            ),
-                            None => " |".into(),
-                        };
-                    }
-                    md += "\n";
-                }
+                md += &self.server_table(mode, |c| {
+                    format!(
+                        "{:.2} / {:.2}",
+                        c.med(|r| r.server_cpu),
+                        c.med(|r| r.loadgen_cpu)
+                    )
+                });
             }
         }
         let failures: Vec<String> = self
