@@ -20,6 +20,7 @@
 //! per request than the servers it measures, or it, not they, sets the pace (README,
 //! "Does the load generator saturate the servers?").
 
+use socket2::{Domain, Socket, Type};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -166,71 +167,15 @@ impl Epoll {
     }
 }
 
-/// Starts a non-blocking connect to `addr` (IPv4 or IPv6).
+/// Starts a non-blocking connect to `addr` (IPv4 or IPv6): one socket(2) (non-blocking
+/// and close-on-exec from the start) and one connect(2).
 fn start_connect(addr: SocketAddr) -> io::Result<OwnedFd> {
-    let (family, storage, len) = sockaddr(addr);
-    // SAFETY: plain syscall.
-    let fd = check(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
-    // SAFETY: fd was just returned by socket and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
     // No TCP_NODELAY: a request goes out only once the previous reply (which acknowledges
     // it) is in, so Nagle never holds one back; and churn pays per syscall.
-    // SAFETY: storage holds a sockaddr of `len` bytes.
-    let r = unsafe { libc::connect(fd.as_raw_fd(), &storage as *const _ as *const _, len) };
-    if r < 0 {
-        let e = errno();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
-    }
-    Ok(fd)
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
-            (
-                libc::AF_INET,
-                ss,
-                std::mem::size_of::<libc::sockaddr_in>() as _,
-            )
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in6 and suitably aligned.
-            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            (
-                libc::AF_INET6,
-                ss,
-                std::mem::size_of::<libc::sockaddr_in6>() as _,
-            )
-        }
+    match socket.connect(&addr.into()) {
+        Err(e) if e.raw_os_error() != Some(libc::EINPROGRESS) => Err(e),
+        _ => Ok(OwnedFd::from(socket)),
     }
 }
 
