@@ -1,23 +1,15 @@
 //! `struct event_base`: the loop every event, bufferevent and listener belongs to.
 
-use crate::error::{Error, Result};
+use crate::error::{call, Error, Result};
 use crate::panic;
+use crate::util::flag_type;
+use crate::util::time::{timeval, OptionalTimeval};
 use libevent_sys as sys;
 use std::ffi::{CStr, CString};
 use std::io::Write;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Converts a Duration for libevent, refusing what `struct timeval` cannot hold.
-pub(crate) fn timeval(function: &'static str, d: Duration) -> Result<libc::timeval> {
-    let secs = libc::time_t::try_from(d.as_secs())
-        .map_err(|_| Error::invalid(function, "duration too long for struct timeval"))?;
-    Ok(libc::timeval {
-        tv_sec: secs,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
-    })
-}
 
 /// A timeout made by [`EventBase::common_timeout`]: a `struct timeval` with libevent's
 /// magic encoding of the base's queue, valid on that base only (checked where it is used).
@@ -113,62 +105,6 @@ pub enum LoopExit {
     /// No events were pending or active (return value 1).
     NoEvents,
 }
-
-macro_rules! flag_type {
-    ($(#[$m:meta])* $name:ident : $t:ty { $($(#[$fm:meta])* $flag:ident = $value:expr;)* }) => {
-        $(#[$m])*
-        ///
-        /// Combine flags with `|`; test them with `contains` and `intersects`.
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub struct $name(pub(crate) $t);
-        impl $name {
-            $($(#[$fm])* pub const $flag: $name = $name($value as $t);)*
-            /// No flag.
-            #[doc = concat!("```\nassert!(libevent::", stringify!($name), "::empty().is_empty());\n```")]
-            pub const fn empty() -> Self { $name(0) }
-            /// The C value.
-            #[doc = concat!("```\nassert_eq!(libevent::", stringify!($name), "::empty().bits(), 0);\n```")]
-            pub const fn bits(self) -> $t { self.0 }
-            /// From a C value; unknown bits are kept.
-            #[doc = concat!("```\nlet f = libevent::", stringify!($name), "::from_bits(0);\nassert!(f.is_empty());\n```")]
-            pub const fn from_bits(bits: $t) -> Self { $name(bits) }
-            /// True when every flag of `other` is set in `self` (and `other` is not empty).
-            #[doc = concat!("```\nuse libevent::", stringify!($name), " as F;\nlet all = F::from_bits(!0);\nassert!(!F::empty().contains(F::empty()));\nassert!(all.contains(all));\n```")]
-            pub const fn contains(self, other: Self) -> bool { self.0 & other.0 == other.0 && other.0 != 0 }
-            /// True when any flag of `other` is set in `self`.
-            #[doc = concat!("```\nuse libevent::", stringify!($name), " as F;\nassert!(!F::empty().intersects(F::from_bits(!0)));\n```")]
-            pub const fn intersects(self, other: Self) -> bool { self.0 & other.0 != 0 }
-            /// True when no flag is set.
-            #[doc = concat!("```\nassert!(libevent::", stringify!($name), "::default().is_empty());\n```")]
-            pub const fn is_empty(self) -> bool { self.0 == 0 }
-        }
-        impl std::ops::BitOr for $name {
-            type Output = Self;
-            fn bitor(self, o: Self) -> Self { $name(self.0 | o.0) }
-        }
-        impl std::ops::BitOrAssign for $name {
-            fn bitor_assign(&mut self, o: Self) { self.0 |= o.0; }
-        }
-        impl std::ops::BitAnd for $name {
-            type Output = Self;
-            fn bitand(self, o: Self) -> Self { $name(self.0 & o.0) }
-        }
-        impl std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let mut first = true;
-                write!(f, "{}(", stringify!($name))?;
-                $(if $value as $t != 0 && self.0 & ($value as $t) == ($value as $t) {
-                    if !first { write!(f, " | ")?; }
-                    first = false;
-                    write!(f, "{}", stringify!($flag))?;
-                })*
-                let _ = first;
-                write!(f, ")")
-            }
-        }
-    };
-}
-pub(crate) use flag_type;
 
 flag_type! {
     /// `EVLOOP_*`: how [`EventBase::run`] runs.
@@ -273,11 +209,9 @@ impl Config {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn new() -> Result<Config> {
-        // SAFETY: no preconditions; null is checked.
-        let raw = unsafe { sys::event_config_new() };
-        NonNull::new(raw)
-            .map(|raw| Config { raw })
-            .ok_or_else(|| Error::last("event_config_new"))
+        // SAFETY: no preconditions.
+        let raw = unsafe { call!(sys::event_config_new()) }?;
+        Ok(Config { raw })
     }
 
     /// `event_config_avoid_method`: never use this backend ("epoll", "poll", "select"...).
@@ -293,9 +227,12 @@ impl Config {
         let m = CString::new(method)
             .map_err(|_| Error::invalid("event_config_avoid_method", "method name contains NUL"))?;
         // SAFETY: self.raw is live; m outlives the call (libevent copies it).
-        if unsafe { sys::event_config_avoid_method(self.raw.as_ptr(), m.as_ptr()) } != 0 {
-            return Err(Error::last("event_config_avoid_method"));
-        }
+        unsafe {
+            call!(sys::event_config_avoid_method(
+                self.raw.as_ptr(),
+                m.as_ptr()
+            ))
+        }?;
         Ok(self)
     }
 
@@ -310,9 +247,12 @@ impl Config {
     /// ```
     pub fn require_features(&mut self, features: Features) -> Result<&mut Self> {
         // SAFETY: self.raw is live.
-        if unsafe { sys::event_config_require_features(self.raw.as_ptr(), features.0) } != 0 {
-            return Err(Error::failed("event_config_require_features"));
-        }
+        unsafe {
+            call!(sys::event_config_require_features(
+                self.raw.as_ptr(),
+                features.0
+            ))
+        }?;
         Ok(self)
     }
 
@@ -327,9 +267,7 @@ impl Config {
     /// ```
     pub fn flags(&mut self, flags: BaseFlags) -> Result<&mut Self> {
         // SAFETY: self.raw is live.
-        if unsafe { sys::event_config_set_flag(self.raw.as_ptr(), flags.0) } != 0 {
-            return Err(Error::failed("event_config_set_flag"));
-        }
+        unsafe { call!(sys::event_config_set_flag(self.raw.as_ptr(), flags.0)) }?;
         Ok(self)
     }
 
@@ -370,9 +308,9 @@ impl EventBase {
     /// ```
     pub fn new() -> Result<EventBase> {
         crate::thread::setup();
-        // SAFETY: no preconditions; null is checked.
-        let raw = unsafe { sys::event_base_new() };
-        Self::adopt(raw, "event_base_new")
+        // SAFETY: no preconditions.
+        let raw = unsafe { call!(sys::event_base_new()) }?;
+        Ok(Self::adopt(raw, true))
     }
 
     /// `event_base_new_with_config`.
@@ -388,15 +326,14 @@ impl EventBase {
     pub fn with_config(config: &Config) -> Result<EventBase> {
         crate::thread::setup();
         // SAFETY: config.raw is live for the call.
-        let raw = unsafe { sys::event_base_new_with_config(config.raw.as_ptr()) };
-        Self::adopt(raw, "event_base_new_with_config")
+        let raw = unsafe { call!(sys::event_base_new_with_config(config.raw.as_ptr())) }?;
+        Ok(Self::adopt(raw, true))
     }
 
-    fn adopt(raw: *mut sys::event_base, function: &'static str) -> Result<EventBase> {
-        let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
-        Ok(EventBase {
-            inner: Rc::new(BaseInner { raw, owned: true }),
-        })
+    fn adopt(raw: NonNull<sys::event_base>, owned: bool) -> EventBase {
+        EventBase {
+            inner: Rc::new(BaseInner { raw, owned }),
+        }
     }
 
     /// Takes ownership of a base made by C: it is freed when the last handle goes.
@@ -412,7 +349,9 @@ impl EventBase {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub unsafe fn from_raw(raw: *mut sys::event_base) -> Result<EventBase> {
-        Self::adopt(raw, "EventBase::from_raw")
+        let raw = NonNull::new(raw)
+            .ok_or_else(|| Error::invalid("EventBase::from_raw", "null event_base"))?;
+        Ok(Self::adopt(raw, true))
     }
 
     /// A handle on a base that C code owns (for example, the base of a C program whose
@@ -440,9 +379,7 @@ impl EventBase {
     pub unsafe fn from_raw_borrowed(raw: *mut sys::event_base) -> Result<EventBase> {
         let raw = NonNull::new(raw)
             .ok_or_else(|| Error::invalid("EventBase::from_raw_borrowed", "null event_base"))?;
-        Ok(EventBase {
-            inner: Rc::new(BaseInner { raw, owned: false }),
-        })
+        Ok(Self::adopt(raw, false))
     }
 
     /// The raw `struct event_base *`, still owned as before.
@@ -471,12 +408,11 @@ impl EventBase {
         self.inner.owned
     }
 
-    fn after_loop(&self, rc: i32, function: &'static str) -> Result<LoopExit> {
+    fn after_loop(&self, rc: Result<i32>) -> Result<LoopExit> {
         panic::resume(self.as_raw());
-        match rc {
+        match rc? {
             0 => Ok(LoopExit::Stopped),
-            1 => Ok(LoopExit::NoEvents),
-            _ => Err(Error::failed(function)),
+            _ => Ok(LoopExit::NoEvents),
         }
     }
 
@@ -491,8 +427,8 @@ impl EventBase {
     /// ```
     pub fn run(&self, flags: LoopFlags) -> Result<LoopExit> {
         // SAFETY: the base is live; callbacks reached from here are panic-guarded.
-        let rc = unsafe { sys::event_base_loop(self.as_raw(), flags.0) };
-        self.after_loop(rc, "event_base_loop")
+        let rc = unsafe { call!(sys::event_base_loop(self.as_raw(), flags.0)) };
+        self.after_loop(rc)
     }
 
     /// `event_base_dispatch`: run until no events remain or the loop is stopped.
@@ -507,8 +443,8 @@ impl EventBase {
     /// ```
     pub fn dispatch(&self) -> Result<LoopExit> {
         // SAFETY: as in `run`.
-        let rc = unsafe { sys::event_base_dispatch(self.as_raw()) };
-        self.after_loop(rc, "event_base_dispatch")
+        let rc = unsafe { call!(sys::event_base_dispatch(self.as_raw())) };
+        self.after_loop(rc)
     }
 
     /// Re-raises a panic that a callback raised while C code ran this base's loop.
@@ -547,16 +483,9 @@ impl EventBase {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn loopexit(&self, after: Option<Duration>) -> Result<()> {
-        let tv = after
-            .map(|d| timeval("event_base_loopexit", d))
-            .transpose()?;
-        let p = tv
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timeval);
+        let tv = OptionalTimeval::new("event_base_loopexit", after)?;
         // SAFETY: base live; tv read during the call only.
-        if unsafe { sys::event_base_loopexit(self.as_raw(), p) } != 0 {
-            return Err(Error::failed("event_base_loopexit"));
-        }
+        unsafe { call!(sys::event_base_loopexit(self.as_raw(), tv.as_ptr())) }?;
         Ok(())
     }
 
@@ -574,9 +503,7 @@ impl EventBase {
     /// ```
     pub fn loopbreak(&self) -> Result<()> {
         // SAFETY: base live.
-        if unsafe { sys::event_base_loopbreak(self.as_raw()) } != 0 {
-            return Err(Error::failed("event_base_loopbreak"));
-        }
+        unsafe { call!(sys::event_base_loopbreak(self.as_raw())) }?;
         Ok(())
     }
 
@@ -593,9 +520,7 @@ impl EventBase {
     /// ```
     pub fn loopcontinue(&self) -> Result<()> {
         // SAFETY: base live.
-        if unsafe { sys::event_base_loopcontinue(self.as_raw()) } != 0 {
-            return Err(Error::failed("event_base_loopcontinue"));
-        }
+        unsafe { call!(sys::event_base_loopcontinue(self.as_raw())) }?;
         Ok(())
     }
 
@@ -669,9 +594,7 @@ impl EventBase {
             ));
         }
         // SAFETY: base live.
-        if unsafe { sys::event_base_priority_init(self.as_raw(), i32::from(n)) } != 0 {
-            return Err(Error::failed("event_base_priority_init"));
-        }
+        unsafe { call!(sys::event_base_priority_init(self.as_raw(), i32::from(n))) }?;
         Ok(())
     }
 
@@ -706,13 +629,10 @@ impl EventBase {
     pub fn common_timeout(&self, d: Duration) -> Result<CommonTimeout> {
         let tv = timeval("event_base_init_common_timeout", d)?;
         // SAFETY: base live; tv read during the call. The result points into the base.
-        let p = unsafe { sys::event_base_init_common_timeout(self.as_raw(), &tv) };
-        if p.is_null() {
-            return Err(Error::failed("event_base_init_common_timeout"));
-        }
+        let p = unsafe { call!(sys::event_base_init_common_timeout(self.as_raw(), &tv)) }?;
         Ok(CommonTimeout {
             // SAFETY: non-null, owned by the live base; copied out (libevent allows copies).
-            tv: unsafe { *p },
+            tv: unsafe { *p.as_ptr() },
             base: self.as_raw(),
             duration: d,
         })
@@ -733,9 +653,7 @@ impl EventBase {
             tv_usec: 0,
         };
         // SAFETY: base live; tv is a valid out pointer.
-        if unsafe { sys::event_base_gettimeofday_cached(self.as_raw(), &mut tv) } != 0 {
-            return Err(Error::failed("event_base_gettimeofday_cached"));
-        }
+        unsafe { call!(sys::event_base_gettimeofday_cached(self.as_raw(), &mut tv)) }?;
         Ok(UNIX_EPOCH + Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
     }
 
@@ -749,9 +667,7 @@ impl EventBase {
     /// ```
     pub fn update_cache_time(&self) -> Result<()> {
         // SAFETY: base live.
-        if unsafe { sys::event_base_update_cache_time(self.as_raw()) } != 0 {
-            return Err(Error::failed("event_base_update_cache_time"));
-        }
+        unsafe { call!(sys::event_base_update_cache_time(self.as_raw())) }?;
         Ok(())
     }
 
@@ -784,10 +700,7 @@ impl EventBase {
         let mut ptr: *mut libc::c_char = std::ptr::null_mut();
         let mut len: libc::size_t = 0;
         // SAFETY: open_memstream gives a FILE writing to a malloc'd buffer we free below.
-        let file = unsafe { libc::open_memstream(&mut ptr, &mut len) };
-        if file.is_null() {
-            return Err(std::io::Error::last_os_error());
-        }
+        let file = unsafe { call!(libc::open_memstream(&mut ptr, &mut len)) }?.as_ptr();
         // SAFETY: base live; file is a valid FILE until fclose, which also sets ptr/len.
         let text = unsafe {
             sys::event_base_dump_events(self.as_raw(), file);
@@ -810,9 +723,7 @@ impl EventBase {
     /// ```
     pub fn reinit(&self) -> Result<()> {
         // SAFETY: base live.
-        if unsafe { sys::event_reinit(self.as_raw()) } != 0 {
-            return Err(Error::failed("event_reinit"));
-        }
+        unsafe { call!(sys::event_reinit(self.as_raw())) }?;
         Ok(())
     }
 }

@@ -4,12 +4,11 @@
 //! output). Methods that change the contents take `&mut self`, so a slice borrowed by
 //! [`peek`](EvBufferRef::peek) or [`pullup`](EvBufferRef::pullup) cannot outlive a change.
 
-use crate::error::{Error, Result};
+use crate::error::{call, Error, Result};
+use crate::handle::foreign_type;
+use crate::panic::{self, Guard};
 use libevent_sys as sys;
-use std::cell::UnsafeCell;
 use std::ffi::c_void;
-use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 
@@ -49,24 +48,23 @@ impl Eol {
     }
 }
 
-/// A borrowed evbuffer. Only ever seen as `&EvBufferRef` or `&mut EvBufferRef`, which
-/// are the `struct evbuffer *` itself.
-///
-/// ```
-/// # use libevent::*;
-/// # let base = EventBase::new()?;
-/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-/// // A bufferevent's buffers are borrowed EvBufferRefs.
-/// let out: &EvBufferRef = bev.output();
-/// assert!(out.is_empty());
-/// # Ok::<(), libevent::Error>(())
-/// ```
-pub struct EvBufferRef {
-    _opaque: UnsafeCell<[u8; 0]>,
-    _not_send: PhantomData<*mut u8>,
-}
+foreign_type! {
+    /// A borrowed evbuffer. Only ever seen as `&EvBufferRef` or `&mut EvBufferRef`, which
+    /// are the `struct evbuffer *` itself.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// // A bufferevent's buffers are borrowed EvBufferRefs.
+    /// let out: &EvBufferRef = bev.output();
+    /// assert!(out.is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub struct EvBufferRef(sys::evbuffer), owned by EvBuffer;
 
-impl EvBufferRef {
+    /// Borrows an evbuffer that something else owns (C code, or a bufferevent).
+    ///
     /// # Safety
     /// `raw` must be a live evbuffer for `'a`, changed by nothing else meanwhile.
     ///
@@ -80,10 +78,7 @@ impl EvBufferRef {
     /// assert_eq!(buf.len(), 1);
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub unsafe fn from_raw<'a>(raw: *mut sys::evbuffer) -> &'a mut EvBufferRef {
-        // SAFETY: the caller vouches for raw; EvBufferRef is zero-sized and opaque.
-        unsafe { &mut *(raw as *mut EvBufferRef) }
-    }
+    fn from_raw;
 
     /// The raw `struct evbuffer *`.
     ///
@@ -94,10 +89,10 @@ impl EvBufferRef {
     /// assert_eq!(unsafe { libevent::sys::evbuffer_get_length(buf.as_raw()) }, 0);
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn as_raw(&self) -> *mut sys::evbuffer {
-        self as *const EvBufferRef as *mut sys::evbuffer
-    }
+    fn as_raw;
+}
 
+impl EvBufferRef {
     /// `evbuffer_get_length`.
     ///
     /// ```
@@ -149,11 +144,13 @@ impl EvBufferRef {
     /// ```
     pub fn add(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: data is valid for its length; libevent copies it.
-        if unsafe { sys::evbuffer_add(self.as_raw(), data.as_ptr() as *const c_void, data.len()) }
-            != 0
-        {
-            return Err(Error::last("evbuffer_add"));
-        }
+        unsafe {
+            call!(sys::evbuffer_add(
+                self.as_raw(),
+                data.as_ptr() as *const c_void,
+                data.len()
+            ))
+        }?;
         Ok(())
     }
 
@@ -169,12 +166,13 @@ impl EvBufferRef {
     /// ```
     pub fn prepend(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: as in add.
-        if unsafe {
-            sys::evbuffer_prepend(self.as_raw(), data.as_ptr() as *const c_void, data.len())
-        } != 0
-        {
-            return Err(Error::last("evbuffer_prepend"));
-        }
+        unsafe {
+            call!(sys::evbuffer_prepend(
+                self.as_raw(),
+                data.as_ptr() as *const c_void,
+                data.len()
+            ))
+        }?;
         Ok(())
     }
 
@@ -198,9 +196,7 @@ impl EvBufferRef {
             ));
         }
         // SAFETY: both live and distinct.
-        if unsafe { sys::evbuffer_add_buffer(self.as_raw(), other.as_raw()) } != 0 {
-            return Err(Error::last("evbuffer_add_buffer"));
-        }
+        unsafe { call!(sys::evbuffer_add_buffer(self.as_raw(), other.as_raw())) }?;
         Ok(())
     }
 
@@ -223,8 +219,8 @@ impl EvBufferRef {
             ));
         }
         // SAFETY: both live and distinct.
-        let rc = unsafe { sys::evbuffer_remove_buffer(self.as_raw(), dst.as_raw(), n) };
-        usize::try_from(rc).map_err(|_| Error::last("evbuffer_remove_buffer"))
+        let n = unsafe { call!(sys::evbuffer_remove_buffer(self.as_raw(), dst.as_raw(), n)) }?;
+        Ok(n as usize)
     }
 
     /// `evbuffer_remove`: take up to `out.len()` bytes from the front; returns how many.
@@ -244,9 +240,13 @@ impl EvBufferRef {
         }
         // SAFETY: out is writable for its length.
         let n = unsafe {
-            sys::evbuffer_remove(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len())
+            call!(sys::evbuffer_remove(
+                self.as_raw(),
+                out.as_mut_ptr() as *mut c_void,
+                out.len()
+            ))
         };
-        usize::try_from(n).unwrap_or(0)
+        n.map_or(0, |n| n as usize)
     }
 
     /// Takes everything, as a Vec.
@@ -283,9 +283,13 @@ impl EvBufferRef {
         }
         // SAFETY: out is writable for its length.
         let n = unsafe {
-            sys::evbuffer_copyout(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len())
+            call!(sys::evbuffer_copyout(
+                self.as_raw(),
+                out.as_mut_ptr() as *mut c_void,
+                out.len()
+            ))
         };
-        usize::try_from(n).unwrap_or(0)
+        n.unwrap_or(0)
     }
 
     /// `evbuffer_drain`: drop `n` bytes from the front (all of them if fewer).
@@ -300,9 +304,7 @@ impl EvBufferRef {
     /// ```
     pub fn drain(&mut self, n: usize) -> Result<()> {
         // SAFETY: self live.
-        if unsafe { sys::evbuffer_drain(self.as_raw(), n) } != 0 {
-            return Err(Error::failed("evbuffer_drain"));
-        }
+        unsafe { call!(sys::evbuffer_drain(self.as_raw(), n)) }?;
         Ok(())
     }
 
@@ -331,8 +333,8 @@ impl EvBufferRef {
         // SAFETY: self live; the returned pointer covers `want` bytes and stays valid until
         // the buffer changes, which needs `&mut self` and so ends this borrow first.
         unsafe {
-            let p = sys::evbuffer_pullup(self.as_raw(), size);
-            (!p.is_null()).then(|| std::slice::from_raw_parts(p, want))
+            let p = call!(sys::evbuffer_pullup(self.as_raw(), size)).ok()?;
+            Some(std::slice::from_raw_parts(p.as_ptr(), want))
         }
     }
 
@@ -349,17 +351,18 @@ impl EvBufferRef {
     pub fn peek(&self) -> Vec<&[u8]> {
         // SAFETY: a first call with no vectors returns how many are needed.
         let n = unsafe {
-            sys::evbuffer_peek(
+            call!(sys::evbuffer_peek(
                 self.as_raw(),
                 -1,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 0,
-            )
+            ))
         };
-        let Ok(count) = usize::try_from(n) else {
+        let Ok(n) = n else {
             return Vec::new();
         };
+        let count = n as usize;
         let mut vecs = vec![
             libc::iovec {
                 iov_base: std::ptr::null_mut(),
@@ -370,15 +373,15 @@ impl EvBufferRef {
         // SAFETY: vecs has room for `count` entries; the chunks stay valid while `&self` is
         // borrowed, since changing the buffer needs `&mut self`.
         let got = unsafe {
-            sys::evbuffer_peek(
+            call!(sys::evbuffer_peek(
                 self.as_raw(),
                 -1,
                 std::ptr::null_mut(),
                 vecs.as_mut_ptr(),
                 n,
-            )
+            ))
         };
-        vecs.truncate(usize::try_from(got).unwrap_or(0).min(count));
+        vecs.truncate(got.map_or(0, |n| n as usize).min(count));
         vecs.iter()
             .filter(|v| v.iov_len > 0)
             // SAFETY: each iovec describes live bytes inside the buffer (see above).
@@ -401,12 +404,9 @@ impl EvBufferRef {
         let mut n: usize = 0;
         // SAFETY: self live; the result is malloc'd by libevent and freed here.
         unsafe {
-            let p = sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw());
-            if p.is_null() {
-                return None;
-            }
-            let line = std::slice::from_raw_parts(p as *const u8, n).to_vec();
-            libc::free(p as *mut c_void);
+            let p = call!(sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw())).ok()?;
+            let line = std::slice::from_raw_parts(p.as_ptr() as *const u8, n).to_vec();
+            libc::free(p.as_ptr() as *mut c_void);
             Some(line)
         }
     }
@@ -428,15 +428,13 @@ impl EvBufferRef {
         let mut start = sys::evbuffer_ptr::default();
         // SAFETY: start is a valid evbuffer_ptr out-parameter; from < len.
         unsafe {
-            if sys::evbuffer_ptr_set(
+            call!(sys::evbuffer_ptr_set(
                 self.as_raw(),
                 &mut start,
                 from,
                 sys::evbuffer_ptr_how_EVBUFFER_PTR_SET,
-            ) != 0
-            {
-                return None;
-            }
+            ))
+            .ok()?;
             let p =
                 sys::evbuffer_search(self.as_raw(), what.as_ptr() as *const _, what.len(), &start);
             usize::try_from(p.pos).ok()
@@ -472,13 +470,10 @@ impl EvBufferRef {
         ) {
             // SAFETY: arg is the Box made below, released exactly once by libevent.
             let held = unsafe { Box::from_raw(arg as *mut Held<T, F>) };
-            // No loop to break here (buffers live outside loops too), so a panic is
-            // contained and reported.
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (held.release)(held.data)))
-                .is_err()
-            {
-                log::error!("panic in an evbuffer_add_reference release closure (contained)");
-            }
+            panic::wrap(
+                Guard::Contain("an evbuffer_add_reference release closure"),
+                || (held.release)(held.data),
+            );
         }
         let held = Box::new(Held {
             data,
@@ -491,20 +486,19 @@ impl EvBufferRef {
         let arg = Box::into_raw(held);
         // SAFETY: the bytes live inside the boxed T until cleanup runs.
         let rc = unsafe {
-            sys::evbuffer_add_reference(
+            call!(sys::evbuffer_add_reference(
                 self.as_raw(),
                 ptr as *const c_void,
                 len,
                 Some(cleanup::<T, F>),
                 arg as *mut c_void,
-            )
+            ))
         };
-        if rc != 0 {
+        if rc.is_err() {
             // SAFETY: libevent did not take it; reclaim without running the closure.
             drop(unsafe { Box::from_raw(arg) });
-            return Err(Error::last("evbuffer_add_reference"));
         }
-        Ok(())
+        rc.map(drop)
     }
 
     /// `evbuffer_add_file`: append `length` bytes of `file` from `offset`; the buffer
@@ -526,9 +520,7 @@ impl EvBufferRef {
             .map_err(|_| Error::invalid("evbuffer_add_file", "length too large"))?;
         let fd = file.into_raw_fd();
         // SAFETY: fd is ours to give; libevent closes it (also on failure, per its docs).
-        if unsafe { sys::evbuffer_add_file(self.as_raw(), fd, off, len) } != 0 {
-            return Err(Error::last("evbuffer_add_file"));
-        }
+        unsafe { call!(sys::evbuffer_add_file(self.as_raw(), fd, off, len)) }?;
         Ok(())
     }
 
@@ -543,9 +535,7 @@ impl EvBufferRef {
     /// ```
     pub fn freeze(&mut self, front: bool) -> Result<()> {
         // SAFETY: self live.
-        if unsafe { sys::evbuffer_freeze(self.as_raw(), i32::from(front)) } != 0 {
-            return Err(Error::failed("evbuffer_freeze"));
-        }
+        unsafe { call!(sys::evbuffer_freeze(self.as_raw(), i32::from(front))) }?;
         Ok(())
     }
 
@@ -561,9 +551,7 @@ impl EvBufferRef {
     /// ```
     pub fn unfreeze(&mut self, front: bool) -> Result<()> {
         // SAFETY: self live.
-        if unsafe { sys::evbuffer_unfreeze(self.as_raw(), i32::from(front)) } != 0 {
-            return Err(Error::failed("evbuffer_unfreeze"));
-        }
+        unsafe { call!(sys::evbuffer_unfreeze(self.as_raw(), i32::from(front))) }?;
         Ok(())
     }
 }
@@ -625,14 +613,34 @@ impl EvBuffer {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn new() -> Result<EvBuffer> {
-        // SAFETY: no preconditions; null checked.
-        let raw = unsafe { sys::evbuffer_new() };
-        NonNull::new(raw)
-            .map(|raw| EvBuffer {
-                raw,
-                callbacks: Vec::new(),
-            })
-            .ok_or_else(|| Error::last("evbuffer_new"))
+        // SAFETY: no preconditions.
+        let raw = unsafe { call!(sys::evbuffer_new()) }?;
+        Ok(EvBuffer {
+            raw,
+            callbacks: Vec::new(),
+        })
+    }
+
+    /// Takes ownership of an evbuffer made by C (`evbuffer_new`): it is freed on drop.
+    ///
+    /// # Safety
+    /// `raw` must be a live evbuffer that nothing else frees or uses meanwhile.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// // SAFETY: a fresh evbuffer that nothing else frees.
+    /// let mut buf = unsafe { EvBuffer::from_raw(libevent::sys::evbuffer_new())? };
+    /// buf.add(b"adopted")?;
+    /// assert_eq!(buf.len(), 7);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub unsafe fn from_raw(raw: *mut sys::evbuffer) -> Result<EvBuffer> {
+        let raw = NonNull::new(raw)
+            .ok_or_else(|| Error::invalid("EvBuffer::from_raw", "null evbuffer"))?;
+        Ok(EvBuffer {
+            raw,
+            callbacks: Vec::new(),
+        })
     }
 
     /// `evbuffer_add_cb`: run `f` after every change of length.
@@ -661,36 +669,24 @@ impl EvBuffer {
                 added: info.n_added,
                 deleted: info.n_deleted,
             };
-            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(change))).is_err() {
-                log::error!("panic in an evbuffer change callback (contained)");
-            }
+            panic::wrap(Guard::Contain("an evbuffer change callback"), || f(change));
         }
         let boxed: *mut ChangeFn = Box::into_raw(Box::new(Box::new(f)));
         // SAFETY: the box lives until Drop, after evbuffer_free.
-        let entry =
-            unsafe { sys::evbuffer_add_cb(self.raw.as_ptr(), Some(tramp), boxed as *mut c_void) };
-        if entry.is_null() {
+        let entry = unsafe {
+            call!(sys::evbuffer_add_cb(
+                self.raw.as_ptr(),
+                Some(tramp),
+                boxed as *mut c_void
+            ))
+        };
+        if let Err(e) = entry {
             // SAFETY: not handed to libevent.
             drop(unsafe { Box::from_raw(boxed) });
-            return Err(Error::last("evbuffer_add_cb"));
+            return Err(e);
         }
         self.callbacks.push(boxed);
         Ok(())
-    }
-}
-
-impl Deref for EvBuffer {
-    type Target = EvBufferRef;
-    fn deref(&self) -> &EvBufferRef {
-        // SAFETY: raw is live while self is.
-        unsafe { &*(self.raw.as_ptr() as *const EvBufferRef) }
-    }
-}
-
-impl DerefMut for EvBuffer {
-    fn deref_mut(&mut self) -> &mut EvBufferRef {
-        // SAFETY: raw is live and uniquely owned by self.
-        unsafe { EvBufferRef::from_raw(self.raw.as_ptr()) }
     }
 }
 
@@ -704,11 +700,5 @@ impl Drop for EvBuffer {
                 drop(Box::from_raw(cb));
             }
         }
-    }
-}
-
-impl std::fmt::Debug for EvBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        (**self).fmt(f)
     }
 }

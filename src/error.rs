@@ -1,7 +1,89 @@
-//! One error type for every fallible call: which C function failed, and why.
+//! One error type for every fallible call: which C function failed, and why; and
+//! [`call!`], the one way this crate checks what a C function returned.
 
 use std::fmt;
 use std::io;
+use std::ptr::NonNull;
+
+/// Calls a C function and checks its return value, the only way this crate does so.
+///
+/// `call!(sys::event_add(ev, tv))` clears `errno`, calls the function, and turns its
+/// return value into a [`Result`] through [`CReturn`]: a negative `int` or a null pointer
+/// is an [`Error`] that names the function (taken from the call itself, so the name
+/// cannot drift from it) and carries the `errno` the call left, if it left one. Like
+/// git2's `try_call!`, it expands to a plain call, so the caller writes the `unsafe`
+/// block around it, with the reason it holds:
+///
+/// ```text
+/// // SAFETY: the event is live; the timeval is read during the call only.
+/// unsafe { call!(sys::event_add(self.as_raw(), tv)) }?;
+/// ```
+macro_rules! call {
+    ($module:ident :: $function:ident ( $($arg:expr),* $(,)? )) => {{
+        $crate::error::clear_errno();
+        $crate::error::CReturn::check($module::$function($($arg),*), stringify!($function))
+    }};
+}
+pub(crate) use call;
+
+/// Sets `errno` to 0, so that a failure that sets none is not blamed on an old one.
+#[inline]
+pub(crate) fn clear_errno() {
+    // SAFETY: errno is thread-local; its location is valid for the thread's life.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe {
+        *libc::__errno_location() = 0
+    };
+    // SAFETY: as above.
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    unsafe {
+        *libc::__error() = 0
+    };
+}
+
+/// What a C function returns, and how its failure shows: libevent reports failure with
+/// a negative `int` (-1; counts and flags are never negative) or a null pointer.
+pub(crate) trait CReturn: Sized {
+    /// The value on success.
+    type Ok;
+    /// `Ok` on success; on failure, an [`Error`] for `function` with the `errno` left.
+    fn check(self, function: &'static str) -> Result<Self::Ok>;
+}
+
+impl CReturn for i32 {
+    type Ok = i32;
+    #[inline]
+    fn check(self, function: &'static str) -> Result<i32> {
+        if self < 0 {
+            return Err(Error::last(function));
+        }
+        Ok(self)
+    }
+}
+
+impl CReturn for isize {
+    type Ok = usize;
+    #[inline]
+    fn check(self, function: &'static str) -> Result<usize> {
+        usize::try_from(self).map_err(|_| Error::last(function))
+    }
+}
+
+impl<T> CReturn for *mut T {
+    type Ok = NonNull<T>;
+    #[inline]
+    fn check(self, function: &'static str) -> Result<NonNull<T>> {
+        NonNull::new(self).ok_or_else(|| Error::last(function))
+    }
+}
+
+impl<T> CReturn for *const T {
+    type Ok = NonNull<T>;
+    #[inline]
+    fn check(self, function: &'static str) -> Result<NonNull<T>> {
+        NonNull::new(self.cast_mut()).ok_or_else(|| Error::last(function))
+    }
+}
 
 /// A libevent call that failed.
 ///
@@ -43,15 +125,6 @@ impl Error {
         Error {
             function,
             errno,
-            reason: None,
-        }
-    }
-
-    /// The C call failed and libevent documents no `errno` for it.
-    pub(crate) fn failed(function: &'static str) -> Error {
-        Error {
-            function,
-            errno: None,
             reason: None,
         }
     }

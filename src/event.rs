@@ -1,8 +1,11 @@
 //! `struct event`: a callback on a descriptor, a timer or a signal.
 
-use crate::base::{flag_type, timeval, EventBase};
-use crate::error::{Error, Result};
-use crate::panic;
+use crate::base::EventBase;
+use crate::error::{call, Error, Result};
+use crate::handle::{context_arg, context_from_arg};
+use crate::panic::{self, Guard};
+use crate::util::flag_type;
+use crate::util::time::OptionalTimeval;
 use libevent_sys as sys;
 use std::cell::RefCell;
 use std::ffi::{c_short, c_void};
@@ -45,15 +48,11 @@ struct Callback {
 }
 
 extern "C" fn trampoline(_fd: sys::evutil_socket_t, what: c_short, arg: *mut c_void) {
-    let cb = arg as *const Callback;
-    // SAFETY: arg came from Rc::into_raw in Event::new and the Event holds that reference
-    // until after event_free, so it is live here. Taking our own strong reference keeps the
-    // closure alive even if it drops its Event while it runs.
-    let cb = unsafe {
-        Rc::increment_strong_count(cb);
-        Rc::from_raw(cb)
-    };
-    panic::guard(cb.base, || {
+    // SAFETY: arg is the context_arg of the Callback that the Event holds until after
+    // event_free, after which libevent calls no more; our own reference keeps the closure
+    // alive even if it drops its Event while it runs.
+    let cb: Rc<Callback> = unsafe { context_from_arg(arg) };
+    panic::wrap(Guard::Loop(cb.base), || {
         // A nested loop cannot re-enter (libevent refuses reentrant loops), so the borrow
         // is always free; if it somehow is not, skipping beats aborting.
         if let Ok(mut f) = cb.f.try_borrow_mut() {
@@ -87,7 +86,7 @@ extern "C" fn trampoline(_fd: sys::evutil_socket_t, what: c_short, arg: *mut c_v
 /// ```
 pub struct Event {
     raw: NonNull<sys::event>,
-    cb: *const Callback,
+    _cb: Rc<Callback>,
     base: EventBase,
 }
 
@@ -124,32 +123,25 @@ impl Event {
         if flags.contains(Flags::SIGNAL) && !(1..65).contains(&fd) {
             return Err(Error::invalid("event_new", "signal number out of range"));
         }
-        let cb = Rc::into_raw(Rc::new(Callback {
+        let cb = Rc::new(Callback {
             base: base.as_raw(),
             f: RefCell::new(Box::new(callback)),
-        }));
-        // SAFETY: base is live; cb stays live until Drop, after event_free.
+        });
+        // SAFETY: base is live; the Event keeps cb alive until after event_free.
         let raw = unsafe {
-            sys::event_new(
+            call!(sys::event_new(
                 base.as_raw(),
                 fd,
                 flags.0,
                 Some(trampoline),
-                cb as *mut c_void,
-            )
-        };
-        match NonNull::new(raw) {
-            Some(raw) => Ok(Event {
-                raw,
-                cb,
-                base: base.clone(),
-            }),
-            None => {
-                // SAFETY: the Rc made above, never handed to C successfully.
-                drop(unsafe { Rc::from_raw(cb) });
-                Err(Error::last("event_new"))
-            }
-        }
+                context_arg(&cb),
+            ))
+        }?;
+        Ok(Event {
+            raw,
+            _cb: cb,
+            base: base.clone(),
+        })
     }
 
     /// A timer (`evtimer_new`): fires once per [`add`](Event::add) with a timeout.
@@ -226,14 +218,9 @@ impl Event {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn add(&self, timeout: Option<Duration>) -> Result<()> {
-        let tv = timeout.map(|d| timeval("event_add", d)).transpose()?;
-        let p = tv
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timeval);
+        let tv = OptionalTimeval::new("event_add", timeout)?;
         // SAFETY: raw is live; tv read during the call only.
-        if unsafe { sys::event_add(self.raw.as_ptr(), p) } != 0 {
-            return Err(Error::last("event_add"));
-        }
+        unsafe { call!(sys::event_add(self.raw.as_ptr(), tv.as_ptr())) }?;
         Ok(())
     }
 
@@ -250,9 +237,7 @@ impl Event {
     pub fn add_common(&self, timeout: crate::CommonTimeout) -> Result<()> {
         let tv = timeout.timeval_for("event_add", self.base.as_raw())?;
         // SAFETY: raw is live; tv read during the call only.
-        if unsafe { sys::event_add(self.raw.as_ptr(), &tv) } != 0 {
-            return Err(Error::last("event_add"));
-        }
+        unsafe { call!(sys::event_add(self.raw.as_ptr(), &tv)) }?;
         Ok(())
     }
 
@@ -269,9 +254,7 @@ impl Event {
     /// ```
     pub fn del(&self) -> Result<()> {
         // SAFETY: raw is live.
-        if unsafe { sys::event_del(self.raw.as_ptr()) } != 0 {
-            return Err(Error::failed("event_del"));
-        }
+        unsafe { call!(sys::event_del(self.raw.as_ptr())) }?;
         Ok(())
     }
 
@@ -345,9 +328,12 @@ impl Event {
             ));
         }
         // SAFETY: raw is live.
-        if unsafe { sys::event_priority_set(self.raw.as_ptr(), i32::from(priority)) } != 0 {
-            return Err(Error::failed("event_priority_set"));
-        }
+        unsafe {
+            call!(sys::event_priority_set(
+                self.raw.as_ptr(),
+                i32::from(priority)
+            ))
+        }?;
         Ok(())
     }
 
@@ -425,12 +411,9 @@ impl Event {
 impl Drop for Event {
     fn drop(&mut self) {
         // SAFETY: made by event_new, freed once. After event_free libevent never calls the
-        // trampoline again, so the callback reference can go (a running callback holds its
-        // own reference).
-        unsafe {
-            sys::event_free(self.raw.as_ptr());
-            drop(Rc::from_raw(self.cb));
-        }
+        // trampoline again, so the callbacks (dropped after this, with the fields) can go;
+        // a running callback holds its own reference.
+        unsafe { sys::event_free(self.raw.as_ptr()) };
     }
 }
 

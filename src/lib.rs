@@ -88,7 +88,7 @@
 //! The libevent way to use threads is a base (and its loop) per thread, with work handed
 //! between them by the program's own means; C code that shares a base across threads can
 //! still do so, as the base carries its lock.
-#![warn(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod base;
@@ -96,10 +96,12 @@ mod buffer;
 mod bufferevent;
 mod error;
 mod event;
+mod handle;
 mod listener;
 mod log;
 mod panic;
 mod thread;
+mod util;
 
 pub use base::{
     supported_methods, version, BaseFlags, CommonTimeout, Config, Count, EventBase, Features,

@@ -1,14 +1,15 @@
 //! `struct evconnlistener`: accepts TCP connections on the loop.
 
-use crate::base::{flag_type, EventBase};
-use crate::error::{Error, Result};
-use crate::panic;
+use crate::base::EventBase;
+use crate::error::{call, Error, Result};
+use crate::handle::{context_arg, context_from_arg};
+use crate::panic::{self, Guard};
+use crate::util::flag_type;
+use crate::util::sockaddr::{sockaddr_from, sockaddr_to};
 use libevent_sys as sys;
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::net::{
-    Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream,
-};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -37,69 +38,6 @@ flag_type! {
     }
 }
 
-/// A `sockaddr_storage` holding `addr`, and its length.
-pub(crate) fn sockaddr_from(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr = libc::in_addr {
-                s_addr: u32::from(*a.ip()).to_be(),
-            };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr = libc::in6_addr {
-                s6_addr: a.ip().octets(),
-            };
-            sin6.sin6_flowinfo = a.flowinfo();
-            sin6.sin6_scope_id = a.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
-}
-
-/// The address in a sockaddr from libevent, if it is IPv4 or IPv6.
-///
-/// # Safety
-/// `sa` must point at `len` readable bytes of a sockaddr, or be null.
-pub(crate) unsafe fn sockaddr_to(sa: *const libc::sockaddr, len: i32) -> Option<SocketAddr> {
-    if sa.is_null() {
-        return None;
-    }
-    // SAFETY: the caller vouches for sa; each cast is checked against family and length.
-    unsafe {
-        match i32::from((*sa).sa_family) {
-            libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
-                let sin = &*(sa as *const libc::sockaddr_in);
-                Some(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-                    u16::from_be(sin.sin_port),
-                )))
-            }
-            libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
-                let s = &*(sa as *const libc::sockaddr_in6);
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(s.sin6_addr.s6_addr),
-                    u16::from_be(s.sin6_port),
-                    s.sin6_flowinfo,
-                    s.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
-    }
-}
-
 type AcceptFn = Box<dyn FnMut(TcpStream, SocketAddr)>;
 type ErrorFn = Box<dyn FnMut(Error)>;
 
@@ -122,14 +60,10 @@ extern "C" fn accept_tramp(
     let Some(peer) = (unsafe { sockaddr_to(sa, len) }) else {
         return; // not TCP/IP: dropping the stream closes it
     };
-    let cbs = arg as *const Callbacks;
-    // SAFETY: arg is Rc::as_ptr of the Callbacks the Listener holds until after
+    // SAFETY: arg is the context_arg of the Callbacks the Listener holds until after
     // evconnlistener_free; our own reference keeps them alive if the closure drops it.
-    let cbs = unsafe {
-        Rc::increment_strong_count(cbs);
-        Rc::from_raw(cbs)
-    };
-    panic::guard(cbs.base, || {
+    let cbs: Rc<Callbacks> = unsafe { context_from_arg(arg) };
+    panic::wrap(Guard::Loop(cbs.base), || {
         if let Ok(mut f) = cbs.accept.try_borrow_mut() {
             f(stream, peer);
         }
@@ -138,13 +72,9 @@ extern "C" fn accept_tramp(
 
 extern "C" fn error_tramp(_l: *mut sys::evconnlistener, arg: *mut c_void) {
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    let cbs = arg as *const Callbacks;
     // SAFETY: as in accept_tramp.
-    let cbs = unsafe {
-        Rc::increment_strong_count(cbs);
-        Rc::from_raw(cbs)
-    };
-    panic::guard(cbs.base, || {
+    let cbs: Rc<Callbacks> = unsafe { context_from_arg(arg) };
+    panic::wrap(Guard::Loop(cbs.base), || {
         if let Ok(mut slot) = cbs.error.try_borrow_mut() {
             if let Some(f) = slot.as_mut() {
                 f(Error::os("accept", errno));
@@ -205,20 +135,19 @@ impl Listener {
         }
         let cbs = Self::callbacks(base, on_accept);
         let (storage, len) = sockaddr_from(addr);
-        // errno from a failed bind/listen must be the one we report.
         // SAFETY: base live; storage holds `len` bytes; cbs outlives the listener.
         let raw = unsafe {
-            sys::evconnlistener_new_bind(
+            call!(sys::evconnlistener_new_bind(
                 base.as_raw(),
                 Some(accept_tramp),
-                Rc::as_ptr(&cbs) as *mut c_void,
+                context_arg(&cbs),
                 flags.0 | sys::LEV_OPT_CLOSE_ON_FREE as u32,
                 backlog,
                 &storage as *const _ as *const libc::sockaddr,
                 len as i32,
-            )
-        };
-        Self::adopt(base, raw, cbs, "evconnlistener_new_bind")
+            ))
+        }?;
+        Ok(Self::adopt(base, raw, cbs))
     }
 
     /// `evconnlistener_new` on a listening `TcpListener` (which it takes over).
@@ -248,20 +177,20 @@ impl Listener {
         // SAFETY: fd is a listening socket we own; CLOSE_ON_FREE gives it to libevent.
         // backlog 0: it is already listening.
         let raw = unsafe {
-            sys::evconnlistener_new(
+            call!(sys::evconnlistener_new(
                 base.as_raw(),
                 Some(accept_tramp),
-                Rc::as_ptr(&cbs) as *mut c_void,
+                context_arg(&cbs),
                 flags.0 | sys::LEV_OPT_CLOSE_ON_FREE as u32,
                 0,
                 fd,
-            )
+            ))
         };
-        if raw.is_null() {
+        if raw.is_err() {
             // SAFETY: not taken by libevent.
             unsafe { libc::close(fd) };
         }
-        Self::adopt(base, raw, cbs, "evconnlistener_new")
+        Ok(Self::adopt(base, raw?, cbs))
     }
 
     fn callbacks<F: FnMut(TcpStream, SocketAddr) + 'static>(
@@ -275,18 +204,12 @@ impl Listener {
         })
     }
 
-    fn adopt(
-        base: &EventBase,
-        raw: *mut sys::evconnlistener,
-        cbs: Rc<Callbacks>,
-        function: &'static str,
-    ) -> Result<Listener> {
-        let raw = NonNull::new(raw).ok_or_else(|| Error::last(function))?;
-        Ok(Listener {
+    fn adopt(base: &EventBase, raw: NonNull<sys::evconnlistener>, cbs: Rc<Callbacks>) -> Listener {
+        Listener {
             raw,
             cbs,
             _base: base.clone(),
-        })
+        }
     }
 
     /// `evconnlistener_set_error_cb`: called when accept() fails (for example EMFILE).
@@ -321,9 +244,7 @@ impl Listener {
     /// ```
     pub fn enable(&self) -> Result<()> {
         // SAFETY: raw live.
-        if unsafe { sys::evconnlistener_enable(self.raw.as_ptr()) } != 0 {
-            return Err(Error::last("evconnlistener_enable"));
-        }
+        unsafe { call!(sys::evconnlistener_enable(self.raw.as_ptr())) }?;
         Ok(())
     }
 
@@ -338,9 +259,7 @@ impl Listener {
     /// ```
     pub fn disable(&self) -> Result<()> {
         // SAFETY: raw live.
-        if unsafe { sys::evconnlistener_disable(self.raw.as_ptr()) } != 0 {
-            return Err(Error::last("evconnlistener_disable"));
-        }
+        unsafe { call!(sys::evconnlistener_disable(self.raw.as_ptr())) }?;
         Ok(())
     }
 
@@ -372,16 +291,13 @@ impl Listener {
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // SAFETY: fd is the listener's socket; storage/len valid out pointers.
-        if unsafe {
-            libc::getsockname(
+        unsafe {
+            call!(libc::getsockname(
                 self.fd(),
                 &mut storage as *mut _ as *mut libc::sockaddr,
                 &mut len,
-            )
-        } != 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
+            ))
+        }?;
         // SAFETY: getsockname wrote `len` bytes.
         unsafe { sockaddr_to(&storage as *const _ as *const libc::sockaddr, len as i32) }
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "not an IP socket"))

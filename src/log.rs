@@ -1,5 +1,6 @@
 //! libevent's messages go to the `log` crate (target "libevent").
 
+use crate::panic::Guard;
 use libevent_sys as sys;
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Once;
@@ -16,8 +17,10 @@ extern "C" fn log_cb(severity: c_int, msg: *const c_char) {
         sys::EVENT_LOG_WARN => log::Level::Warn,
         _ => log::Level::Error,
     };
-    // A logger that panics must not unwind into C.
-    let _ = std::panic::catch_unwind(|| log::log!(target: "libevent", level, "{text}"));
+    crate::panic::wrap(
+        Guard::Contain("the logger, on a libevent message"),
+        || log::log!(target: "libevent", level, "{text}"),
+    );
 }
 
 /// Sends libevent's log messages to the `log` crate (done by the first base).

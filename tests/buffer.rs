@@ -171,3 +171,27 @@ fn a_buffer_cannot_be_moved_into_itself() {
     assert!(e.is_invalid_input());
     assert_eq!(b.len(), 1);
 }
+
+#[test]
+fn a_failure_that_sets_no_errno_reports_none_not_a_stale_one() {
+    let mut b = EvBuffer::new().unwrap();
+    b.add(b"data").unwrap();
+    b.freeze(true).unwrap();
+    // A stale errno from an unrelated call, as a program would leave it.
+    assert!(std::fs::File::open("/nonexistent/libevent-test").is_err());
+    let e = b.drain(1).unwrap_err();
+    assert_eq!(e.function(), "evbuffer_drain");
+    assert_eq!(e.errno(), None, "{e}");
+    assert_eq!(e.to_string(), "evbuffer_drain failed");
+}
+
+#[test]
+fn an_evbuffer_made_by_c_is_adopted_and_freed_once() {
+    // SAFETY: a fresh evbuffer that nothing else frees.
+    let mut b = unsafe { EvBuffer::from_raw(libevent::sys::evbuffer_new()) }.unwrap();
+    b.add(b"from C").unwrap();
+    assert_eq!(b.remove_all(), b"from C");
+    // SAFETY: null is refused before anything is done with it.
+    let e = unsafe { EvBuffer::from_raw(std::ptr::null_mut()) }.unwrap_err();
+    assert!(e.is_invalid_input());
+}

@@ -565,3 +565,21 @@ fn a_common_read_timeout_reports_reading_and_timeout() {
     let foreign = other.common_timeout(Duration::from_millis(30)).unwrap();
     assert!(bev.set_common_timeouts(None, Some(foreign)).is_err());
 }
+
+#[test]
+fn adopting_a_bufferevent_of_another_base_is_refused() {
+    let base = EventBase::new().unwrap();
+    let other = EventBase::new().unwrap();
+    // SAFETY: a fresh bufferevent on `other`, freed below since adoption is refused.
+    let raw = unsafe { libevent::sys::bufferevent_socket_new(other.as_raw(), -1, 0) };
+    // SAFETY: raw is live; the call only compares its base.
+    let e = unsafe { BufferEvent::from_raw(&base, raw) }.unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    // SAFETY: not adopted, so still ours to free.
+    unsafe { libevent::sys::bufferevent_free(raw) };
+    // SAFETY: a fresh bufferevent on `other`.
+    let raw = unsafe { libevent::sys::bufferevent_socket_new(other.as_raw(), -1, 0) };
+    // SAFETY: on its own base it is adopted, and freed once by the handle.
+    let bev = unsafe { BufferEvent::from_raw(&other, raw) }.unwrap();
+    assert_eq!(bev.fd(), None);
+}

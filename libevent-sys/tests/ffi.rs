@@ -142,10 +142,8 @@ fn a_read_event_on_a_pipe_delivers_the_written_bytes() {
     assert_eq!(unsafe { event_add(ev, ptr::null()) }, 0);
     let msg = b"through the pipe";
     // SAFETY: writing a byte slice to the pipe's write end.
-    assert_eq!(
-        unsafe { libc::write(fds[1], msg.as_ptr() as *const c_void, msg.len()) },
-        msg.len() as isize
-    );
+    let written = unsafe { libc::write(fds[1], msg.as_ptr() as *const c_void, msg.len()) };
+    assert_eq!(written, msg.len() as isize);
     // SAFETY: b is live; the callback breaks the loop.
     assert_eq!(unsafe { event_base_dispatch(b) }, 0);
     assert_eq!(st.got, msg);

@@ -1,0 +1,612 @@
+//! [`BufferEventRef`]: a bufferevent that something else keeps alive.
+
+use super::{BufferEvent, FlushMode};
+use crate::buffer::EvBufferRef;
+use crate::error::{call, Error, Result};
+use crate::event::Flags;
+use crate::handle::foreign_type;
+use crate::util::sockaddr::sockaddr_from;
+use crate::util::time::OptionalTimeval;
+use libevent_sys as sys;
+use std::ffi::c_void;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+/// Checks a max-single-read/write value: libevent takes 1 to `isize::MAX`.
+fn single_limit(function: &'static str, n: usize) -> Result<()> {
+    if n == 0 || n > isize::MAX as usize {
+        return Err(Error::invalid(function, "must be between 1 and isize::MAX"));
+    }
+    Ok(())
+}
+
+foreign_type! {
+    /// A borrowed bufferevent: what callbacks receive, and what a [`BufferEvent`] derefs to.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// // Callbacks get a &mut BufferEventRef; a BufferEvent derefs to one.
+    /// bev.on_read(|me: &mut BufferEventRef| { me.input_mut().drain(usize::MAX).unwrap(); })?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub struct BufferEventRef(sys::bufferevent), owned by BufferEvent;
+
+    /// Borrows a bufferevent that something else owns (C code, or a [`BufferEvent`]).
+    ///
+    /// # Safety
+    /// `raw` must be a live bufferevent for `'a`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let raw = bev.as_raw();
+    /// // SAFETY: raw is live for this scope and used through `r` only.
+    /// let r = unsafe { BufferEventRef::from_raw(raw) };
+    /// r.enable(Flags::READ)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    fn from_raw;
+
+    /// The raw `struct bufferevent *`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// // SAFETY: the bufferevent is live.
+    /// let base = unsafe { libevent::sys::bufferevent_get_base(bev.as_raw()) };
+    /// assert_eq!(base, bev.base().as_raw());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    fn as_raw;
+}
+
+impl BufferEventRef {
+    /// `bufferevent_enable` (`Flags::READ`, `Flags::WRITE`).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ | Flags::WRITE)?;
+    /// assert!(bev.enabled().contains(Flags::READ));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn enable(&mut self, what: Flags) -> Result<()> {
+        // SAFETY: live bufferevent.
+        unsafe { call!(sys::bufferevent_enable(self.as_raw(), what.0)) }?;
+        Ok(())
+    }
+
+    /// `bufferevent_disable`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ)?;
+    /// bev.disable(Flags::READ)?;
+    /// assert!(!bev.enabled().contains(Flags::READ));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn disable(&mut self, what: Flags) -> Result<()> {
+        // SAFETY: live bufferevent.
+        unsafe { call!(sys::bufferevent_disable(self.as_raw(), what.0)) }?;
+        Ok(())
+    }
+
+    /// `bufferevent_get_enabled`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.enabled().contains(Flags::WRITE)); // a new bufferevent may write
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn enabled(&self) -> Flags {
+        // SAFETY: live bufferevent.
+        Flags(unsafe { sys::bufferevent_get_enabled(self.as_raw()) })
+    }
+
+    /// `bufferevent_set_timeouts`; `None` turns a timeout off.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// use std::time::Duration;
+    /// bev.set_timeouts(Some(Duration::from_secs(10)), None)?;
+    /// assert!(bev.set_timeouts(Some(Duration::MAX), None).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) -> Result<()> {
+        let r = OptionalTimeval::new("bufferevent_set_timeouts", read)?;
+        let w = OptionalTimeval::new("bufferevent_set_timeouts", write)?;
+        self.set_timevals(r, w)
+    }
+
+    fn set_timevals(&mut self, read: OptionalTimeval, write: OptionalTimeval) -> Result<()> {
+        // SAFETY: live bufferevent; the timevals are copied during the call.
+        unsafe {
+            call!(sys::bufferevent_set_timeouts(
+                self.as_raw(),
+                read.as_ptr(),
+                write.as_ptr()
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `bufferevent_set_timeouts` with [`CommonTimeout`](crate::CommonTimeout)s of this
+    /// bufferevent's base: for a server whose many connections share one timeout.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let idle = base.common_timeout(std::time::Duration::from_secs(10))?;
+    /// bev.set_common_timeouts(Some(idle), Some(idle))?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_common_timeouts(
+        &mut self,
+        read: Option<crate::CommonTimeout>,
+        write: Option<crate::CommonTimeout>,
+    ) -> Result<()> {
+        const F: &str = "bufferevent_set_timeouts";
+        // SAFETY: live bufferevent.
+        let base = unsafe { sys::bufferevent_get_base(self.as_raw()) };
+        let r = OptionalTimeval::from(read.map(|t| t.timeval_for(F, base)).transpose()?);
+        let w = OptionalTimeval::from(write.map(|t| t.timeval_for(F, base)).transpose()?);
+        self.set_timevals(r, w)
+    }
+
+    fn set_watermark(&mut self, what: Flags, low: usize, high: usize) -> Result<()> {
+        if high != 0 && low > high {
+            return Err(Error::invalid(
+                "bufferevent_setwatermark",
+                "low watermark above high watermark",
+            ));
+        }
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_setwatermark(self.as_raw(), what.0, low, high) };
+        Ok(())
+    }
+
+    fn watermark(&self, what: Flags) -> (usize, usize) {
+        let (mut low, mut high) = (0usize, 0usize);
+        // SAFETY: live bufferevent; out pointers valid.
+        unsafe { sys::bufferevent_getwatermark(self.as_raw(), what.0, &mut low, &mut high) };
+        (low, high)
+    }
+
+    /// `bufferevent_setwatermark(EV_READ)`: the read callback waits for `low` bytes; reading
+    /// pauses while `high` (0: no limit) or more are buffered.
+    ///
+    /// While the input holds `high` bytes or more and reading is enabled, libevent 2.1
+    /// runs the read callback again (deferred) after each run, since only the callback can
+    /// make room: a read callback must take data out of the input, or disable reading.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_read_watermark(5, 4096)?;
+    /// assert_eq!(bev.read_watermark(), (5, 4096));
+    /// assert!(bev.set_read_watermark(10, 5).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_read_watermark(&mut self, low: usize, high: usize) -> Result<()> {
+        self.set_watermark(Flags::READ, low, high)
+    }
+
+    /// `bufferevent_setwatermark(EV_WRITE)`: the write callback runs when output drains to
+    /// `low` or below. (`high` matters for filters only.)
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_write_watermark(1024, 0)?;
+    /// assert_eq!(bev.write_watermark(), (1024, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_write_watermark(&mut self, low: usize, high: usize) -> Result<()> {
+        self.set_watermark(Flags::WRITE, low, high)
+    }
+
+    /// `bufferevent_getwatermark(EV_READ)`: (low, high).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.read_watermark(), (0, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn read_watermark(&self) -> (usize, usize) {
+        self.watermark(Flags::READ)
+    }
+
+    /// `bufferevent_getwatermark(EV_WRITE)`: (low, high).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.write_watermark(), (0, 0));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn write_watermark(&self) -> (usize, usize) {
+        self.watermark(Flags::WRITE)
+    }
+
+    /// `bufferevent_get_input`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.input().is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn input(&self) -> &EvBufferRef {
+        // SAFETY: the input buffer lives as long as the bufferevent.
+        unsafe { &*(sys::bufferevent_get_input(self.as_raw()) as *const EvBufferRef) }
+    }
+
+    /// `bufferevent_get_input`, to take bytes out.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ)?;
+    /// other.write(b"hi")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(bev.input_mut().remove_all(), b"hi");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn input_mut(&mut self) -> &mut EvBufferRef {
+        // SAFETY: as above; `&mut self` makes the borrow unique.
+        unsafe { EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())) }
+    }
+
+    /// `bufferevent_get_output`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.disable(Flags::WRITE)?; // keep it in the output
+    /// bev.write(b"pending")?;
+    /// assert_eq!(bev.output().len(), 7);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn output(&self) -> &EvBufferRef {
+        // SAFETY: the output buffer lives as long as the bufferevent.
+        unsafe { &*(sys::bufferevent_get_output(self.as_raw()) as *const EvBufferRef) }
+    }
+
+    /// `bufferevent_get_output`, to add bytes.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.output_mut().add(b"queued")?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn output_mut(&mut self) -> &mut EvBufferRef {
+        // SAFETY: as above.
+        unsafe { EvBufferRef::from_raw(sys::bufferevent_get_output(self.as_raw())) }
+    }
+
+    /// Input and output together (they are distinct buffers), for example to move the
+    /// input to the output without copying: `let (i, o) = bev.buffers_mut(); o.add_buffer(i)`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let (input, output) = bev.buffers_mut();
+    /// output.add_buffer(input)?; // echo, without copying
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn buffers_mut(&mut self) -> (&mut EvBufferRef, &mut EvBufferRef) {
+        // SAFETY: a bufferevent's input and output are two different live evbuffers.
+        unsafe {
+            (
+                EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())),
+                EvBufferRef::from_raw(sys::bufferevent_get_output(self.as_raw())),
+            )
+        }
+    }
+
+    /// `bufferevent_write`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.write(b"hello")?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        // SAFETY: data valid for its length; copied.
+        unsafe {
+            call!(sys::bufferevent_write(
+                self.as_raw(),
+                data.as_ptr() as *const c_void,
+                data.len()
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `bufferevent_write_buffer`: move all of `buf` to the output.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.add(b"all of this")?;
+    /// bev.write_buffer(&mut buf)?;
+    /// assert!(buf.is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn write_buffer(&mut self, buf: &mut EvBufferRef) -> Result<()> {
+        // SAFETY: both live.
+        unsafe { call!(sys::bufferevent_write_buffer(self.as_raw(), buf.as_raw())) }?;
+        Ok(())
+    }
+
+    /// `bufferevent_read`: take up to `out.len()` bytes of input.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(Flags::READ)?;
+    /// other.write(b"data")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(bev.read(&mut out), 4);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        // SAFETY: out writable for its length.
+        unsafe { sys::bufferevent_read(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len()) }
+    }
+
+    /// `bufferevent_flush`: Ok(true) when data was flushed.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.write(b"now")?;
+    /// bev.flush(Flags::WRITE, FlushMode::Flush)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn flush(&mut self, what: Flags, mode: FlushMode) -> Result<bool> {
+        // SAFETY: live bufferevent.
+        let flushed = unsafe { call!(sys::bufferevent_flush(self.as_raw(), what.0, mode.raw())) }?;
+        Ok(flushed > 0)
+    }
+
+    /// `bufferevent_getfd`: the socket, if any.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.fd(), None); // a pair has no socket
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn fd(&self) -> Option<RawFd> {
+        // SAFETY: live bufferevent.
+        let fd = unsafe { sys::bufferevent_getfd(self.as_raw()) };
+        (fd >= 0).then_some(fd)
+    }
+
+    /// `bufferevent_priority_set`. libevent 2.1 supports it on socket bufferevents only;
+    /// on others (pairs, filters) it is an error.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// base.priority_init(2)?; // before any bufferevent
+    /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
+    /// bev.set_priority(1)?;
+    /// assert_eq!(bev.priority(), 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_priority(&mut self, priority: u8) -> Result<()> {
+        // SAFETY: live bufferevent.
+        unsafe {
+            call!(sys::bufferevent_priority_set(
+                self.as_raw(),
+                i32::from(priority)
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `bufferevent_get_priority`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.priority(), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn priority(&self) -> u8 {
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_get_priority(self.as_raw()) as u8 }
+    }
+
+    /// `bufferevent_set_max_single_read`: bytes read per callback at most.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_max_single_read(4096)?;
+    /// assert_eq!(bev.max_single_read(), 4096);
+    /// assert!(bev.set_max_single_read(0).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_max_single_read(&mut self, n: usize) -> Result<()> {
+        single_limit("bufferevent_set_max_single_read", n)?;
+        // SAFETY: live bufferevent.
+        unsafe { call!(sys::bufferevent_set_max_single_read(self.as_raw(), n)) }?;
+        Ok(())
+    }
+
+    /// `bufferevent_set_max_single_write`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.set_max_single_write(8192)?;
+    /// assert_eq!(bev.max_single_write(), 8192);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_max_single_write(&mut self, n: usize) -> Result<()> {
+        single_limit("bufferevent_set_max_single_write", n)?;
+        // SAFETY: live bufferevent.
+        unsafe { call!(sys::bufferevent_set_max_single_write(self.as_raw(), n)) }?;
+        Ok(())
+    }
+
+    /// `bufferevent_get_max_single_read`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.max_single_read() > 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn max_single_read(&self) -> usize {
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_get_max_single_read(self.as_raw()) as usize }
+    }
+
+    /// `bufferevent_get_max_single_write`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert!(bev.max_single_write() > 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn max_single_write(&self) -> usize {
+        // SAFETY: live bufferevent.
+        unsafe { sys::bufferevent_get_max_single_write(self.as_raw()) as usize }
+    }
+
+    /// `bufferevent_socket_connect`: start connecting; the event callback gets
+    /// `CONNECTED` or `ERROR`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
+    /// bev.connect(l.local_addr().unwrap())?;
+    /// bev.on_event(|_, what| assert!(what.contains(BevEvent::CONNECTED)))?;
+    /// base.run(LoopFlags::ONCE)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn connect(&mut self, addr: SocketAddr) -> Result<()> {
+        let (storage, len) = sockaddr_from(addr);
+        // SAFETY: storage holds a sockaddr of `len` bytes.
+        unsafe {
+            call!(sys::bufferevent_socket_connect(
+                self.as_raw(),
+                &storage as *const _ as *const libc::sockaddr,
+                len as i32,
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `shutdown(2)` on the socket: `Shutdown::Write` sends FIN once the kernel has sent
+    /// what it holds (flush the output buffer first). An error if there is no socket.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let bev = BufferEvent::from_tcp(&base, s, Options::empty())?;
+    /// bev.shutdown(std::net::Shutdown::Write)?; // the peer reads end of stream
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn shutdown(&self, how: std::net::Shutdown) -> Result<()> {
+        let fd = self
+            .fd()
+            .ok_or_else(|| Error::invalid("shutdown", "the bufferevent has no socket"))?;
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        // SAFETY: fd is this bufferevent's live socket.
+        unsafe { call!(libc::shutdown(fd, how)) }?;
+        Ok(())
+    }
+
+    /// The pending socket error (`SO_ERROR`), if any.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let bev = BufferEvent::from_tcp(&base, s, Options::empty())?;
+    /// assert_eq!(bev.socket_error(), None);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn socket_error(&self) -> Option<i32> {
+        let fd = self.fd()?;
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: fd is the bufferevent's socket; err/len are valid out pointers.
+        let rc = unsafe {
+            call!(libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut _ as *mut c_void,
+                &mut len,
+            ))
+        };
+        (rc.is_ok() && err != 0).then_some(err)
+    }
+}
+
+impl std::fmt::Debug for BufferEventRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferEvent")
+            .field("fd", &self.fd())
+            .field("enabled", &self.enabled())
+            .field("input", &self.input().len())
+            .field("output", &self.output().len())
+            .finish()
+    }
+}

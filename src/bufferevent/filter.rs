@@ -1,0 +1,171 @@
+//! [`BufferEvent::filter`]: a bufferevent that passes data through closures.
+
+use super::owned::{BufferEvent, Underlying};
+use super::{FlushMode, Kind, Options};
+use crate::buffer::EvBufferRef;
+use crate::error::{call, Result};
+use crate::panic::{self, Guard};
+use libevent_sys as sys;
+use std::cell::RefCell;
+use std::ffi::c_void;
+
+/// What a filter closure says (`enum bufferevent_filter_result`).
+///
+/// ```
+/// # use libevent::*;
+/// # let base = EventBase::new()?;
+/// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+/// let pass = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _lim: isize, _m: FlushMode| {
+///     if src.is_empty() { return FilterResult::NeedMore; }
+///     dst.add_buffer(src).map_or(FilterResult::Error, |_| FilterResult::Ok)
+/// };
+/// let _filtered = BufferEvent::filter(bev, pass, pass, Options::empty())?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterResult {
+    /// `BEV_OK`: wrote something.
+    Ok,
+    /// `BEV_NEED_MORE`: needs more input before it can write.
+    NeedMore,
+    /// `BEV_ERROR`: give up; the bufferevent reports an error.
+    Error,
+}
+
+impl BufferEvent {
+    /// `bufferevent_filter_new`: a bufferevent that passes data through closures on its way
+    /// in (`input`: from `underlying` to this one's input) and out (`output`: from this one's
+    /// output to `underlying`). The filter owns `underlying` and frees it with itself.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// // Upper-cases what comes in, passes what goes out.
+    /// let upper = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _l: isize, _m: FlushMode| {
+    ///     let data = src.remove_all().to_ascii_uppercase();
+    ///     if data.is_empty() { return FilterResult::NeedMore; }
+    ///     dst.add(&data).map_or(FilterResult::Error, |_| FilterResult::Ok)
+    /// };
+    /// let pass = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _l: isize, _m: FlushMode| {
+    ///     dst.add_buffer(src).map_or(FilterResult::Error, |_| FilterResult::Ok)
+    /// };
+    /// let mut f = BufferEvent::filter(bev, upper, pass, Options::empty())?;
+    /// f.enable(Flags::READ)?;
+    /// other.write(b"shout")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(f.input_mut().remove_all(), b"SHOUT");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn filter<I, O>(
+        underlying: BufferEvent,
+        input: I,
+        output: O,
+        options: Options,
+    ) -> Result<BufferEvent>
+    where
+        I: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
+        O: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
+    {
+        type FilterFn =
+            Box<dyn FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult>;
+        struct Filters {
+            base: *mut sys::event_base,
+            input: RefCell<FilterFn>,
+            output: RefCell<FilterFn>,
+        }
+        fn run(
+            which: &RefCell<FilterFn>,
+            base: *mut sys::event_base,
+            src: *mut sys::evbuffer,
+            dst: *mut sys::evbuffer,
+            limit: isize,
+            mode: sys::bufferevent_flush_mode,
+        ) -> sys::bufferevent_filter_result {
+            // A filter that is already running (it cannot be: libevent does not nest a
+            // filter's calls) or that panicked reports an error.
+            let result = panic::wrap(Guard::Loop(base), || {
+                let mut f = which.try_borrow_mut().ok()?;
+                // SAFETY: libevent passes two distinct live buffers for this call.
+                let (s, d) = unsafe { (EvBufferRef::from_raw(src), EvBufferRef::from_raw(dst)) };
+                Some(f(s, d, limit, FlushMode::from_raw(mode)))
+            });
+            match result.flatten().unwrap_or(FilterResult::Error) {
+                FilterResult::Ok => sys::bufferevent_filter_result_BEV_OK,
+                FilterResult::NeedMore => sys::bufferevent_filter_result_BEV_NEED_MORE,
+                FilterResult::Error => sys::bufferevent_filter_result_BEV_ERROR,
+            }
+        }
+        extern "C" fn in_tramp(
+            src: *mut sys::evbuffer,
+            dst: *mut sys::evbuffer,
+            limit: isize,
+            mode: sys::bufferevent_flush_mode,
+            ctx: *mut c_void,
+        ) -> sys::bufferevent_filter_result {
+            // SAFETY: ctx is the Filters box, freed only by free_ctx when the filter goes.
+            let f = unsafe { &*(ctx as *const Filters) };
+            run(&f.input, f.base, src, dst, limit, mode)
+        }
+        extern "C" fn out_tramp(
+            src: *mut sys::evbuffer,
+            dst: *mut sys::evbuffer,
+            limit: isize,
+            mode: sys::bufferevent_flush_mode,
+            ctx: *mut c_void,
+        ) -> sys::bufferevent_filter_result {
+            // SAFETY: as in in_tramp.
+            let f = unsafe { &*(ctx as *const Filters) };
+            run(&f.output, f.base, src, dst, limit, mode)
+        }
+        extern "C" fn free_ctx(ctx: *mut c_void) {
+            // SAFETY: the box made below, freed once by libevent.
+            drop(unsafe { Box::from_raw(ctx as *mut Filters) });
+        }
+
+        let base = underlying.base.clone();
+        let ctx = Box::into_raw(Box::new(Filters {
+            base: base.as_raw(),
+            input: RefCell::new(Box::new(input)),
+            output: RefCell::new(Box::new(output)),
+        }));
+        let under = underlying.raw.as_ptr();
+        // SAFETY: under is live; ctx is freed by free_ctx. CLOSE_ON_FREE makes the filter
+        // free `under`, whose Rust handle is given up below without running its Drop.
+        let raw = unsafe {
+            call!(sys::bufferevent_filter_new(
+                under,
+                Some(in_tramp),
+                Some(out_tramp),
+                (options | Options::CLOSE_ON_FREE).0,
+                Some(free_ctx),
+                ctx as *mut c_void,
+            ))
+        };
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                // SAFETY: libevent did not take ctx.
+                drop(unsafe { Box::from_raw(ctx) });
+                return Err(e);
+            }
+        };
+        // The filter now owns the underlying bufferevent (it frees it, CLOSE_ON_FREE). Its
+        // handle must not free it, but what the handle kept alive (its closures, its rate
+        // limit and group, a filter's own underlying) must live as long as the filter.
+        let under_handle = std::mem::ManuallyDrop::new(underlying);
+        // SAFETY: each field is moved out exactly once and the handle is never used or
+        // dropped again (ManuallyDrop), so nothing is dropped twice.
+        let kept = unsafe {
+            drop(std::ptr::read(&under_handle.base)); // `base` above is a clone
+            Underlying {
+                raw: under_handle.raw,
+                _cbs: std::ptr::read(&under_handle.cbs),
+                extra: std::ptr::read(&under_handle.extra),
+            }
+        };
+        let mut bev = Self::adopt(&base, raw, Kind::Filter);
+        bev.extra_mut().filter_under = Some(Box::new(kept));
+        Ok(bev)
+    }
+}

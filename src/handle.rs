@@ -1,0 +1,93 @@
+//! One handle pattern for every C object, and one way back from a callback's `void *`.
+//!
+//! - An owning type holds `raw: NonNull<sys::T>` and frees it in `Drop`; where C hands
+//!   out objects it keeps owning (a bufferevent's buffers, the bufferevent a callback
+//!   runs for), a borrowed `TRef` type is the object itself, seen as `&TRef` or
+//!   `&mut TRef`. [`foreign_type!`] declares the `TRef` and ties the owner to it
+//!   (`Deref`, `DerefMut`, `Debug`), so every pair has the same `from_raw`/`as_raw`.
+//! - Callbacks live in an `Rc` held by the owning handle; C gets [`context_arg`] and the
+//!   trampoline gets its own strong reference back with [`context_from_arg`], so a
+//!   callback may drop its own handle while it runs.
+
+use std::ffi::c_void;
+use std::rc::Rc;
+
+/// Declares `pub struct $Ref`, the borrowed view of `sys::$raw`, with its
+/// `unsafe fn from_raw<'a>(*mut sys::$raw) -> &'a mut $Ref` and
+/// `fn as_raw(&self) -> *mut sys::$raw`, and makes `$Owned` (a struct with a
+/// `raw: NonNull<sys::$raw>` field that keeps the object live) deref to it.
+macro_rules! foreign_type {
+    (
+        $(#[$ref_meta:meta])*
+        pub struct $Ref:ident(sys::$raw:ident), owned by $Owned:ident;
+        $(#[$from_meta:meta])*
+        fn from_raw;
+        $(#[$as_meta:meta])*
+        fn as_raw;
+    ) => {
+        $(#[$ref_meta])*
+        pub struct $Ref {
+            _opaque: std::cell::UnsafeCell<[u8; 0]>,
+            _not_send: std::marker::PhantomData<*mut u8>,
+        }
+
+        impl $Ref {
+            $(#[$from_meta])*
+            pub unsafe fn from_raw<'a>(raw: *mut sys::$raw) -> &'a mut $Ref {
+                // SAFETY: the caller vouches that raw is live for 'a and not used through
+                // another reference meanwhile; the type is zero-sized and opaque, so the
+                // reference is the C pointer itself.
+                unsafe { &mut *(raw as *mut $Ref) }
+            }
+
+            $(#[$as_meta])*
+            pub fn as_raw(&self) -> *mut sys::$raw {
+                self as *const $Ref as *mut sys::$raw
+            }
+        }
+
+        impl std::ops::Deref for $Owned {
+            type Target = $Ref;
+            fn deref(&self) -> &$Ref {
+                // SAFETY: the owner keeps the object live while it is borrowed.
+                unsafe { &*(self.raw.as_ptr() as *const $Ref) }
+            }
+        }
+
+        impl std::ops::DerefMut for $Owned {
+            fn deref_mut(&mut self) -> &mut $Ref {
+                // SAFETY: as above; `&mut self` makes the borrow unique.
+                unsafe { $Ref::from_raw(self.raw.as_ptr()) }
+            }
+        }
+
+        impl std::fmt::Debug for $Owned {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                (**self).fmt(f)
+            }
+        }
+    };
+}
+pub(crate) use foreign_type;
+
+/// The `void *arg` to register with C for callbacks kept in `rc`. The owning handle
+/// holds `rc` until C can no longer call back (after the C object is freed).
+pub(crate) fn context_arg<T>(rc: &Rc<T>) -> *mut c_void {
+    Rc::as_ptr(rc) as *mut c_void
+}
+
+/// The callbacks behind a trampoline's `void *arg`, with a strong reference of the
+/// trampoline's own: they stay alive for the call even if the callback drops the handle
+/// that owns them.
+///
+/// # Safety
+/// `arg` must come from [`context_arg`] for an `Rc<T>` that is still alive.
+pub(crate) unsafe fn context_from_arg<T>(arg: *mut c_void) -> Rc<T> {
+    let p = arg as *const T;
+    // SAFETY: the caller vouches that p is an Rc<T>'s pointer whose count is at least
+    // one; taking a new strong reference and adopting it is balanced on drop.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Rc::from_raw(p)
+    }
+}
