@@ -1,6 +1,6 @@
 //! Raw bindings to libevent 2.1.12-stable.
 //!
-//! By default the library is compiled from the pristine upstream tree, which build.rs
+//! By default the library is compiled from the pristine upstream tree, which the build script
 //! fetches through cargo (or takes from `LIBEVENT_SRC_DIR`), with a configuration header
 //! generated from probes of the target compiler. Feature `system` links the system's
 //! libevent through pkg-config instead.
@@ -62,7 +62,7 @@ pub type ev_off_t = i64;
 pub type ev_socklen_t = libc::socklen_t;
 
 /// The version of libevent the bundled build compiles, and the committed bindings match.
-pub const BUNDLED_VERSION: &str = "2.1.12-stable";
+pub const BUNDLED_VERSION: &str = env!("LIBEVENT_SYS_BUNDLED_VERSION");
 
 // openssl-sys must be linked in when bufferevent_openssl.c is.
 #[cfg(feature = "openssl")]

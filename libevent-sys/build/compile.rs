@@ -1,0 +1,166 @@
+//! The bundled build: the public headers and the generated configuration in one include
+//! directory, then the static libraries compiled with `cc`.
+
+use crate::bindings::generate_bindings;
+use crate::config::Config;
+use crate::fetch::{check_version, source_tree};
+use crate::{fail, out_dir, Target, LIBEVENT_VERSION};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The sources of `event_core`, before the backends the probes chose.
+const CORE: &[&str] = &[
+    "buffer.c",
+    "bufferevent.c",
+    "bufferevent_filter.c",
+    "bufferevent_pair.c",
+    "bufferevent_ratelim.c",
+    "bufferevent_sock.c",
+    "event.c",
+    "evmap.c",
+    "evthread.c",
+    "evutil.c",
+    "evutil_rand.c",
+    "evutil_time.c",
+    "listener.c",
+    "log.c",
+    "signal.c",
+    "strlcpy.c",
+];
+const EXTRA: &[&str] = &["event_tagging.c", "http.c", "evdns.c", "evrpc.c"];
+
+/// Where the compiler looks, and what it is told: the one list used for the libraries
+/// and, through `cc-args.txt`, for upstream's regression suite compiled at test time.
+struct CFlags {
+    includes: Vec<PathBuf>,
+    flags: Vec<&'static str>,
+}
+
+impl CFlags {
+    fn new(target: &Target, include: &Path, private: &Path, src: &Path) -> CFlags {
+        let mut flags = vec![
+            "-DHAVE_CONFIG_H",
+            // Upstream builds with -fno-strict-aliasing: it casts between sockaddr types.
+            "-fno-strict-aliasing",
+        ];
+        if target.is_linux() {
+            flags.push("-D_GNU_SOURCE=1");
+        }
+        CFlags {
+            includes: vec![
+                include.to_path_buf(),
+                private.to_path_buf(),
+                src.to_path_buf(),
+                src.join("compat"),
+            ],
+            flags,
+        }
+    }
+
+    /// A `cc::Build` of `files` (relative to `src`) with these flags.
+    fn build(&self, src: &Path, files: &[&str]) -> cc::Build {
+        let mut b = cc::Build::new();
+        b.includes(&self.includes)
+            // Upstream's own warnings are upstream's business, not this crate's users'.
+            .warnings(false)
+            .flag_if_supported("-w");
+        for f in &self.flags {
+            b.flag(f);
+        }
+        for f in files {
+            b.file(src.join(f));
+        }
+        b
+    }
+
+    /// Records how this build invoked the C compiler, one argument a line, so that the
+    /// regression suite in tests/ is compiled exactly like the library it tests.
+    fn write_args(&self, out: &Path) {
+        let compiler = cc::Build::new().get_compiler();
+        let mut args = vec![compiler.path().display().to_string()];
+        args.extend(
+            compiler
+                .args()
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        );
+        args.extend(self.includes.iter().map(|d| format!("-I{}", d.display())));
+        args.extend(self.flags.iter().map(|f| f.to_string()));
+        fs::write(out.join("cc-args.txt"), args.join("\n") + "\n").expect("write cc-args.txt");
+    }
+}
+
+/// Copies the public headers into `include/` (one `-I` for crates that compile C against
+/// this build, see `cargo:include`).
+fn copy_headers(src: &Path, include: &Path) {
+    let event2 = include.join("event2");
+    fs::create_dir_all(&event2)
+        .unwrap_or_else(|e| fail(&format!("creating {}: {e}", event2.display())));
+    for entry in fs::read_dir(src.join("include/event2")).expect("tree checked above") {
+        let entry = entry.expect("readable tree");
+        fs::copy(entry.path(), event2.join(entry.file_name())).expect("copy a public header");
+    }
+    for compat in ["event.h", "evhttp.h", "evdns.h", "evrpc.h", "evutil.h"] {
+        fs::copy(src.join("include").join(compat), include.join(compat))
+            .expect("copy a compat header");
+    }
+}
+
+/// Writes the generated configuration headers.
+fn write_config(config: &Config, include: &Path, private: &Path) {
+    fs::write(
+        include.join("event2/event-config.h"),
+        config.event_config_h(),
+    )
+    .expect("write event-config.h");
+    fs::create_dir_all(private).expect("create private include dir");
+    fs::write(
+        private.join("evconfig-private.h"),
+        config.evconfig_private_h(),
+    )
+    .expect("write evconfig-private.h");
+}
+
+pub(crate) fn build_bundled() {
+    let out = out_dir();
+    let src = source_tree(&out);
+    check_version(&src);
+    let target = Target::from_env();
+
+    let include = out.join("include");
+    let private = out.join("private");
+    copy_headers(&src, &include);
+    let config = Config::probe(&target, &out.join("probes"));
+    write_config(&config, &include, &private);
+
+    let cflags = CFlags::new(&target, &include, &private, &src);
+    let mut core = CORE.to_vec();
+    core.extend(config.backends.iter().map(|b| b.source()));
+    cflags.build(&src, &core).compile("event_core");
+    cflags.build(&src, EXTRA).compile("event_extra");
+    if cfg!(feature = "threads") {
+        cflags
+            .build(&src, &["evthread_pthread.c"])
+            .compile("event_pthreads");
+        println!("cargo:rustc-link-lib=pthread");
+    }
+    if cfg!(feature = "openssl") {
+        let mut b = cflags.build(&src, &["bufferevent_openssl.c"]);
+        if let Some(inc) = std::env::var_os("DEP_OPENSSL_INCLUDE") {
+            b.include(inc);
+        }
+        b.compile("event_openssl");
+    }
+
+    // For crates that compile C against this build (git2's convention), and for the
+    // regression suite in tests/, which is compiled from the same tree at test time.
+    println!("cargo:root={}", out.display());
+    println!("cargo:include={}", include.display());
+    println!("cargo:src={}", src.display());
+    println!("cargo:version={LIBEVENT_VERSION}");
+    println!("cargo:rustc-env=LIBEVENT_SYS_SRC_DIR={}", src.display());
+    println!("cargo:rustc-env=LIBEVENT_SYS_OUT_DIR={}", out.display());
+    cflags.write_args(&out);
+
+    generate_bindings(&[include]);
+}
