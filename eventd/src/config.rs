@@ -40,7 +40,7 @@ fn seconds(s: &str) -> Result<u64, String> {
 #[derive(Parser, Debug, Clone)]
 #[command(name = "eventd", version, about)]
 pub struct Config {
-    /// Address to listen on (IPv4 or [IPv6]:port).
+    /// Address to listen on (IPv4 or `[IPv6]:port`).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:1234")]
     pub listen: SocketAddr,
 

@@ -6,6 +6,7 @@ mod log;
 mod protocol;
 mod server;
 
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 fn absolute(p: &Path) -> PathBuf {
@@ -16,11 +17,6 @@ fn absolute(p: &Path) -> PathBuf {
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
     }
-}
-
-fn fail(msg: &str) -> ! {
-    eprintln!("eventd: {msg}");
-    std::process::exit(1);
 }
 
 /// Raises the soft limit on open files to the hard one: every connection is a descriptor,
@@ -40,30 +36,40 @@ fn raise_nofile() {
 }
 
 fn main() {
-    let mut cfg = config::Config::from_args();
+    let cfg = config::Config::from_args();
+    if let Err(e) = run(cfg) {
+        eprintln!("eventd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(mut cfg: config::Config) -> Result<()> {
     raise_nofile();
     // --daemonize changes directory to /, so relative paths are resolved first.
     cfg.pid_file = cfg.pid_file.as_deref().map(absolute);
     cfg.log_file = cfg.log_file.as_deref().map(absolute);
 
     let log = match &cfg.log_file {
-        Some(p) => log::Log::file(p)
-            .unwrap_or_else(|e| fail(&format!("cannot open log file {}: {e}", p.display()))),
+        Some(p) => {
+            log::Log::file(p).with_context(|| format!("cannot open log file {}", p.display()))?
+        }
         None => log::Log::stdout(),
     };
     // Fork before the event base exists: a base does not survive fork without reinit.
     let ready = if cfg.daemonize {
-        daemon::detach().unwrap_or_else(|e| fail(&format!("cannot daemonize: {e}")))
+        daemon::detach().context("cannot daemonize")?
     } else {
         daemon::Ready::none()
     };
-    let (server, _addr) = server::Server::bind(cfg.clone(), log).unwrap_or_else(|e| fail(&e));
-    let _pid = cfg.pid_file.as_deref().map(|p| {
-        daemon::PidFile::create(p)
-            .unwrap_or_else(|e| fail(&format!("cannot write pid file {}: {e}", p.display())))
-    });
+    let (server, _addr) = server::Server::bind(cfg.clone(), log)?;
+    let _pid = cfg
+        .pid_file
+        .as_deref()
+        .map(|p| {
+            daemon::PidFile::create(p)
+                .with_context(|| format!("cannot write pid file {}", p.display()))
+        })
+        .transpose()?;
     ready.signal();
-    if let Err(e) = server.run() {
-        fail(&e);
-    }
+    server.run()
 }

@@ -1,0 +1,69 @@
+//! Fix 4: SIGINT and SIGTERM stop accepting, write out what is owed, close every
+//! connection and end the loops; `Daemon is shutting down...` comes once all are done.
+
+use super::conn::Close;
+use super::with_state;
+use super::worker::State;
+use libevent::Event;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
+
+impl State {
+    /// Worker 0 gets the signal and rings the other workers; each runs this.
+    pub(super) fn shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        if !self.shared.stopping.swap(true, SeqCst) {
+            for (i, bell) in self.shared.bells.iter().enumerate() {
+                if i != self.index {
+                    bell.ring();
+                }
+            }
+        }
+        self.listener = None;
+        self.listening = false;
+        // Never served: they go the way of the kernel's backlog.
+        self.waiting.clear();
+        // In the order they were accepted, as the log of one worker always was.
+        let mut open: Vec<(u64, usize)> = self.conns.iter().map(|(&k, c)| (c.id, k)).collect();
+        open.sort_unstable();
+        for (_, key) in open {
+            if self.conns.get(&key).is_some_and(|c| c.is_serving()) {
+                self.close(key, Close::Shutdown);
+            }
+        }
+        if self.conns.is_empty() {
+            self.finish();
+        } else {
+            // Peers that do not read get the timeout (or 5 s) to take their replies.
+            let grace = Duration::from_secs(self.shared.cfg.timeout.clamp(1, 5));
+            if let Ok(timer) = Event::timer(&self.base, |_| with_state(|st| st.force_close())) {
+                if timer.add(Some(grace)).is_ok() {
+                    // The timer lives as long as the loop; it is freed with the state.
+                    self.grace_timer = Some(timer);
+                }
+            }
+        }
+    }
+
+    /// The grace period is over: whatever is still open is dropped.
+    fn force_close(&mut self) {
+        for (_, conn) in self.conns.drain() {
+            if conn.holds_slot() {
+                self.shared.active.fetch_sub(1, SeqCst);
+            }
+        }
+        self.finish();
+    }
+
+    /// This worker is done: its loop ends. The last line of the log is written once
+    /// every worker is done (see [`Server::run`](super::Server::run)).
+    pub(super) fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let _ = self.base.loopbreak();
+    }
+}

@@ -1,0 +1,265 @@
+//! One worker: its event base, its listener and its share of the connections, run on
+//! one thread. Accepting, the connection limit (fix 1) and the back-off after a failed
+//! accept live here; connections in conn.rs, the shutdown in shutdown.rs.
+
+use super::conn::Conn;
+use super::{conn_key, with_state, Shared, ACCEPT_BACKOFF, LINGER, WORKER};
+use anyhow::{Context, Result};
+use libevent::{
+    BufferEvent, CommonTimeout, Event, EventBase, Flags, Listener, ListenerFlags, Options,
+};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A worker's state, reached from its callbacks through the thread-local [`WORKER`].
+pub(super) struct State {
+    pub(super) index: usize,
+    pub(super) shared: Arc<Shared>,
+    pub(super) base: EventBase,
+    /// Boxed: the table's slots stay two words, which at tens of thousands of idle
+    /// connections (and the table's spare capacity) costs less memory than inline ones.
+    pub(super) conns: HashMap<usize, Box<Conn>>,
+    /// The reply being built; shared by the worker's connections.
+    pub(super) reply: Vec<u8>,
+    /// Accepted while every slot was taken (another worker took the last one between
+    /// this worker's checks); served, in order, as slots free.
+    pub(super) waiting: VecDeque<TcpStream>,
+    pub(super) listener: Option<Listener>,
+    /// Whether the listener is enabled.
+    pub(super) listening: bool,
+    /// accept() failed; accepting resumes when `backoff_timer` fires.
+    backoff: bool,
+    backoff_timer: Option<Event>,
+    bell_event: Option<Event>,
+    /// `--timeout` and LINGER, as libevent common timeouts: every connection shares
+    /// them, so libevent keeps each in a queue (O(1) per reset) rather than its heap.
+    idle_timeout: Option<CommonTimeout>,
+    pub(super) linger_timeout: CommonTimeout,
+    pub(super) shutting_down: bool,
+    pub(super) finished: bool,
+    pub(super) grace_timer: Option<Event>,
+}
+
+impl State {
+    fn accept(&mut self, stream: TcpStream) {
+        if self.shutting_down {
+            return;
+        }
+        if !self.waiting.is_empty() || !self.shared.reserve() {
+            self.waiting.push_back(stream);
+        } else {
+            self.serve(stream);
+        }
+        self.refresh_listener();
+    }
+
+    /// Serves a connection whose slot is already reserved.
+    fn serve(&mut self, stream: TcpStream) {
+        let id = self.shared.next_id.fetch_add(1, SeqCst) + 1;
+        self.shared
+            .log(format_args!("New connection (id = {id})..."));
+        let bev =
+            BufferEvent::from_tcp(&self.base, stream, Options::empty()).and_then(|mut bev| {
+                self.setup(&mut bev)?;
+                Ok(bev)
+            });
+        match bev {
+            Ok(bev) => {
+                self.conns
+                    .insert(conn_key(&bev), Box::new(Conn::new(id, bev)));
+            }
+            Err(e) => {
+                self.shared.log(format_args!("Error: {e} (id = {id})..."));
+                self.shared.release(self.index);
+            }
+        }
+    }
+
+    /// The callbacks capture nothing (the worker's state is thread-local and the
+    /// connection is found by its bufferevent), so boxing them allocates nothing.
+    fn setup(&self, bev: &mut BufferEvent) -> libevent::Result<()> {
+        bev.on_read(|bev| with_state(|st| st.on_read(conn_key(bev), bev)))?;
+        bev.on_event(|bev, what| with_state(|st| st.on_event(conn_key(bev), what)))?;
+        bev.set_common_timeouts(self.idle_timeout, self.idle_timeout)?;
+        bev.set_read_watermark(0, self.shared.cfg.read_high_watermark)?;
+        bev.enable(Flags::READ)
+    }
+
+    /// Enables the listener when a connection could be served, disables it otherwise
+    /// (fix 1: a listener left enabled at the limit makes the loop spin). At the limit
+    /// the worker parks, to be woken when any worker frees a slot.
+    pub(super) fn refresh_listener(&mut self) {
+        let full = !self.waiting.is_empty() || self.shared.at_limit();
+        let want = !self.shutting_down && !self.backoff && !full;
+        if want != self.listening {
+            if let Some(l) = &self.listener {
+                let r = if want { l.enable() } else { l.disable() };
+                match r {
+                    Ok(()) => self.listening = want,
+                    Err(e) => self.shared.log(format_args!("Error: {e}")),
+                }
+            }
+        }
+        if full && !self.shutting_down {
+            let bell = &self.shared.bells[self.index];
+            bell.parked.store(true, SeqCst);
+            // A slot freed between the check above and the flag: nobody rang, so ring.
+            if !self.shared.at_limit() {
+                bell.ring();
+            }
+        }
+    }
+
+    /// The bell rang: a slot freed somewhere, or the daemon is stopping.
+    fn on_bell(&mut self) {
+        let bell = &self.shared.bells[self.index];
+        bell.silence();
+        bell.parked.store(false, SeqCst);
+        if self.shared.stopping.load(SeqCst) {
+            self.shutdown();
+            return;
+        }
+        self.resume();
+    }
+
+    /// Serves waiting connections while slots are free, then re-enables accepting.
+    pub(super) fn resume(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        while !self.waiting.is_empty() && self.shared.reserve() {
+            if let Some(stream) = self.waiting.pop_front() {
+                self.serve(stream);
+            }
+        }
+        self.refresh_listener();
+    }
+
+    fn accept_failed(&mut self, e: libevent::Error) {
+        if self.backoff || self.shutting_down {
+            return;
+        }
+        self.shared
+            .log(format_args!("Error: cannot accept: {}", io::Error::from(e)));
+        self.backoff = true;
+        self.refresh_listener();
+        let armed = self
+            .backoff_timer
+            .as_ref()
+            .is_some_and(|t| t.add(Some(ACCEPT_BACKOFF)).is_ok());
+        if !armed {
+            self.backoff = false;
+            self.refresh_listener();
+        }
+    }
+
+    fn backoff_over(&mut self) {
+        self.backoff = false;
+        self.refresh_listener();
+    }
+
+    /// Frees everything the loop may still reference before the base goes.
+    fn clear(&mut self) {
+        self.conns.clear();
+        self.waiting.clear();
+        self.listener = None;
+        self.grace_timer = None;
+        self.backoff_timer = None;
+        self.bell_event = None;
+    }
+}
+
+/// One worker's loop and state, on the thread that made it.
+pub(super) struct Worker {
+    state: Rc<RefCell<State>>,
+    _signals: Vec<Event>,
+}
+
+impl Worker {
+    /// Makes worker `index`: a base, a listener on `addr` and the bell; worker 0 also
+    /// takes SIGINT and SIGTERM.
+    pub(super) fn start(shared: Arc<Shared>, index: usize, addr: SocketAddr) -> Result<Worker> {
+        let base = EventBase::new().context("cannot make an event base")?;
+        let timeout = shared.cfg.timeout;
+        let idle_timeout = (timeout > 0)
+            .then(|| base.common_timeout(Duration::from_secs(timeout)))
+            .transpose()?;
+        let linger_timeout = base.common_timeout(LINGER)?;
+        let state = Rc::new(RefCell::new(State {
+            idle_timeout,
+            linger_timeout,
+            index,
+            shared: shared.clone(),
+            base: base.clone(),
+            conns: HashMap::new(),
+            reply: Vec::new(),
+            waiting: VecDeque::new(),
+            listener: None,
+            listening: true,
+            backoff: false,
+            backoff_timer: None,
+            bell_event: None,
+            shutting_down: false,
+            finished: false,
+            grace_timer: None,
+        }));
+        WORKER.with(|w| *w.borrow_mut() = Rc::downgrade(&state));
+        let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
+        if shared.bells.len() > 1 {
+            flags |= ListenerFlags::REUSEABLE_PORT;
+        }
+        let mut listener =
+            Listener::bind(&base, addr, shared.cfg.backlog, flags, |stream, _peer| {
+                with_state(|st| st.accept(stream))
+            })
+            .map_err(io::Error::from)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listener.on_error(|e| with_state(|st| st.accept_failed(e)))?;
+        let backoff_timer = Event::timer(&base, |_| with_state(|st| st.backoff_over()))?;
+        let bell_fd = shared.bells[index].rx.as_raw_fd();
+        let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, |_| {
+            with_state(|st| st.on_bell())
+        })?;
+        bell_event.add(None)?;
+        let mut signals = Vec::new();
+        if index == 0 {
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                let ev = Event::signal(&base, sig, |_| with_state(|st| st.shutdown()))?;
+                ev.add(None)?;
+                signals.push(ev);
+            }
+        }
+        {
+            let mut st = state.borrow_mut();
+            st.listener = Some(listener);
+            st.backoff_timer = Some(backoff_timer);
+            st.bell_event = Some(bell_event);
+        }
+        Ok(Worker {
+            state,
+            _signals: signals,
+        })
+    }
+
+    pub(super) fn local_addr(&self) -> Result<SocketAddr> {
+        let st = self.state.borrow();
+        let l = st.listener.as_ref().context("no listener")?;
+        Ok(l.local_addr()?)
+    }
+
+    /// Runs the loop until this worker's part of the shutdown is complete.
+    pub(super) fn run(self) -> Result<()> {
+        let base = self.state.borrow().base.clone();
+        let r = base.run(libevent::LoopFlags::NO_EXIT_ON_EMPTY);
+        self.state.borrow_mut().clear();
+        r?;
+        Ok(())
+    }
+}
