@@ -32,6 +32,65 @@ pub enum FilterResult {
     Error,
 }
 
+/// A filter closure, boxed.
+type FilterFn =
+    Box<dyn FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult>;
+/// The two closures of a filter, owned by libevent (freed by `free_ctx`).
+struct Filters {
+    base: *mut sys::event_base,
+    input: RefCell<FilterFn>,
+    output: RefCell<FilterFn>,
+}
+/// Runs one of a filter's closures for libevent.
+fn run(
+    which: &RefCell<FilterFn>,
+    base: *mut sys::event_base,
+    src: *mut sys::evbuffer,
+    dst: *mut sys::evbuffer,
+    limit: isize,
+    mode: sys::bufferevent_flush_mode,
+) -> sys::bufferevent_filter_result {
+    // A filter that is already running (it cannot be: libevent does not nest a
+    // filter's calls) or that panicked reports an error.
+    let result = panic::wrap(Guard::Loop(base), || {
+        let mut f = which.try_borrow_mut().ok()?;
+        // SAFETY: libevent passes two distinct live buffers for this call.
+        let (s, d) = unsafe { (EvBufferRef::from_raw(src), EvBufferRef::from_raw(dst)) };
+        Some(f(s, d, limit, FlushMode::from_raw(mode)))
+    });
+    match result.flatten().unwrap_or(FilterResult::Error) {
+        FilterResult::Ok => sys::bufferevent_filter_result_BEV_OK,
+        FilterResult::NeedMore => sys::bufferevent_filter_result_BEV_NEED_MORE,
+        FilterResult::Error => sys::bufferevent_filter_result_BEV_ERROR,
+    }
+}
+extern "C" fn in_tramp(
+    src: *mut sys::evbuffer,
+    dst: *mut sys::evbuffer,
+    limit: isize,
+    mode: sys::bufferevent_flush_mode,
+    ctx: *mut c_void,
+) -> sys::bufferevent_filter_result {
+    // SAFETY: ctx is the Filters box, freed only by free_ctx when the filter goes.
+    let f = unsafe { &*(ctx as *const Filters) };
+    run(&f.input, f.base, src, dst, limit, mode)
+}
+extern "C" fn out_tramp(
+    src: *mut sys::evbuffer,
+    dst: *mut sys::evbuffer,
+    limit: isize,
+    mode: sys::bufferevent_flush_mode,
+    ctx: *mut c_void,
+) -> sys::bufferevent_filter_result {
+    // SAFETY: as in in_tramp.
+    let f = unsafe { &*(ctx as *const Filters) };
+    run(&f.output, f.base, src, dst, limit, mode)
+}
+extern "C" fn free_ctx(ctx: *mut c_void) {
+    // SAFETY: the box made below, freed once by libevent.
+    drop(unsafe { Box::from_raw(ctx as *mut Filters) });
+}
+
 impl BufferEvent {
     /// `bufferevent_filter_new`: a bufferevent that passes data through closures on its way
     /// in (`input`: from `underlying` to this one's input) and out (`output`: from this one's
@@ -67,62 +126,6 @@ impl BufferEvent {
         I: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
         O: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
     {
-        type FilterFn =
-            Box<dyn FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult>;
-        struct Filters {
-            base: *mut sys::event_base,
-            input: RefCell<FilterFn>,
-            output: RefCell<FilterFn>,
-        }
-        fn run(
-            which: &RefCell<FilterFn>,
-            base: *mut sys::event_base,
-            src: *mut sys::evbuffer,
-            dst: *mut sys::evbuffer,
-            limit: isize,
-            mode: sys::bufferevent_flush_mode,
-        ) -> sys::bufferevent_filter_result {
-            // A filter that is already running (it cannot be: libevent does not nest a
-            // filter's calls) or that panicked reports an error.
-            let result = panic::wrap(Guard::Loop(base), || {
-                let mut f = which.try_borrow_mut().ok()?;
-                // SAFETY: libevent passes two distinct live buffers for this call.
-                let (s, d) = unsafe { (EvBufferRef::from_raw(src), EvBufferRef::from_raw(dst)) };
-                Some(f(s, d, limit, FlushMode::from_raw(mode)))
-            });
-            match result.flatten().unwrap_or(FilterResult::Error) {
-                FilterResult::Ok => sys::bufferevent_filter_result_BEV_OK,
-                FilterResult::NeedMore => sys::bufferevent_filter_result_BEV_NEED_MORE,
-                FilterResult::Error => sys::bufferevent_filter_result_BEV_ERROR,
-            }
-        }
-        extern "C" fn in_tramp(
-            src: *mut sys::evbuffer,
-            dst: *mut sys::evbuffer,
-            limit: isize,
-            mode: sys::bufferevent_flush_mode,
-            ctx: *mut c_void,
-        ) -> sys::bufferevent_filter_result {
-            // SAFETY: ctx is the Filters box, freed only by free_ctx when the filter goes.
-            let f = unsafe { &*(ctx as *const Filters) };
-            run(&f.input, f.base, src, dst, limit, mode)
-        }
-        extern "C" fn out_tramp(
-            src: *mut sys::evbuffer,
-            dst: *mut sys::evbuffer,
-            limit: isize,
-            mode: sys::bufferevent_flush_mode,
-            ctx: *mut c_void,
-        ) -> sys::bufferevent_filter_result {
-            // SAFETY: as in in_tramp.
-            let f = unsafe { &*(ctx as *const Filters) };
-            run(&f.output, f.base, src, dst, limit, mode)
-        }
-        extern "C" fn free_ctx(ctx: *mut c_void) {
-            // SAFETY: the box made below, freed once by libevent.
-            drop(unsafe { Box::from_raw(ctx as *mut Filters) });
-        }
-
         let base = underlying.base.clone();
         let ctx = Box::into_raw(Box::new(Filters {
             base: base.as_raw(),

@@ -1,0 +1,216 @@
+//! matrix: every server against every connection count in every mode, repeated and
+//! interleaved, with medians; writes report.json, report.md and report.png.
+//!
+//! ```text
+//! cargo run --release -p bench --bin matrix -- [--reps 5] [--duration 2]
+//!     [--connections 1,100,1000,10000] [--modes pingpong,churn,idle]
+//!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi]
+//!     [--out DIR] [--quick] [--strict]
+//! ```
+//!
+//! - Each run starts a fresh server, waits for its port, reads its RSS, runs `loadgen`,
+//!   and measures both processes' CPU over the measured window, then stops the server.
+//! - Pinning (with `taskset` and two or more cores): `loadgen` on core 1; single-threaded
+//!   servers on core 0; multi-threaded servers unpinned (they share core 1 with `loadgen`:
+//!   on two cores there is no third to give them).
+//! - Interleaving: for each repetition, for each cell, every server runs once, in an order
+//!   rotated per repetition, so a slow phase of the machine hits every server alike.
+//! - `--quick` (the CI smoke version): half a second per run, one repetition, output in
+//!   `target/bench-smoke` unless `--out` says otherwise.
+//! - `--strict`: exit 1 if any run had errors (connections refused, reset or lost).
+//!
+//! The binaries are taken from this executable's directory; under `cargo run`, `eventd` is
+//! built there first.
+
+mod args;
+mod measure;
+mod plot;
+mod report;
+mod spec;
+
+use measure::Env;
+use report::{Cell, Report};
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+/// The directory of the binaries; under `cargo run`, builds eventd there first.
+fn binaries() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = me.parent().ok_or("no directory")?.to_path_buf();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let release = dir.ends_with("release");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "eventd", "-p", "bench", "--bins"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+        if !st.success() {
+            return Err("cargo build -p eventd failed".into());
+        }
+    }
+    for bin in ["eventd", "c-reference", "tokio-reference", "loadgen"] {
+        if !dir.join(bin).exists() {
+            return Err(format!(
+                "{} is missing: run `cargo build --release --workspace` first",
+                dir.join(bin).display()
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+/// Pins only with `taskset` and at least two cores.
+fn can_pin() -> bool {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    cores >= 2
+        && Command::new("taskset")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// Every (mode, connections, server) cell, with no runs yet; the servers of one
+/// (mode, connections) are adjacent, which is how [`run_all`] interleaves them.
+fn empty_cells(args: &args::Args) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for &mode in &args.modes {
+        for &connections in &args.connections {
+            for &server in &args.servers {
+                cells.push(Cell {
+                    server,
+                    mode,
+                    connections,
+                    runs: Vec::new(),
+                });
+            }
+        }
+    }
+    cells
+}
+
+/// Runs every cell `args.reps` times: per repetition, per (mode, connections), every
+/// server once, in an order rotated each repetition.
+fn run_all(env: &Env, args: &args::Args, cells: &mut [Cell]) {
+    let total = cells.len() * args.reps;
+    let mut done = 0;
+    for rep in 0..args.reps {
+        for group in cells.chunks_mut(args.servers.len()) {
+            let k = group.len();
+            for i in 0..k {
+                let cell = &mut group[(i + rep) % k];
+                let run = env.measure(cell.server, cell.mode, cell.connections, args.duration);
+                done += 1;
+                eprintln!(
+                    "[{done}/{total}] {} {} {}: {:.0}/s p99 {:.0} µs{} errors {} cpu {:.2}/{:.2}{}",
+                    cell.server.name(),
+                    cell.mode.name(),
+                    cell.connections,
+                    run.per_second,
+                    run.p99_us,
+                    run.rss_per_conn
+                        .map_or(String::new(), |b| format!(" rss/conn {b:.0} B")),
+                    run.errors,
+                    run.server_cpu,
+                    run.loadgen_cpu,
+                    run.failure
+                        .as_ref()
+                        .map_or(String::new(), |f| format!(" FAILED: {f}"))
+                );
+                cell.runs.push(run);
+            }
+        }
+    }
+}
+
+/// Writes report.json, report.md and report.png into `args.out`; returns the markdown.
+fn write_report(report: &Report<'_>) -> Result<String, String> {
+    let out = &report.args.out;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let json = serde_json::to_string_pretty(&report.json()).expect("json");
+    let md = report.markdown();
+    for (name, text) in [("report.json", json + "\n"), ("report.md", md.clone())] {
+        std::fs::write(out.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    if let Err(e) = plot::plot(report, &out.join("report.png")) {
+        eprintln!("matrix: report.png not written: {e}");
+    }
+    Ok(md)
+}
+
+fn fail(code: i32, e: impl std::fmt::Display) -> ! {
+    eprintln!("matrix: {e}");
+    std::process::exit(code);
+}
+
+fn main() {
+    let args = args::parse().unwrap_or_else(|e| fail(2, e));
+    let dir = binaries().unwrap_or_else(|e| fail(1, e));
+    let pin = can_pin();
+    if !pin {
+        eprintln!("matrix: not pinning (needs taskset and two cores)");
+    }
+    let env = Env { dir, pin };
+    let mut cells = empty_cells(&args);
+    let started = Instant::now();
+    run_all(&env, &args, &mut cells);
+    let report = Report {
+        args: &args,
+        cells,
+        pinned: pin,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let md = write_report(&report).unwrap_or_else(|e| fail(1, e));
+    println!("{md}");
+    println!("written to {}", args.out.display());
+    let errors: u64 = report.cells.iter().map(Cell::errors).sum();
+    if args.strict && errors > 0 {
+        fail(1, format!("{errors} errors"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use measure::{field, median, Run};
+    use spec::{Mode, Server};
+
+    #[test]
+    fn median_of_odd_even_and_no_runs() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
+
+    #[test]
+    fn loadgen_fields() {
+        let line = "mode=pingpong connections=100 per_second=71668 p99_us=1888 errors=0";
+        assert_eq!(field(line, "per_second"), Some(71668.0));
+        assert_eq!(field(line, "p99_us"), Some(1888.0));
+        assert_eq!(field(line, "p99"), None);
+        assert_eq!(field(line, "missing"), None);
+    }
+
+    #[test]
+    fn failed_runs_count_as_errors_and_stay_out_of_the_medians() {
+        let run = |per_second, failure: Option<&str>| Run {
+            per_second,
+            failure: failure.map(str::to_owned),
+            errors: failure.is_some() as u64,
+            ..Run::default()
+        };
+        let c = Cell {
+            server: Server::Eventd,
+            mode: Mode::PingPong,
+            connections: 100,
+            runs: vec![run(10.0, None), run(0.0, Some("died")), run(30.0, None)],
+        };
+        assert_eq!(c.per_second(), 20.0);
+        assert_eq!(c.errors(), 1);
+        assert_eq!(c.json()["runs"][1]["failure"], "died");
+    }
+}

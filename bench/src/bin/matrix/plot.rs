@@ -1,0 +1,114 @@
+//! report.png: per second against connections, one panel per throughput mode.
+
+use crate::report::{Cell, Report};
+use crate::spec::Mode;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// requests (or connections) per second against connections, log x axis, one line per
+/// server; one panel per throughput mode.
+pub fn plot(report: &Report<'_>, path: &Path) -> Result<(), String> {
+    let font = load_font()?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| "the font could not be read".to_string())?;
+    let modes: Vec<Mode> = report
+        .args
+        .modes
+        .iter()
+        .copied()
+        .filter(|m| m.is_throughput())
+        .collect();
+    if modes.is_empty() {
+        return Ok(());
+    }
+    let root = BitMapBackend::new(path, (1000, 450 * modes.len() as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((modes.len(), 1));
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+    ];
+    let max_n = *report.args.connections.iter().max().unwrap_or(&1) as f64;
+    for (panel, mode) in panels.iter().zip(modes) {
+        let ymax = report
+            .cells
+            .iter()
+            .filter(|c| c.mode == mode)
+            .map(Cell::per_second)
+            .fold(1.0, f64::max)
+            * 1.15;
+        let title = if mode == Mode::PingPong {
+            "ping-pong: requests per second"
+        } else {
+            "churn: connections per second"
+        };
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d((0.8f64..max_n * 1.25).log_scale(), 0.0..ymax)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("concurrent connections")
+            .y_desc("per second (median)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, &s) in report.args.servers.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = report
+                .args
+                .connections
+                .iter()
+                .filter_map(|&n| report.cell(s, mode, n).map(|c| (n as f64, c.per_second())))
+                .collect();
+            let color = colors[i % colors.len()];
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(s.name())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+/// A TrueType font for the plot's text: `BENCH_FONT`, or DejaVu Sans where Debian's
+/// fonts-dejavu-core puts it.
+fn load_font() -> Result<&'static [u8], String> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("BENCH_FONT")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend(
+        [
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+        ]
+        .map(PathBuf::from),
+    );
+    for p in &candidates {
+        if let Ok(bytes) = std::fs::read(p) {
+            return Ok(Box::leak(bytes.into_boxed_slice()));
+        }
+    }
+    Err("no TrueType font for the plot: install fonts-dejavu-core or set BENCH_FONT=/path/to/font.ttf".into())
+}

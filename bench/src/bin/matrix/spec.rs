@@ -1,0 +1,126 @@
+//! What the matrix measures: the servers and the load modes.
+
+/// A server under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    Eventd,
+    EventdW2,
+    CReference,
+    TokioCurrent,
+    TokioMulti,
+}
+
+impl Server {
+    pub const ALL: [Server; 5] = [
+        Server::Eventd,
+        Server::EventdW2,
+        Server::CReference,
+        Server::TokioCurrent,
+        Server::TokioMulti,
+    ];
+
+    /// The ratios the report gives: (server, the server it is measured against).
+    pub const PAIRS: [(Server, Server); 3] = [
+        (Server::Eventd, Server::CReference),
+        (Server::Eventd, Server::TokioCurrent),
+        (Server::EventdW2, Server::TokioMulti),
+    ];
+
+    /// Its name in flags and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Eventd => "eventd",
+            Server::EventdW2 => "eventd-w2",
+            Server::CReference => "c-reference",
+            Server::TokioCurrent => "tokio-current",
+            Server::TokioMulti => "tokio-multi",
+        }
+    }
+
+    /// The binary it runs.
+    pub fn bin(self) -> &'static str {
+        match self {
+            Server::Eventd | Server::EventdW2 => "eventd",
+            Server::CReference => "c-reference",
+            Server::TokioCurrent | Server::TokioMulti => "tokio-reference",
+        }
+    }
+
+    /// Flags beyond the common `--listen`, `--timeout`, `--max-connections`. eventd's log
+    /// is part of its protocol: it still formats and writes every line, to /dev/null.
+    pub fn extra_args(self) -> &'static [&'static str] {
+        match self {
+            Server::Eventd => &["--log-file", "/dev/null"],
+            Server::EventdW2 => &["--log-file", "/dev/null", "--workers", "2"],
+            Server::CReference => &[],
+            Server::TokioCurrent => &["--runtime", "current"],
+            Server::TokioMulti => &["--runtime", "multi"],
+        }
+    }
+
+    /// Threads the server runs its loops on: one is pinned to a core, more are not.
+    pub fn threads(self) -> usize {
+        match self {
+            Server::Eventd | Server::CReference | Server::TokioCurrent => 1,
+            Server::EventdW2 | Server::TokioMulti => 2,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Server, String> {
+        Server::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Server::ALL.iter().map(|k| k.name()).collect();
+                format!("--servers: {s}? ({})", names.join(", "))
+            })
+    }
+}
+
+/// A load mode of `loadgen`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Each connection loops request, reply: requests per second and latency.
+    PingPong,
+    /// Each slot loops connect, one request, QUIT: connections per second.
+    Churn,
+    /// Connections held open: server RSS per connection.
+    Idle,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::PingPong, Mode::Churn, Mode::Idle];
+
+    /// Its name for `loadgen --mode` and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::PingPong => "pingpong",
+            Mode::Churn => "churn",
+            Mode::Idle => "idle",
+        }
+    }
+
+    /// What its table shows.
+    pub fn figure(self) -> &'static str {
+        match self {
+            Mode::PingPong => "requests per second (p99 latency in µs)",
+            Mode::Churn => "connections per second (connect, one request, QUIT)",
+            Mode::Idle => "server RSS per idle connection, bytes",
+        }
+    }
+
+    /// True for the modes measured in operations per second (not idle memory).
+    pub fn is_throughput(self) -> bool {
+        self != Mode::Idle
+    }
+
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
+                format!("--modes: {s}? ({})", names.join(", "))
+            })
+    }
+}
