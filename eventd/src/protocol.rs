@@ -32,8 +32,19 @@ impl Framer {
     }
 
     /// Appends received bytes (call once per chunk of one read).
+    #[cfg(test)]
     pub fn extend(&mut self, bytes: &[u8]) {
         self.pending.extend_from_slice(bytes);
+    }
+
+    /// Appends up to `n` received bytes that `fill` copies into the slice it is given,
+    /// returning how many it copied: one copy from the connection's input buffer, with
+    /// no slice list in between.
+    pub fn extend_with(&mut self, n: usize, fill: impl FnOnce(&mut [u8]) -> usize) {
+        let start = self.pending.len();
+        self.pending.resize(start + n, 0);
+        let got = fill(&mut self.pending[start..]).min(n);
+        self.pending.truncate(start + got);
     }
 
     /// Bytes waiting for the rest of their message.
@@ -201,6 +212,21 @@ mod tests {
         for (name, reads, want) in table {
             assert_eq!(run(&reads), want, "{name}");
         }
+    }
+
+    #[test]
+    fn extend_with_keeps_only_what_was_filled() {
+        let mut f = Framer::new();
+        f.extend(b"he");
+        f.extend_with(8, |buf| {
+            buf[..3].copy_from_slice(b"y\r\n");
+            3
+        });
+        assert_eq!(f.pending(), 5);
+        let mut reply = Vec::new();
+        assert_eq!(f.decide(1000, &mut reply), Action::Reply(b"HEY\r\n"));
+        f.extend_with(4, |_| 0);
+        assert_eq!(f.pending(), 0);
     }
 
     #[test]

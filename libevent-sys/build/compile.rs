@@ -29,6 +29,44 @@ const CORE: &[&str] = &[
 ];
 const EXTRA: &[&str] = &["event_tagging.c", "http.c", "evdns.c", "evrpc.c"];
 
+/// Force-included into buffer.c unless feature `exact-upstream` is on; it changes how
+/// `evbuffer_read` reads, never what it reads:
+///
+/// - It asks `ioctl(FIONREAD)` before every `readv`, only to size the chunk it reads into
+///   (`get_n_bytes_readable_on_socket`, compiled only where FIONREAD is defined). Without
+///   it, libevent reads up to `EVBUFFER_MAX_READ` (4096) bytes at once, as upstream does
+///   on platforms that lack FIONREAD. The header defining FIONREAD is included first, so
+///   its include guard keeps buffer.c's own `#include <sys/ioctl.h>` from defining it
+///   again.
+/// - A `readv` into one buffer becomes a `recv` into it (the kernel's socket path skips
+///   copying and checking an iovec array); on a descriptor that is not a socket `recv`
+///   fails with ENOTSOCK and the `readv` is made as before.
+///
+/// One system call less per read, and a cheaper one; see vendor/README.md.
+const READ_PATH_H: &str = "\
+/* libevent-sys: force-included into buffer.c only (see libevent-sys/build/compile.rs). */\n\
+#include <sys/types.h>\n\
+#include <sys/ioctl.h>\n\
+#include <sys/socket.h>\n\
+#include <sys/uio.h>\n\
+#include <errno.h>\n\
+#undef FIONREAD\n\
+static ssize_t libevent_sys_readv(int fd, const struct iovec *iov, int n)\n\
+{\n\
+\tif (n == 1) {\n\
+\t\tssize_t r = recv(fd, iov[0].iov_base, iov[0].iov_len, 0);\n\
+\t\tif (r >= 0 || errno != ENOTSOCK)\n\
+\t\t\treturn r;\n\
+\t}\n\
+\treturn readv(fd, iov, n);\n\
+}\n\
+#define readv libevent_sys_readv\n";
+
+/// Whether buffer.c is compiled with [`READ_PATH_H`] (the default).
+fn own_read_path() -> bool {
+    !cfg!(feature = "exact-upstream")
+}
+
 /// Where the compiler looks, and what it is told: the one list used for the libraries
 /// and, through `cc-args.txt`, for upstream's regression suite compiled at test time.
 struct CFlags {
@@ -136,7 +174,22 @@ pub(crate) fn build_bundled() {
     let cflags = CFlags::new(&target, &include, &private, &src);
     let mut core = CORE.to_vec();
     core.extend(config.backends.iter().map(|b| b.source()));
-    cflags.build(&src, &core).compile("event_core");
+    let core_build = if own_read_path() {
+        core.retain(|f| *f != "buffer.c");
+        let header = private.join("read-path.h");
+        fs::write(&header, READ_PATH_H).expect("write read-path.h");
+        let buffer = cflags
+            .build(&src, &["buffer.c"])
+            .flag("-include")
+            .flag(header.to_str().expect("OUT_DIR is UTF-8"))
+            .compile_intermediates();
+        let mut b = cflags.build(&src, &core);
+        b.objects(buffer);
+        b
+    } else {
+        cflags.build(&src, &core)
+    };
+    core_build.compile("event_core");
     cflags.build(&src, EXTRA).compile("event_extra");
     if cfg!(feature = "threads") {
         cflags
@@ -158,6 +211,9 @@ pub(crate) fn build_bundled() {
     println!("cargo:include={}", include.display());
     println!("cargo:src={}", src.display());
     println!("cargo:version={LIBEVENT_VERSION}");
+    // DEP_EVENT_READ_FIONREAD for crates built on this one: 1 when evbuffer_read asks
+    // ioctl(FIONREAD) before each read (upstream's exact configuration).
+    println!("cargo:read_fionread={}", u8::from(!own_read_path()));
     println!("cargo:rustc-env=LIBEVENT_SYS_SRC_DIR={}", src.display());
     println!("cargo:rustc-env=LIBEVENT_SYS_OUT_DIR={}", out.display());
     cflags.write_args(&out);

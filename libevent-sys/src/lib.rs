@@ -61,6 +61,12 @@ pub type ev_ssize_t = isize;
 pub type ev_off_t = i64;
 pub type ev_socklen_t = libc::socklen_t;
 
+/// Whether `evbuffer_read` asks `ioctl(FIONREAD)` before each read to size it: true for
+/// upstream's exact configuration (feature `exact-upstream`) and for the system library
+/// (feature `system`); false for the default bundled build, which reads up to 4096 bytes
+/// without asking, one system call less per read. See vendor/README.md.
+pub const READ_ASKS_FIONREAD: bool = cfg!(any(feature = "exact-upstream", feature = "system"));
+
 /// The version of libevent the bundled build compiles, and the committed bindings match.
 pub const BUNDLED_VERSION: &str = env!("LIBEVENT_SYS_BUNDLED_VERSION");
 

@@ -78,10 +78,9 @@ impl State {
             let _ = bev.input_mut().drain(usize::MAX);
             return;
         }
-        for chunk in bev.input().peek() {
-            conn.framer.extend(chunk);
-        }
-        let _ = bev.input_mut().drain(usize::MAX);
+        let pending = bev.input().len();
+        conn.framer
+            .extend_with(pending, |buf| bev.input_mut().remove(buf));
         match conn
             .framer
             .decide(self.shared.cfg.max_message, &mut self.reply)
