@@ -200,3 +200,80 @@ fn a_bufferevent_pair_passes_bytes() {
         event_base_free(b);
     }
 }
+
+/// `evbuffer_read` from `fd` with `pending` bytes waiting; returns what the call returned,
+/// the bytes it took, and the free space left in the chunk it read into.
+fn read_once(fd: i32, mut writer: impl std::io::Write, pending: &[u8]) -> (i32, Vec<u8>, usize) {
+    writer.write_all(pending).unwrap();
+    // SAFETY: a fresh buffer, freed below.
+    let buf = unsafe { evbuffer_new() };
+    assert!(!buf.is_null());
+    // SAFETY: buf is live; fd is open and readable.
+    let n = unsafe { evbuffer_read(buf, fd, -1) };
+    // SAFETY: buf is live.
+    let len = unsafe { evbuffer_get_length(buf) };
+    let mut got = vec![0u8; len];
+    // SAFETY: got has room for len bytes.
+    unsafe { evbuffer_copyout(buf, got.as_mut_ptr() as *mut c_void, len) };
+    let mut vec = libc::iovec {
+        iov_base: ptr::null_mut(),
+        iov_len: 0,
+    };
+    // SAFETY: asks for one byte of space in one extent, without committing it; libevent
+    // reports the whole free space of the chunk it would use (the last one read into).
+    let extents = unsafe { evbuffer_reserve_space(buf, 1, &mut vec as *mut _ as *mut _, 1) };
+    assert_eq!(extents, 1);
+    // SAFETY: buf is live and freed once.
+    unsafe { evbuffer_free(buf) };
+    (n, got, vec.iov_len)
+}
+
+#[test]
+fn evbuffer_read_takes_what_a_socket_has_up_to_4096_bytes() {
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let w = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (r, _) = l.accept().unwrap();
+    let (n, got, _) = read_once(r.as_raw_fd(), &w, b"hello world\r\n");
+    assert_eq!((n, got.as_slice()), (13, &b"hello world\r\n"[..]));
+    // More than one read's worth: 4096 at a time, in both configurations.
+    let big: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    let (n, got, _) = read_once(r.as_raw_fd(), &w, &big);
+    assert_eq!(n, 4096);
+    assert_eq!(got, &big[..4096]);
+}
+
+#[test]
+fn evbuffer_read_from_a_pipe_falls_back_to_readv() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just made and are owned here only.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let w = std::fs::File::from(w);
+    let (n, got, _) = read_once(r.as_raw_fd(), &w, b"not a socket");
+    assert_eq!((n, got.as_slice()), (12, &b"not a socket"[..]));
+    drop(w);
+    // SAFETY: a fresh buffer, freed below; the pipe's write end is closed.
+    let buf = unsafe { evbuffer_new() };
+    // SAFETY: as above; end of file reads 0.
+    assert_eq!(unsafe { evbuffer_read(buf, r.as_raw_fd(), -1) }, 0);
+    // SAFETY: freed once.
+    unsafe { evbuffer_free(buf) };
+}
+
+#[test]
+fn the_read_chunk_is_sized_by_fionread_only_in_upstreams_configuration() {
+    use std::os::fd::AsRawFd;
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (n, _, free) = read_once(r.as_raw_fd(), &w, b"hello world\r\n");
+    assert_eq!(n, 13);
+    if READ_ASKS_FIONREAD {
+        // Sized to the 13 bytes FIONREAD reported: libevent's smallest chunk.
+        assert!(free < 1024, "free space {free}");
+    } else {
+        // Sized for a full read without asking.
+        assert!(free >= 4096 - 13, "free space {free}");
+    }
+}
