@@ -25,7 +25,7 @@ pub fn parse() -> Result<Args, String> {
         duration: 2.0,
         connections: vec![1, 100, 1000, 10000],
         modes: Mode::ALL.to_vec(),
-        servers: Server::ALL.to_vec(),
+        servers: Server::DEFAULT.to_vec(),
         out: root.join("results"),
         strict: false,
     };

@@ -5,6 +5,7 @@
 //! cargo run --release -p bench --bin matrix -- [--reps 5] [--duration 2]
 //!     [--connections 1,100,1000,10000] [--modes pingpong,churn,idle]
 //!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi]
+//!     (also: eventd-upstream, eventd on libevent's exact upstream configuration)
 //!     [--out DIR] [--quick] [--strict]
 //! ```
 //!
@@ -30,32 +31,52 @@ mod spec;
 
 use measure::Env;
 use report::{Cell, Report};
+use spec::Server;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-/// The directory of the binaries; under `cargo run`, builds eventd there first.
-fn binaries() -> Result<PathBuf, String> {
+/// The directory of the binaries; under `cargo run`, builds eventd there first (and,
+/// when `eventd-upstream` is to run, eventd on upstream's exact libevent configuration
+/// into its own target directory).
+fn binaries(servers: &[Server]) -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = me.parent().ok_or("no directory")?.to_path_buf();
     if let Some(cargo) = std::env::var_os("CARGO") {
         let release = dir.ends_with("release");
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "eventd", "-p", "bench", "--bins"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
-        if !st.success() {
-            return Err("cargo build -p eventd failed".into());
+        let build = |args: &[&str], target_dir: Option<PathBuf>| {
+            let mut cmd = Command::new(&cargo);
+            cmd.arg("build").args(args);
+            if release {
+                cmd.arg("--release");
+            }
+            if let Some(t) = target_dir {
+                cmd.arg("--target-dir").arg(t);
+            }
+            let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+            st.success()
+                .then_some(())
+                .ok_or_else(|| format!("cargo build {} failed", args.join(" ")))
+        };
+        build(&["-p", "eventd", "-p", "bench", "--bins"], None)?;
+        if servers.contains(&Server::EventdUpstream) {
+            let target = dir.parent().unwrap_or(&dir).join(spec::UPSTREAM_TARGET);
+            build(
+                &["-p", "eventd", "--features", "libevent/exact-upstream"],
+                Some(target),
+            )?;
         }
     }
-    for bin in ["eventd", "c-reference", "tokio-reference", "loadgen"] {
-        if !dir.join(bin).exists() {
+    let needed = servers
+        .iter()
+        .map(|s| s.path(&dir))
+        .chain([dir.join("loadgen")]);
+    for path in needed {
+        if !path.exists() {
             return Err(format!(
                 "{} is missing: run `cargo build --release --workspace` first",
-                dir.join(bin).display()
+                path.display()
             ));
         }
     }
@@ -149,7 +170,7 @@ fn fail(code: i32, e: impl std::fmt::Display) -> ! {
 
 fn main() {
     let args = args::parse().unwrap_or_else(|e| fail(2, e));
-    let dir = binaries().unwrap_or_else(|e| fail(1, e));
+    let dir = binaries(&args.servers).unwrap_or_else(|e| fail(1, e));
     let pin = can_pin();
     if !pin {
         eprintln!("matrix: not pinning (needs taskset and two cores)");
@@ -177,7 +198,7 @@ fn main() {
 mod tests {
     use super::*;
     use measure::{field, median, Run};
-    use spec::{Mode, Server};
+    use spec::Mode;
 
     #[test]
     fn median_of_odd_even_and_no_runs() {

@@ -68,8 +68,7 @@ pub struct Env {
 }
 
 impl Env {
-    fn command(&self, bin: &str, core: Option<usize>) -> Command {
-        let path = self.dir.join(bin);
+    fn command(&self, path: PathBuf, core: Option<usize>) -> Command {
         match core {
             Some(c) if self.pin => {
                 let mut cmd = Command::new("taskset");
@@ -83,7 +82,7 @@ impl Env {
     fn start_server(&self, s: Server, addr: SocketAddr) -> Result<Child, String> {
         let core = (s.threads() == 1).then_some(0);
         let mut child = self
-            .command(s.bin(), core)
+            .command(s.path(&self.dir), core)
             .arg("--listen")
             .arg(addr.to_string())
             .args(["--timeout", "60", "--max-connections", "20000"])
@@ -134,7 +133,7 @@ impl Env {
         let spid = server.id();
         let baseline = rss_bytes(spid);
         let mut lg = self
-            .command("loadgen", Some(1))
+            .command(self.dir.join("loadgen"), Some(1))
             .arg("--addr")
             .arg(addr.to_string())
             .args(["--mode", mode.name(), "--connections", &conns.to_string()])

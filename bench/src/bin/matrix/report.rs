@@ -99,7 +99,7 @@ impl Report<'_> {
                 let mut r = serde_json::Map::new();
                 r.insert("mode".into(), json!(mode.name()));
                 r.insert("connections".into(), json!(n));
-                for (a, b) in Server::PAIRS {
+                for (a, b) in self.pairs() {
                     let key = format!("{}/{}", a.name(), b.name());
                     r.insert(key, json!(self.ratio(a, b, mode, n)));
                 }
@@ -198,20 +198,30 @@ impl Report<'_> {
         md
     }
 
-    /// The [`Server::PAIRS`] ratios, a row per connection count.
+    /// The [`Server::PAIRS`] among the servers measured.
+    fn pairs(&self) -> Vec<(Server, Server)> {
+        let measured = |s| self.args.servers.contains(&s);
+        Server::PAIRS
+            .into_iter()
+            .filter(|&(a, b)| measured(a) && measured(b))
+            .collect()
+    }
+
+    /// The ratios of [`Report::pairs`], a row per connection count.
     fn ratio_table(&self, mode: Mode) -> String {
+        let pairs = self.pairs();
         let figure = match mode {
             Mode::Idle => "RSS per connection",
             Mode::PingPong | Mode::Churn => "per second",
         };
         let mut md = format!("\nRatios ({figure}):\n\n| connections |");
-        for (a, b) in Server::PAIRS {
+        for &(a, b) in &pairs {
             md += &format!(" {} / {} |", a.name(), b.name());
         }
-        md += &format!("\n|---|{}\n", "---|".repeat(Server::PAIRS.len()));
+        md += &format!("\n|---|{}\n", "---|".repeat(pairs.len()));
         for &n in &self.args.connections {
             md += &format!("| {n} |");
-            for (a, b) in Server::PAIRS {
+            for &(a, b) in &pairs {
                 md += &match self.ratio(a, b, mode, n) {
                     Some(r) => format!(" {r:.3} |"),
                     None => " |".into(),

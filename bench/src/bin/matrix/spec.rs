@@ -1,9 +1,18 @@
 //! What the matrix measures: the servers and the load modes.
 
+use std::path::{Path, PathBuf};
+
+/// The target directory (inside this build's) that `eventd-upstream` is built into.
+pub const UPSTREAM_TARGET: &str = "exact-upstream";
+
 /// A server under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
     Eventd,
+    /// eventd on libevent built in upstream's exact configuration (libevent-sys feature
+    /// `exact-upstream`: `evbuffer_read` asks FIONREAD before each read). Built into
+    /// `<target>/exact-upstream` on demand; not in the default set.
+    EventdUpstream,
     EventdW2,
     CReference,
     TokioCurrent,
@@ -11,7 +20,8 @@ pub enum Server {
 }
 
 impl Server {
-    pub const ALL: [Server; 5] = [
+    /// The servers a plain `matrix` run measures.
+    pub const DEFAULT: [Server; 5] = [
         Server::Eventd,
         Server::EventdW2,
         Server::CReference,
@@ -19,17 +29,30 @@ impl Server {
         Server::TokioMulti,
     ];
 
+    /// Every server `--servers` may name.
+    pub const ALL: [Server; 6] = [
+        Server::Eventd,
+        Server::EventdUpstream,
+        Server::EventdW2,
+        Server::CReference,
+        Server::TokioCurrent,
+        Server::TokioMulti,
+    ];
+
     /// The ratios the report gives: (server, the server it is measured against).
-    pub const PAIRS: [(Server, Server); 3] = [
+    pub const PAIRS: [(Server, Server); 5] = [
         (Server::Eventd, Server::CReference),
         (Server::Eventd, Server::TokioCurrent),
         (Server::EventdW2, Server::TokioMulti),
+        (Server::EventdUpstream, Server::TokioCurrent),
+        (Server::Eventd, Server::EventdUpstream),
     ];
 
     /// Its name in flags and in the report.
     pub fn name(self) -> &'static str {
         match self {
             Server::Eventd => "eventd",
+            Server::EventdUpstream => "eventd-upstream",
             Server::EventdW2 => "eventd-w2",
             Server::CReference => "c-reference",
             Server::TokioCurrent => "tokio-current",
@@ -40,7 +63,7 @@ impl Server {
     /// The binary it runs.
     pub fn bin(self) -> &'static str {
         match self {
-            Server::Eventd | Server::EventdW2 => "eventd",
+            Server::Eventd | Server::EventdW2 | Server::EventdUpstream => "eventd",
             Server::CReference => "c-reference",
             Server::TokioCurrent | Server::TokioMulti => "tokio-reference",
         }
@@ -50,7 +73,7 @@ impl Server {
     /// is part of its protocol: it still formats and writes every line, to /dev/null.
     pub fn extra_args(self) -> &'static [&'static str] {
         match self {
-            Server::Eventd => &["--log-file", "/dev/null"],
+            Server::Eventd | Server::EventdUpstream => &["--log-file", "/dev/null"],
             Server::EventdW2 => &["--log-file", "/dev/null", "--workers", "2"],
             Server::CReference => &[],
             Server::TokioCurrent => &["--runtime", "current"],
@@ -61,8 +84,23 @@ impl Server {
     /// Threads the server runs its loops on: one is pinned to a core, more are not.
     pub fn threads(self) -> usize {
         match self {
-            Server::Eventd | Server::CReference | Server::TokioCurrent => 1,
+            Server::Eventd | Server::EventdUpstream | Server::CReference | Server::TokioCurrent => {
+                1
+            }
             Server::EventdW2 | Server::TokioMulti => 2,
+        }
+    }
+
+    /// Where its binary is, given the directory of this build's binaries
+    /// (`<target>/<profile>`).
+    pub fn path(self, dir: &Path) -> PathBuf {
+        match self {
+            Server::EventdUpstream => {
+                let profile = dir.file_name().unwrap_or_default();
+                let target = dir.parent().unwrap_or(dir);
+                target.join(UPSTREAM_TARGET).join(profile).join(self.bin())
+            }
+            _ => dir.join(self.bin()),
         }
     }
 
