@@ -260,3 +260,123 @@ mod tests {
         assert_eq!(f.decide(10, &mut reply), Action::Reply(b"0123456789A\r\n"));
     }
 }
+
+/// The framing against a model written plainly from PROTOCOL.md ("Framing, per
+/// connection"), over generated sequences of reads.
+#[cfg(test)]
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What the connection shows: the bytes it sends, and whether it closed (QUIT).
+    #[derive(Debug, PartialEq, Eq)]
+    struct Outcome {
+        sent: Vec<u8>,
+        closed: bool,
+    }
+
+    /// PROTOCOL.md's rules 1 to 5, one read at a time.
+    fn model(reads: &[Vec<u8>], max: usize) -> Outcome {
+        let trimmed = |b: &u8| b" \t\n\r\0\x0b".contains(b);
+        let mut pending: Vec<u8> = Vec::new();
+        let mut sent = Vec::new();
+        for read in reads {
+            pending.extend_from_slice(read);
+            let n = pending.len();
+            if !(n > max || (n > 4 && pending.ends_with(b"\r\n"))) {
+                continue;
+            }
+            let start = pending.iter().position(|b| !trimmed(b)).unwrap_or(n);
+            let end = pending
+                .iter()
+                .rposition(|b| !trimmed(b))
+                .map_or(start, |i| i + 1);
+            let msg = pending[start..end].to_vec();
+            pending.clear();
+            if msg.is_empty() || msg == b"0" {
+                continue;
+            }
+            let upper = msg.to_ascii_uppercase();
+            if upper == b"QUIT" {
+                return Outcome { sent, closed: true };
+            }
+            if upper.len() > 1 {
+                sent.extend_from_slice(&upper);
+                sent.extend_from_slice(b"\r\n");
+            }
+        }
+        Outcome {
+            sent,
+            closed: false,
+        }
+    }
+
+    /// The same reads through [`Framer`], as the server drives it.
+    fn framer(reads: &[Vec<u8>], max: usize) -> Outcome {
+        let mut f = Framer::new();
+        let mut reply = Vec::new();
+        let mut sent = Vec::new();
+        for read in reads {
+            f.extend_with(read.len(), |buf| {
+                buf.copy_from_slice(read);
+                read.len()
+            });
+            match f.decide(max, &mut reply) {
+                Action::Wait | Action::Silent => {}
+                Action::Reply(bytes) => sent.extend_from_slice(bytes),
+                Action::Quit => return Outcome { sent, closed: true },
+            }
+        }
+        Outcome {
+            sent,
+            closed: false,
+        }
+    }
+
+    /// Pieces that make the rules matter: line ends (and their halves), the trimmed
+    /// bytes, `0`, QUIT in several cases, short words, bytes above 0x7f, and any bytes.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        let fixed: Vec<&[u8]> = vec![
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b" ",
+            b"\t",
+            b"\0",
+            b"\x0b",
+            b"0",
+            b"quit",
+            b"QUIT",
+            b"qUiT",
+            b"hi",
+            b"ab",
+            b"x",
+            "\u{e9}".as_bytes(),
+        ];
+        prop_oneof![
+            6 => prop::sample::select(fixed).prop_map(<[u8]>::to_vec),
+            1 => prop::collection::vec(any::<u8>(), 1..6),
+        ]
+    }
+
+    /// A read: a few pieces, or now and then a long run (past the 1000-byte limit).
+    fn read() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::collection::vec(piece(), 0..6).prop_map(|p| p.concat());
+        let long = prop::collection::vec(piece(), 100..400).prop_map(|p| p.concat());
+        prop_oneof![8 => pieces, 1 => long]
+    }
+
+    fn reads() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        prop::collection::vec(read(), 1..24)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn framer_matches_the_model(reads in reads(), max in prop_oneof![Just(1000usize), 1usize..40]) {
+            prop_assert_eq!(framer(&reads, max), model(&reads, max));
+        }
+
+    }
+}
