@@ -268,6 +268,14 @@ mod model {
     use super::*;
     use proptest::prelude::*;
 
+    /// `PROPTEST_CASES` if set (scripts/valgrind.sh sets it low), else `default`.
+    fn cases(default: u32) -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
     /// What the connection shows: the bytes it sends, and whether it closed (QUIT).
     #[derive(Debug, PartialEq, Eq)]
     struct Outcome {
@@ -371,7 +379,7 @@ mod model {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
         #[test]
         fn framer_matches_the_model(reads in reads(), max in prop_oneof![Just(1000usize), 1usize..40]) {
