@@ -2,11 +2,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 enum Sink {
     Stdout,
-    File(File),
+    /// The file, and its path for [`Log::reopen`].
+    File(File, PathBuf),
 }
 
 /// Where log lines go. Each line is written whole and flushed, so a reader (or a crash)
@@ -31,11 +32,29 @@ impl Log {
 
     /// Appending to `path`.
     pub fn file(path: &Path) -> io::Result<Log> {
-        let f = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Log {
-            sink: Sink::File(f),
+            sink: Sink::File(open(path)?, path.to_path_buf()),
             ..Log::stdout()
         })
+    }
+
+    /// Opens the log file's path again (for logrotate: after the old file was renamed,
+    /// lines go to a new file by that name). `Ok(false)` when the log is standard
+    /// output; on an error the old file stays in use.
+    pub fn reopen(&mut self) -> io::Result<bool> {
+        let Sink::File(file, path) = &mut self.sink else {
+            return Ok(false);
+        };
+        *file = open(path)?;
+        Ok(true)
+    }
+
+    /// The log file's path, if it is a file.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.sink {
+            Sink::File(_, path) => Some(path),
+            Sink::Stdout => None,
+        }
     }
 
     fn timestamp(&mut self) -> &str {
@@ -72,8 +91,12 @@ impl Log {
                 let mut out = io::stdout().lock();
                 out.write_all(&line).and_then(|_| out.flush())
             }
-            Sink::File(f) => f.write_all(&line),
+            Sink::File(f, _) => f.write_all(&line),
         };
         self.line = line;
     }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }

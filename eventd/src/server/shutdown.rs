@@ -1,11 +1,13 @@
 //! Fix 4: SIGINT and SIGTERM stop accepting, write out what is owed, close every
 //! connection and end the loops; `Daemon is shutting down...` comes once all are done.
+//! SIGHUP reopens the log file.
 
 use super::conn::Close;
 use super::with_state;
 use super::worker::State;
 use libevent::Event;
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::PoisonError;
 use std::time::Duration;
 
 impl State {
@@ -44,6 +46,27 @@ impl State {
                     // The timer lives as long as the loop; it is freed with the state.
                     self.grace_timer = Some(timer);
                 }
+            }
+        }
+    }
+
+    /// SIGHUP: reopen `--log-file` (logrotate renamed it). Each line is written whole
+    /// under the log's lock, so no line is lost or split across the two files.
+    pub(super) fn reopen_log(&mut self) {
+        let mut log = self
+            .shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match log.reopen() {
+            Ok(true) => log.line(format_args!("Reopened log file...")),
+            Ok(false) => {}
+            Err(e) => {
+                let path = log
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                log.line(format_args!("Error: cannot reopen log file {path}: {e}"));
             }
         }
     }

@@ -184,7 +184,7 @@ pub(super) struct Worker {
 
 impl Worker {
     /// Makes worker `index`: a base, a listener on `addr` and the bell; worker 0 also
-    /// takes SIGINT and SIGTERM.
+    /// takes SIGINT and SIGTERM (shutdown) and SIGHUP (reopen the log).
     pub(super) fn start(shared: Arc<Shared>, index: usize, addr: SocketAddr) -> Result<Worker> {
         let base = EventBase::new().context("cannot make an event base")?;
         let timeout = shared.cfg.timeout;
@@ -235,6 +235,9 @@ impl Worker {
                 ev.add(None)?;
                 signals.push(ev);
             }
+            let hup = Event::signal(&base, libc::SIGHUP, |_| with_state(|st| st.reopen_log()))?;
+            hup.add(None)?;
+            signals.push(hup);
         }
         {
             let mut st = state.borrow_mut();
