@@ -1,0 +1,225 @@
+//! Hostile clients against the daemon: it stays up, serves everyone it owes, says in the
+//! log what happened, and gets its descriptors back afterwards.
+
+mod common;
+use common::{read_log, start, wrapped, Daemon};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Open descriptors of `pid`.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Waits (up to 10 s: a lingering close takes up to 2) for the daemon's descriptors to
+/// come back to `baseline`.
+fn fds_back_to(d: &Daemon, baseline: usize) {
+    let t = Instant::now();
+    while fds(d.child.id()) > baseline {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "descriptors: {} now, {baseline} before",
+            fds(d.child.id())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// This process holds a socket per client: lift its soft descriptor limit to the hard one.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own; setrlimit only reads it.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+}
+
+fn connect(d: &Daemon) -> TcpStream {
+    let s = TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// A well-behaved client's session: its reply arrives, QUIT closes it.
+fn polite(d: &Daemon, msg: &str) {
+    let mut s = connect(d);
+    s.write_all(format!("{msg}\r\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert_eq!(line, format!("{}\r\n", msg.to_ascii_uppercase()));
+    s.write_all(b"quit\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+}
+
+/// Lines of the log that match `f`.
+fn count(d: &Daemon, f: impl Fn(&str) -> bool) -> usize {
+    read_log(&d.log).iter().filter(|l| f(l)).count()
+}
+
+#[test]
+fn a_reset_in_the_middle_of_a_message() {
+    let d = start(&[]);
+    let baseline = fds(d.child.id());
+    let s = connect(&d);
+    (&s).write_all(b"half a mess").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // SO_LINGER with a zero timeout: close sends RST, not FIN.
+    let off = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket and a linger struct of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &off as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+    drop(s);
+    let t = Instant::now();
+    while count(&d, |l| l == "Closing connection (id = 1)...") == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            read_log(&d.log)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(count(&d, |l| l == "Error: EVBUFFER_ERROR (id = 1)..."), 1);
+    fds_back_to(&d, baseline);
+    polite(&d, "still here");
+}
+
+#[test]
+fn random_binary_with_nuls_gets_only_what_the_rules_say() {
+    let d = start(&[]);
+    let baseline = fds(d.child.id());
+    // A fixed pseudo-random stream (xorshift), half of it NULs, CRs and LFs.
+    let mut x: u32 = 0x9e37_79b9;
+    let junk: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match x % 8 {
+                0 => 0,
+                1 => b'\r',
+                2 => b'\n',
+                _ => (x >> 8) as u8,
+            }
+        })
+        .collect();
+    let mut s = connect(&d);
+    s.write_all(&junk).unwrap();
+    // Whatever the replies, they are upper-cased pieces of the input, CRLF-terminated,
+    // and the connection goes on: a line that may only be a reply follows.
+    s.write_all(b"\r\nlast words\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(b"LAST WORDS\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early; got {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.len() <= junk.len() * 2);
+    assert!(
+        !got.iter().any(u8::is_ascii_lowercase),
+        "a reply was not upper-cased"
+    );
+    s.write_all(b"QUIT\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    fds_back_to(&d, baseline);
+    polite(&d, "unaffected");
+}
+
+#[test]
+fn slowloris_is_served_and_closed_only_when_idle() {
+    let d = start(&["--timeout", "1"]);
+    let mut s = connect(&d);
+    // One byte per 100 ms: 1.1 s for the message, longer than the timeout, but the
+    // connection is never idle for a whole second.
+    for b in b"slow post\r\n" {
+        s.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut line = String::new();
+    let mut r = BufReader::new(&s);
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "SLOW POST\r\n");
+    assert_eq!(count(&d, |l| l.contains("EVBUFFER_TIMEOUT")), 0);
+    // Idle now: the timeout closes it.
+    let mut rest = Vec::new();
+    let _ = r.read_to_end(&mut rest);
+    let t = Instant::now();
+    while count(&d, |l| l == "Error: EVBUFFER_TIMEOUT (id = 1)...") == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            read_log(&d.log)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn connect_and_close_in_a_row() {
+    let d = start(&[]);
+    let baseline = fds(d.child.id());
+    let n = if wrapped() { 300 } else { 10_000 };
+    for _ in 0..n {
+        drop(TcpStream::connect(d.addr).unwrap());
+    }
+    let t = Instant::now();
+    while count(&d, |l| l.starts_with("Closing connection")) < n {
+        assert!(t.elapsed() < Duration::from_secs(60), "not all closed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count(&d, |l| l.starts_with("New connection")), n);
+    assert_eq!(count(&d, |l| l.starts_with("Error: EVBUFFER_EOF")), n);
+    fds_back_to(&d, baseline);
+    polite(&d, "after the storm");
+}
+
+#[test]
+fn many_clients_against_a_small_limit_are_all_served_in_turn() {
+    let (clients, max) = if wrapped() { (60, 10) } else { (1000, 100) };
+    let max_arg = max.to_string();
+    raise_nofile();
+    let d = start(&["--max-connections", &max_arg]);
+    let baseline = fds(d.child.id());
+    let addr = d.addr;
+    // All connect at once; each waits for its reply, then quits.
+    let threads: Vec<_> = (0..clients)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                s.write_all(format!("client {i}\r\n").as_bytes()).unwrap();
+                let mut line = String::new();
+                BufReader::new(&s).read_line(&mut line).unwrap();
+                assert_eq!(line, format!("CLIENT {i}\r\n"));
+                s.write_all(b"quit\r\n").unwrap();
+                let mut rest = Vec::new();
+                let _ = s.read_to_end(&mut rest);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(count(&d, |l| l.starts_with("New connection")), clients);
+    fds_back_to(&d, baseline);
+}
