@@ -125,6 +125,9 @@ fn random_binary_with_nuls_gets_only_what_the_rules_say() {
     s.write_all(&junk).unwrap();
     // Whatever the replies, they are upper-cased pieces of the input, CRLF-terminated,
     // and the connection goes on: a line that may only be a reply follows.
+    // The marker goes once the daemon has read the junk, so that one read takes it
+    // whole (a read is at most 4,096 bytes and could otherwise cut it).
+    std::thread::sleep(Duration::from_millis(if wrapped() { 1000 } else { 200 }));
     s.write_all(b"\r\nlast words\r\n").unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -222,4 +225,50 @@ fn many_clients_against_a_small_limit_are_all_served_in_turn() {
     }
     assert_eq!(count(&d, |l| l.starts_with("New connection")), clients);
     fds_back_to(&d, baseline);
+}
+
+#[test]
+fn a_hundred_megabytes_without_crlf_are_answered_in_full() {
+    let d = start(&[]);
+    let baseline = fds(d.child.id());
+    let total: usize = if wrapped() { 2 << 20 } else { 100 << 20 };
+    let s = connect(&d);
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 64 << 10];
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            w.write_all(&chunk[..n]).unwrap();
+            left -= n;
+        }
+        // What is still pending (at most 1,000 bytes) is released by two short lines:
+        // with them it is more than 4 bytes long and more than one byte once trimmed,
+        // whatever is left and however the reads split it.
+        w.write_all(b"b\r\nb\r\n").unwrap();
+    });
+    // Every byte comes back upper-cased, in messages of more than 1,000 bytes each
+    // ended by CRLF, and nothing else.
+    let (mut letters, mut bs, mut other) = (0usize, 0usize, 0usize);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut r = &s;
+    while letters < total || bs < 2 {
+        let n = r.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {letters} of {total} bytes");
+        for &b in &buf[..n] {
+            match b {
+                b'A' => letters += 1,
+                b'B' => bs += 1,
+                b'\r' | b'\n' => {}
+                _ => other += 1,
+            }
+        }
+    }
+    writer.join().unwrap();
+    assert_eq!((letters, bs, other), (total, 2, 0));
+    (&s).write_all(b"quit\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = (&s).read_to_end(&mut rest);
+    fds_back_to(&d, baseline);
+    polite(&d, "next");
 }
