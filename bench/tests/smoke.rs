@@ -117,3 +117,48 @@ fn loadgen_drives_the_tokio_references() {
         );
     }
 }
+
+#[test]
+fn loadgen_spreads_connections_over_source_addresses() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let accept = std::thread::spawn(move || {
+        let mut peers = std::collections::BTreeMap::<String, usize>::new();
+        let mut held = Vec::new();
+        for _ in 0..9 {
+            let (s, peer) = l.accept().unwrap();
+            *peers.entry(peer.ip().to_string()).or_default() += 1;
+            held.push(s);
+        }
+        peers
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "--addr",
+            &addr.to_string(),
+            "--mode",
+            "idle",
+            "--connections",
+            "9",
+        ])
+        .args(["--duration", "0.3", "--sources", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peers = accept.join().unwrap();
+    let want: std::collections::BTreeMap<String, usize> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        .iter()
+        .map(|ip| (ip.to_string(), 3))
+        .collect();
+    assert_eq!(peers, want);
+    // Only an IPv4 loopback target can take loopback sources.
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["--addr", "[::1]:9", "--sources", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

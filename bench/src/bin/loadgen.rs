@@ -2,21 +2,24 @@
 //!
 //! ```text
 //! loadgen --addr 127.0.0.1:1234 [--mode pingpong|churn|idle] [--connections N]
-//!         [--duration SECS] [--threads T]
+//!         [--duration SECS] [--threads T] [--sources K]
 //! ```
 //! - pingpong: N connections, each looping "hello world\r\n" -> "HELLO WORLD\r\n";
 //!   reports requests per second and p50/p99/p999 latency.
 //! - churn: N slots, each looping connect, one request, QUIT, wait for the close;
 //!   reports connections per second.
 //! - idle: opens N connections and holds them for the duration (for the server's RSS).
+//! - `--sources K` (K > 1, IPv4 loopback targets): connection i comes from 127.0.0.(2 + i
+//!   mod K), so that no one source address's ephemeral ports (about 28,000) limit how
+//!   many connections one machine can hold.
 //!
 //! Once every connection is up it prints `# connected N in S s` (the matrix runner reads
 //! the server's RSS then, in idle mode), and at the end one line of `key=value` pairs.
 //! Raises its own RLIMIT_NOFILE.
 //!
 //! It is written on raw non-blocking sockets and edge-triggered epoll, not on libevent:
-//! one `write` and one `read` per request, where a bufferevent also pays an
-//! `ioctl(FIONREAD)` and two `epoll_ctl` per request. The load generator must cost less
+//! one `write` and one `read` per request, where a bufferevent on upstream libevent also
+//! pays an `ioctl(FIONREAD)`, and a deferred write two `epoll_ctl`, per request. The load generator must cost less
 //! per request than the servers it measures, or it, not they, sets the pace (README,
 //! "Does the load generator saturate the servers?").
 
@@ -42,6 +45,24 @@ struct Args {
     connections: usize,
     duration: Duration,
     threads: usize,
+    /// Source addresses to spread connections over (empty: the kernel's choice).
+    sources: Vec<SocketAddr>,
+}
+
+/// 127.0.0.2 .. 127.0.0.(k + 1), for an IPv4 loopback target; none for k = 1.
+fn sources(target: SocketAddr, k: usize) -> Result<Vec<SocketAddr>, String> {
+    if k == 1 {
+        return Ok(Vec::new());
+    }
+    if !(2..=250).contains(&k) {
+        return Err("--sources: between 1 and 250".into());
+    }
+    if !matches!(target, SocketAddr::V4(a) if a.ip().is_loopback()) {
+        return Err("--sources needs an IPv4 loopback --addr".into());
+    }
+    Ok((0..k)
+        .map(|i| SocketAddr::from(([127, 0, 0, 2 + i as u8], 0)))
+        .collect())
 }
 
 fn parse() -> Result<Args, String> {
@@ -51,7 +72,9 @@ fn parse() -> Result<Args, String> {
         connections: 100,
         duration: Duration::from_secs(5),
         threads: 1,
+        sources: Vec::new(),
     };
+    let mut k = 1;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -69,12 +92,14 @@ fn parse() -> Result<Args, String> {
             "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
             "--duration" => a.duration = Duration::from_secs_f64(v.parse().map_err(|e| bad(&e))?),
             "--threads" => a.threads = v.parse().map_err(|e| bad(&e))?,
+            "--sources" => k = v.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
     if a.connections == 0 || a.threads == 0 || a.threads > a.connections {
         return Err("need 1 <= threads <= connections".into());
     }
+    a.sources = sources(a.addr, k)?;
     Ok(a)
 }
 
@@ -168,9 +193,28 @@ impl Epoll {
 }
 
 /// Starts a non-blocking connect to `addr` (IPv4 or IPv6): one socket(2) (non-blocking
-/// and close-on-exec from the start) and one connect(2).
-fn start_connect(addr: SocketAddr) -> io::Result<OwnedFd> {
+/// and close-on-exec from the start) and one connect(2); from `source` if given (then
+/// also a setsockopt and a bind).
+fn start_connect(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<OwnedFd> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
+    if let Some(src) = source {
+        // The port is chosen at connect, per destination, not reserved at bind.
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and an int option of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                &on as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        socket.bind(&src.into())?;
+    }
     // No TCP_NODELAY: a request goes out only once the previous reply (which acknowledges
     // it) is in, so Nagle never holds one back; and churn pays per syscall.
     match socket.connect(&addr.into()) {
@@ -188,6 +232,7 @@ fn send(fd: RawFd, buf: &[u8]) -> bool {
 
 struct Worker {
     addr: SocketAddr,
+    sources: Vec<SocketAddr>,
     mode: Mode,
     epoll: Epoll,
     conns: Vec<Option<Conn>>,
@@ -200,7 +245,8 @@ struct Worker {
 
 impl Worker {
     fn open(&mut self, slot: usize) {
-        match start_connect(self.addr).and_then(|fd| {
+        let source = (!self.sources.is_empty()).then(|| self.sources[slot % self.sources.len()]);
+        match start_connect(self.addr, source).and_then(|fd| {
             self.epoll.add(fd.as_raw_fd(), slot as u64)?;
             Ok(fd)
         }) {
@@ -352,6 +398,7 @@ impl Worker {
 
 fn run_thread(
     addr: SocketAddr,
+    sources: Vec<SocketAddr>,
     mode: Mode,
     n: usize,
     duration: Duration,
@@ -359,6 +406,7 @@ fn run_thread(
 ) -> Stats {
     let mut w = Worker {
         addr,
+        sources,
         mode,
         epoll: Epoll::new().expect("epoll"),
         conns: (0..n).map(|_| None).collect(),
@@ -408,7 +456,8 @@ fn main() {
                 per
             };
             let (addr, mode, d, ready) = (args.addr, args.mode, args.duration, ready_tx.clone());
-            std::thread::spawn(move || run_thread(addr, mode, n, d, ready))
+            let sources = args.sources.clone();
+            std::thread::spawn(move || run_thread(addr, sources, mode, n, d, ready))
         })
         .collect();
     for _ in 0..args.threads {
