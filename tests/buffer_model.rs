@@ -3,6 +3,9 @@
 
 use libevent::{Eol, EvBuffer};
 use proptest::prelude::*;
+
+mod common;
+use common::cases;
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -95,14 +98,6 @@ fn model_search(data: &[u8], what: &[u8], from: usize) -> Option<usize> {
         .windows(what.len())
         .position(|w| w == what)
         .map(|i| i + from)
-}
-
-/// `PROPTEST_CASES` if set (scripts/valgrind.sh sets it low), else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 proptest! {

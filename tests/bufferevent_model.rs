@@ -3,6 +3,9 @@
 
 use libevent::{BufferEvent, EventBase, Flags, LoopFlags, Options};
 use proptest::prelude::*;
+
+mod common;
+use common::cases;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -17,14 +20,6 @@ struct Seen {
 fn watermarks() -> impl Strategy<Value = (usize, usize)> {
     (0usize..64, prop_oneof![Just(0usize), 1usize..256])
         .prop_filter("low <= high, or no high", |(l, h)| *h == 0 || l <= h)
-}
-
-/// `PROPTEST_CASES` if set (scripts/valgrind.sh sets it low), else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 proptest! {

@@ -52,3 +52,12 @@ pub fn rerun_in_child(name: &str, var: &str) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The number of cases for a property test: `PROPTEST_CASES` if set (scripts/valgrind.sh
+/// sets it low), else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
