@@ -2,10 +2,10 @@
 //! log what happened, and gets its descriptors back afterwards.
 
 mod common;
-use common::{read_log, start, wrapped, Daemon};
+use common::{eventually, read_log, start, wrapped, Daemon};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Open descriptors of `pid`.
 fn fds(pid: u32) -> usize {
@@ -15,15 +15,11 @@ fn fds(pid: u32) -> usize {
 /// Waits (up to 10 s: a lingering close takes up to 2) for the daemon's descriptors to
 /// come back to `baseline`.
 fn fds_back_to(d: &Daemon, baseline: usize) {
-    let t = Instant::now();
-    while fds(d.child.id()) > baseline {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "descriptors: {} now, {baseline} before",
-            fds(d.child.id())
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || fds(d.child.id()) <= baseline,
+        || format!("descriptors: {} now, {baseline} before", fds(d.child.id())),
+    );
 }
 
 /// This process holds a socket per client: lift its soft descriptor limit to the hard one.
@@ -88,15 +84,11 @@ fn a_reset_in_the_middle_of_a_message() {
     };
     assert_eq!(rc, 0);
     drop(s);
-    let t = Instant::now();
-    while count(&d, |l| l == "Closing connection (id = 1)...") == 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            read_log(&d.log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || count(&d, |l| l == "Closing connection (id = 1)...") > 0,
+        || format!("{:?}", read_log(&d.log)),
+    );
     assert_eq!(count(&d, |l| l == "Error: EVBUFFER_ERROR (id = 1)..."), 1);
     fds_back_to(&d, baseline);
     polite(&d, "still here");
@@ -166,15 +158,11 @@ fn slowloris_is_served_and_closed_only_when_idle() {
     // Idle now: the timeout closes it.
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest);
-    let t = Instant::now();
-    while count(&d, |l| l == "Error: EVBUFFER_TIMEOUT (id = 1)...") == 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            read_log(&d.log)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || count(&d, |l| l == "Error: EVBUFFER_TIMEOUT (id = 1)...") > 0,
+        || format!("{:?}", read_log(&d.log)),
+    );
 }
 
 #[test]
@@ -185,11 +173,11 @@ fn connect_and_close_in_a_row() {
     for _ in 0..n {
         drop(TcpStream::connect(d.addr).unwrap());
     }
-    let t = Instant::now();
-    while count(&d, |l| l.starts_with("Closing connection")) < n {
-        assert!(t.elapsed() < Duration::from_secs(60), "not all closed");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        Duration::from_secs(60),
+        || count(&d, |l| l.starts_with("Closing connection")) >= n,
+        || "not all closed".into(),
+    );
     assert_eq!(count(&d, |l| l.starts_with("New connection")), n);
     assert_eq!(count(&d, |l| l.starts_with("Error: EVBUFFER_EOF")), n);
     fds_back_to(&d, baseline);

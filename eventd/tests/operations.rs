@@ -2,12 +2,12 @@
 //! splitting a line.
 
 mod common;
-use common::{read_log, start};
+use common::{eventually, read_log, start};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One client's whole session: a message, its reply, QUIT, the server's close.
 fn session(addr: std::net::SocketAddr) {
@@ -43,11 +43,11 @@ fn sighup_reopens_the_log_file_and_loses_no_line() {
     std::fs::rename(&d.log, &rotated).unwrap();
     // SAFETY: the pid is our child's, alive (Daemon reaps it on drop).
     assert_eq!(unsafe { libc::kill(d.child.id() as i32, libc::SIGHUP) }, 0);
-    let t = Instant::now();
-    while !read_log(&d.log).iter().any(|l| l == "Reopened log file...") {
-        assert!(t.elapsed() < Duration::from_secs(10), "no reopen logged");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        Duration::from_secs(10),
+        || read_log(&d.log).iter().any(|l| l == "Reopened log file..."),
+        || "no reopen logged".into(),
+    );
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     let sessions = load.join().unwrap();

@@ -64,7 +64,8 @@ fn run(
         FilterResult::Error => sys::bufferevent_filter_result_BEV_ERROR,
     }
 }
-extern "C" fn in_tramp(
+/// The trampoline of the input filter (`OUTPUT = false`) or the output one.
+extern "C" fn tramp<const OUTPUT: bool>(
     src: *mut sys::evbuffer,
     dst: *mut sys::evbuffer,
     limit: isize,
@@ -73,18 +74,8 @@ extern "C" fn in_tramp(
 ) -> sys::bufferevent_filter_result {
     // SAFETY: ctx is the Filters box, freed only by free_ctx when the filter goes.
     let f = unsafe { &*(ctx as *const Filters) };
-    run(&f.input, f.base, src, dst, limit, mode)
-}
-extern "C" fn out_tramp(
-    src: *mut sys::evbuffer,
-    dst: *mut sys::evbuffer,
-    limit: isize,
-    mode: sys::bufferevent_flush_mode,
-    ctx: *mut c_void,
-) -> sys::bufferevent_filter_result {
-    // SAFETY: as in in_tramp.
-    let f = unsafe { &*(ctx as *const Filters) };
-    run(&f.output, f.base, src, dst, limit, mode)
+    let which = if OUTPUT { &f.output } else { &f.input };
+    run(which, f.base, src, dst, limit, mode)
 }
 extern "C" fn free_ctx(ctx: *mut c_void) {
     // SAFETY: the box made below, freed once by libevent.
@@ -138,8 +129,8 @@ impl BufferEvent {
         let raw = unsafe {
             call!(sys::bufferevent_filter_new(
                 under,
-                Some(in_tramp),
-                Some(out_tramp),
+                Some(tramp::<false>),
+                Some(tramp::<true>),
                 (options | Options::CLOSE_ON_FREE).0,
                 Some(free_ctx),
                 ctx as *mut c_void,

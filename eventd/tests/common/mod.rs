@@ -181,3 +181,12 @@ pub fn cpu_used_over(pid: u32, span: Duration) -> f64 {
     std::thread::sleep(span);
     cpu_seconds(pid) - before
 }
+
+/// Polls `cond` every 20 ms until it holds; panics with `what()` after `limit`.
+pub fn eventually(limit: Duration, cond: impl Fn() -> bool, what: impl Fn() -> String) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "{}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -105,13 +105,7 @@ impl Server {
     }
 
     pub fn parse(s: &str) -> Result<Server, String> {
-        Server::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Server::ALL.iter().map(|k| k.name()).collect();
-                format!("--servers: {s}? ({})", names.join(", "))
-            })
+        by_name("--servers", s, &Server::ALL, |k| k.name())
     }
 }
 
@@ -153,12 +147,19 @@ impl Mode {
     }
 
     pub fn parse(s: &str) -> Result<Mode, String> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
-                format!("--modes: {s}? ({})", names.join(", "))
-            })
+        by_name("--modes", s, &Mode::ALL, |m| m.name())
     }
+}
+
+/// The value of `all` named `s`, or an error for `flag` listing the names.
+fn by_name<T: Copy>(
+    flag: &str,
+    s: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, String> {
+    all.iter().copied().find(|&v| name(v) == s).ok_or_else(|| {
+        let names: Vec<_> = all.iter().map(|&v| name(v)).collect();
+        format!("{flag}: {s}? ({})", names.join(", "))
+    })
 }
