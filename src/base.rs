@@ -5,7 +5,8 @@ use crate::panic;
 use crate::util::flag_type;
 use crate::util::time::{timeval, OptionalTimeval};
 use libevent_sys as sys;
-use std::ffi::{CStr, CString};
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_short, c_void, CStr, CString};
 use std::io::Write;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -53,10 +54,50 @@ impl CommonTimeout {
 pub(crate) struct BaseInner {
     raw: NonNull<sys::event_base>,
     owned: bool,
+    /// Work that must wait until C has left the callback that asked for it (freeing an
+    /// `evhttp` from inside one of its own callbacks): run by `deferred_ev` on the next
+    /// pass of the loop, or here on drop if the loop never runs again.
+    deferred: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The event that runs `deferred`, made on first use; null until then.
+    deferred_ev: Cell<*mut sys::event>,
+}
+
+/// Runs the base's deferred work; `arg` is its `BaseInner`, which frees this event before
+/// it goes, so the pointer is valid whenever the event fires.
+extern "C" fn deferred_tramp(_fd: sys::evutil_socket_t, _what: c_short, arg: *mut c_void) {
+    // SAFETY: see above; only shared references to BaseInner are ever made.
+    let inner = unsafe { &*(arg as *const BaseInner) };
+    let raw = inner.raw.as_ptr();
+    inner.run_deferred(|f| {
+        panic::wrap(panic::Guard::Loop(raw), f);
+    });
+}
+
+impl BaseInner {
+    fn run_deferred(&self, mut run: impl FnMut(Box<dyn FnOnce()>)) {
+        loop {
+            let batch = std::mem::take(&mut *self.deferred.borrow_mut());
+            if batch.is_empty() {
+                return;
+            }
+            for f in batch {
+                run(f);
+            }
+        }
+    }
 }
 
 impl Drop for BaseInner {
     fn drop(&mut self) {
+        // Deferred work frees C objects made on this base: do it while the base lives.
+        self.run_deferred(|f| {
+            panic::wrap(panic::Guard::Contain("deferred drop"), f);
+        });
+        let ev = self.deferred_ev.get();
+        if !ev.is_null() {
+            // SAFETY: made by event_new on this base, freed once, before the base.
+            unsafe { sys::event_free(ev) };
+        }
         if self.owned {
             // SAFETY: the base was made by event_base_new*, and every Rust object made on it
             // holds an `EventBase` clone, so none is alive now. Freed exactly once.
@@ -332,7 +373,12 @@ impl EventBase {
 
     fn adopt(raw: NonNull<sys::event_base>, owned: bool) -> EventBase {
         EventBase {
-            inner: Rc::new(BaseInner { raw, owned }),
+            inner: Rc::new(BaseInner {
+                raw,
+                owned,
+                deferred: RefCell::new(Vec::new()),
+                deferred_ev: Cell::new(std::ptr::null_mut()),
+            }),
         }
     }
 
@@ -394,6 +440,33 @@ impl EventBase {
     /// ```
     pub fn as_raw(&self) -> *mut sys::event_base {
         self.inner.raw.as_ptr()
+    }
+
+    /// Runs `f` once C has returned to the loop (its next pass), or when the last handle
+    /// on the base goes if the loop never runs again. `f` must not hold an `EventBase`
+    /// clone (it would keep the base, and itself, alive).
+    pub(crate) fn defer(&self, f: Box<dyn FnOnce()>) -> Result<()> {
+        let inner = &*self.inner;
+        let mut ev = inner.deferred_ev.get();
+        if ev.is_null() {
+            // SAFETY: base live; the arg is the BaseInner, which frees the event before
+            // it is itself freed (see its Drop).
+            ev = unsafe {
+                call!(sys::event_new(
+                    self.as_raw(),
+                    -1,
+                    0,
+                    Some(deferred_tramp),
+                    inner as *const BaseInner as *mut c_void,
+                ))
+            }?
+            .as_ptr();
+            inner.deferred_ev.set(ev);
+        }
+        inner.deferred.borrow_mut().push(f);
+        // SAFETY: ev is live; activating an already active event does nothing more.
+        unsafe { sys::event_active(ev, sys::EV_TIMEOUT, 1) };
+        Ok(())
     }
 
     /// True when dropping the last handle frees the C base.

@@ -1,6 +1,7 @@
 //! One error type for every fallible call: which C function failed, and why; and
 //! [`call!`], the one way this crate checks what a C function returned.
 
+use libevent_sys as sys;
 use std::fmt;
 use std::io;
 use std::ptr::NonNull;
@@ -104,6 +105,59 @@ pub struct Error {
     function: &'static str,
     errno: Option<i32>,
     reason: Option<&'static str>,
+    request: Option<RequestError>,
+}
+
+/// Why an HTTP request made with [`HttpConnection`](crate::HttpConnection) failed
+/// (`enum evhttp_request_error`, plus the connection that could not be made).
+///
+/// ```
+/// use libevent::RequestError;
+/// assert_eq!(RequestError::Timeout.to_string(), "timed out");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// `EVREQ_HTTP_TIMEOUT`: no answer within the connection's timeout.
+    Timeout,
+    /// `EVREQ_HTTP_EOF`: the server closed the connection before answering.
+    Eof,
+    /// `EVREQ_HTTP_INVALID_HEADER`: the response could not be parsed.
+    InvalidHeader,
+    /// `EVREQ_HTTP_BUFFER_ERROR`: reading or writing the socket failed.
+    BufferError,
+    /// `EVREQ_HTTP_REQUEST_CANCEL`: the request was cancelled.
+    Cancelled,
+    /// `EVREQ_HTTP_DATA_TOO_LONG`: the response's headers or body passed the limits.
+    DataTooLong,
+    /// The connection could not be made (after the retries asked for).
+    ConnectFailed,
+}
+
+impl RequestError {
+    pub(crate) fn from_c(e: u32) -> RequestError {
+        match e {
+            sys::evhttp_request_error_EVREQ_HTTP_TIMEOUT => RequestError::Timeout,
+            sys::evhttp_request_error_EVREQ_HTTP_EOF => RequestError::Eof,
+            sys::evhttp_request_error_EVREQ_HTTP_INVALID_HEADER => RequestError::InvalidHeader,
+            sys::evhttp_request_error_EVREQ_HTTP_REQUEST_CANCEL => RequestError::Cancelled,
+            sys::evhttp_request_error_EVREQ_HTTP_DATA_TOO_LONG => RequestError::DataTooLong,
+            _ => RequestError::BufferError,
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestError::Timeout => "timed out",
+            RequestError::Eof => "connection closed before the response",
+            RequestError::InvalidHeader => "invalid response",
+            RequestError::BufferError => "socket error",
+            RequestError::Cancelled => "cancelled",
+            RequestError::DataTooLong => "response over the size limits",
+            RequestError::ConnectFailed => "could not connect",
+        })
+    }
 }
 
 /// `Result<T, libevent::Error>`.
@@ -126,6 +180,7 @@ impl Error {
             function,
             errno,
             reason: None,
+            request: None,
         }
     }
 
@@ -135,6 +190,7 @@ impl Error {
             function,
             errno: None,
             reason: Some(reason),
+            request: None,
         }
     }
 
@@ -144,7 +200,31 @@ impl Error {
             function,
             errno: Some(errno),
             reason: None,
+            request: None,
         }
+    }
+
+    /// An HTTP request that failed on the wire, with the `errno` libevent left, if any.
+    pub(crate) fn request(kind: RequestError, errno: Option<i32>) -> Error {
+        Error {
+            function: "evhttp_make_request",
+            errno: errno.filter(|&e| e != 0),
+            reason: None,
+            request: Some(kind),
+        }
+    }
+
+    /// Why an HTTP request failed, for errors handed to a response callback.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let e = Event::timer(&base, |_| {})?.add(Some(std::time::Duration::MAX)).unwrap_err();
+    /// assert_eq!(e.request_error(), None);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn request_error(&self) -> Option<RequestError> {
+        self.request
     }
 
     /// The libevent function that failed (or would have been called).
@@ -190,6 +270,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(kind) = self.request {
+            write!(f, "{}: {kind}", self.function)?;
+            if let Some(errno) = self.errno {
+                write!(f, " ({})", io::Error::from_raw_os_error(errno))?;
+            }
+            return Ok(());
+        }
         match (self.reason, self.errno) {
             (Some(reason), _) => write!(f, "{}: {reason}", self.function),
             (None, Some(errno)) => {

@@ -25,25 +25,13 @@ macro_rules! foreign_type {
         $(#[$as_meta:meta])*
         fn as_raw;
     ) => {
-        $(#[$ref_meta])*
-        pub struct $Ref {
-            _opaque: std::cell::UnsafeCell<[u8; 0]>,
-            _not_send: std::marker::PhantomData<*mut u8>,
-        }
-
-        impl $Ref {
+        $crate::handle::foreign_type! {
+            $(#[$ref_meta])*
+            pub struct $Ref(sys::$raw);
             $(#[$from_meta])*
-            pub unsafe fn from_raw<'a>(raw: *mut sys::$raw) -> &'a mut $Ref {
-                // SAFETY: the caller vouches that raw is live for 'a and not used through
-                // another reference meanwhile; the type is zero-sized and opaque, so the
-                // reference is the C pointer itself.
-                unsafe { &mut *(raw as *mut $Ref) }
-            }
-
+            fn from_raw;
             $(#[$as_meta])*
-            pub fn as_raw(&self) -> *mut sys::$raw {
-                self as *const $Ref as *mut sys::$raw
-            }
+            fn as_raw;
         }
 
         impl std::ops::Deref for $Owned {
@@ -64,6 +52,36 @@ macro_rules! foreign_type {
         impl std::fmt::Debug for $Owned {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 (**self).fmt(f)
+            }
+        }
+    };
+    // A C object only ever seen borrowed (a request's headers, for example).
+    (
+        $(#[$ref_meta:meta])*
+        pub struct $Ref:ident(sys::$raw:ident);
+        $(#[$from_meta:meta])*
+        fn from_raw;
+        $(#[$as_meta:meta])*
+        fn as_raw;
+    ) => {
+        $(#[$ref_meta])*
+        pub struct $Ref {
+            _opaque: std::cell::UnsafeCell<[u8; 0]>,
+            _not_send: std::marker::PhantomData<*mut u8>,
+        }
+
+        impl $Ref {
+            $(#[$from_meta])*
+            pub unsafe fn from_raw<'a>(raw: *mut sys::$raw) -> &'a mut $Ref {
+                // SAFETY: the caller vouches that raw is live for 'a and not used through
+                // another reference meanwhile; the type is zero-sized and opaque, so the
+                // reference is the C pointer itself.
+                unsafe { &mut *(raw as *mut $Ref) }
+            }
+
+            $(#[$as_meta])*
+            pub fn as_raw(&self) -> *mut sys::$raw {
+                self as *const $Ref as *mut sys::$raw
             }
         }
     };

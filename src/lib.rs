@@ -97,6 +97,7 @@ mod bufferevent;
 mod error;
 mod event;
 mod handle;
+mod http;
 mod listener;
 mod log;
 mod panic;
@@ -112,8 +113,12 @@ pub use bufferevent::{
     BevEvent, BufferEvent, BufferEventRef, FilterResult, FlushMode, Options, RateLimit,
     RateLimitGroup,
 };
-pub use error::{Error, Result};
+pub use error::{Error, RequestError, Result};
 pub use event::{Event, Flags};
+pub use http::{
+    decode_uri, encode_uri, parse_query, BoundSocket, ChunkedReply, HeadersIter, HeadersRef, Http,
+    HttpConnection, Method, Methods, Request, RequestBuilder, RequestRef, Uri, UriRef,
+};
 pub use listener::{Listener, ListenerFlags};
 pub use log::{enable_debug_logging, route_to_log_crate, set_fatal_callback};
 pub use thread::{enable_debug_mode, use_pthreads};

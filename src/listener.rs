@@ -287,20 +287,25 @@ impl Listener {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        // SAFETY: all-zero is a valid sockaddr_storage.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: fd is the listener's socket; storage/len valid out pointers.
+        crate::util::sockaddr::local_addr(self.fd())
+    }
+
+    /// Gives the C listener away with its socket (`evhttp_bind_listener` takes one): our
+    /// callbacks are detached first, so C never calls into freed closures.
+    pub(crate) fn into_raw(self) -> NonNull<sys::evconnlistener> {
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: raw is live; with no callbacks it accepts nothing until its new owner
+        // sets one, and our Callbacks (dropped below) are never reached again.
         unsafe {
-            call!(libc::getsockname(
-                self.fd(),
-                &mut storage as *mut _ as *mut libc::sockaddr,
-                &mut len,
-            ))
-        }?;
-        // SAFETY: getsockname wrote `len` bytes.
-        unsafe { sockaddr_to(&storage as *const _ as *const libc::sockaddr, len as i32) }
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "not an IP socket"))
+            sys::evconnlistener_set_cb(me.raw.as_ptr(), None, std::ptr::null_mut());
+            sys::evconnlistener_set_error_cb(me.raw.as_ptr(), None);
+        }
+        // SAFETY: each field is read once out of a value that is never dropped.
+        unsafe {
+            drop(std::ptr::read(&me.cbs));
+            drop(std::ptr::read(&me._base));
+        }
+        me.raw
     }
 
     /// The raw `struct evconnlistener *`, still owned by `self`.

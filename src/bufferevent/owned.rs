@@ -380,6 +380,37 @@ impl BufferEvent {
     pub fn base(&self) -> &EventBase {
         &self.base
     }
+
+    /// Hands the C bufferevent to libevent code that frees it (an `evhttp` connection):
+    /// our callbacks are detached first. Only a plain socket bufferevent of `base` with
+    /// nothing kept alive on the Rust side (no rate limit) qualifies.
+    pub(crate) fn into_raw_for_c(
+        self,
+        function: &'static str,
+        base: *mut sys::event_base,
+    ) -> Result<NonNull<sys::bufferevent>> {
+        if !matches!(self.cbs.kind, Kind::Socket | Kind::Adopted) || self.extra.is_some() {
+            return Err(Error::invalid(
+                function,
+                "only a socket bufferevent without a rate limit can be handed over",
+            ));
+        }
+        if self.base.as_raw() != base {
+            return Err(Error::invalid(
+                function,
+                "a bufferevent of another event base",
+            ));
+        }
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: raw is live; with its callbacks cleared C never reaches our Callbacks
+        // again, and each field is read once out of a value that is never dropped.
+        unsafe {
+            sys::bufferevent_setcb(me.raw.as_ptr(), None, None, None, std::ptr::null_mut());
+            drop(std::ptr::read(&me.cbs));
+            drop(std::ptr::read(&me.base));
+        }
+        Ok(me.raw)
+    }
 }
 
 impl Drop for BufferEvent {

@@ -1,0 +1,477 @@
+//! `struct evhttp_connection` as a client.
+
+use super::{c_text, header_name, InCallback, Method, RequestRef};
+use crate::base::EventBase;
+use crate::error::{call, Error, RequestError, Result};
+use crate::handle::context_from_arg;
+use crate::panic::{self, Guard};
+use crate::util::time::timeval;
+use libevent_sys as sys;
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_void, CString};
+use std::net::SocketAddr;
+use std::ptr::NonNull;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+type ResponseFn = Box<dyn FnOnce(Result<&mut RequestRef>)>;
+type ChunkFn = Box<dyn FnMut(&mut RequestRef)>;
+
+/// One request in flight: what C's `void *arg` points at. C holds one strong reference
+/// (taken back by the response trampoline, which C calls exactly once, or by the
+/// connection's drop for requests it discards).
+struct Pending {
+    conn: Weak<ConnCore>,
+    base: *mut sys::event_base,
+    response: RefCell<Option<ResponseFn>>,
+    chunk: RefCell<Option<ChunkFn>>,
+    error: Cell<Option<(RequestError, i32)>>,
+}
+
+struct ConnCore {
+    /// The `Pending`s C still holds, as their `Rc::into_raw` pointers.
+    pending: RefCell<Vec<*const Pending>>,
+    on_close: RefCell<Option<Box<dyn FnMut()>>>,
+    base: *mut sys::event_base,
+}
+
+impl ConnCore {
+    fn release(&self, p: *const Pending) -> bool {
+        let mut v = self.pending.borrow_mut();
+        match v.iter().position(|&q| q == p) {
+            Some(i) => {
+                v.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+extern "C" fn response_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) {
+    let _cb = InCallback::enter();
+    let p = arg as *const Pending;
+    // SAFETY: arg is a Pending whose C reference is still counted: either its
+    // connection's list has it (we take it out, and adopt C's reference), or the list is
+    // gone with the connection, which would have freed the request without calling us.
+    let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
+    if let Some(conn) = pending.conn.upgrade() {
+        if conn.release(p) {
+            // SAFETY: the reference C held, released exactly once (just removed from
+            // the list).
+            unsafe { Rc::decrement_strong_count(p) };
+        }
+    }
+    let Some(f) = pending.response.borrow_mut().take() else {
+        return;
+    };
+    panic::wrap(Guard::Loop(pending.base), || {
+        let code = if req.is_null() {
+            0
+        } else {
+            // SAFETY: not null: live for this call (libevent frees it after).
+            unsafe { sys::evhttp_request_get_response_code(req) }
+        };
+        if code == 0 {
+            let (kind, errno) = pending
+                .error
+                .get()
+                .unwrap_or((RequestError::ConnectFailed, 0));
+            f(Err(Error::request(kind, Some(errno))));
+        } else {
+            // SAFETY: as above; the closure gets it for the call only.
+            f(Ok(unsafe { RequestRef::from_raw(req) }));
+        }
+    });
+}
+
+extern "C" fn chunk_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) {
+    let _cb = InCallback::enter();
+    // SAFETY: as in response_tramp; C still holds its reference (the request is live).
+    let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
+    panic::wrap(Guard::Loop(pending.base), || {
+        if let Ok(mut slot) = pending.chunk.try_borrow_mut() {
+            if let Some(f) = slot.as_mut() {
+                // SAFETY: req is live for the call.
+                f(unsafe { RequestRef::from_raw(req) });
+            }
+        }
+    });
+}
+
+extern "C" fn error_tramp(e: sys::evhttp_request_error, arg: *mut c_void) {
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    // SAFETY: as in chunk_tramp; the response callback follows at once.
+    let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
+    pending.error.set(Some((RequestError::from_c(e), errno)));
+}
+
+extern "C" fn close_tramp(_conn: *mut sys::evhttp_connection, arg: *mut c_void) {
+    let _cb = InCallback::enter();
+    // SAFETY: arg is the ConnCore, which outlives the C connection (freed first in
+    // destroy, with the Rc held).
+    let core = unsafe { &*(arg as *const ConnCore) };
+    panic::wrap(Guard::Loop(core.base), || {
+        if let Ok(mut slot) = core.on_close.try_borrow_mut() {
+            if let Some(f) = slot.as_mut() {
+                f();
+            }
+        }
+    });
+}
+
+/// A client connection to one HTTP server (`struct evhttp_connection`), by IP address.
+///
+/// Requests are queued and sent one after another over one socket, kept alive between
+/// them (and reopened when the server closes it). Each response goes to the closure
+/// given with the request, as `Ok(&mut RequestRef)` (status, headers, body) or an
+/// [`Error`] whose [`request_error`](Error::request_error) says what went wrong.
+/// Dropping the connection discards the requests still queued without calling them;
+/// it may be dropped inside one of its own callbacks.
+///
+/// ```no_run
+/// use libevent::{EventBase, HttpConnection, Method};
+/// let base = EventBase::new()?;
+/// let conn = HttpConnection::new(&base, "127.0.0.1:8080".parse().unwrap())?;
+/// conn.request(Method::Get, "/hello")
+///     .header("Accept", "text/plain")
+///     .send(|res| match res {
+///         Ok(resp) => println!("{} {:?}", resp.response_code(), resp.body()),
+///         Err(e) => eprintln!("{e}"),
+///     })?;
+/// base.dispatch()?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub struct HttpConnection {
+    raw: NonNull<sys::evhttp_connection>,
+    core: Rc<ConnCore>,
+    base: EventBase,
+    host: String,
+}
+
+impl HttpConnection {
+    /// `evhttp_connection_base_new` to `addr` (no DNS: the address is numeric).
+    pub fn new(base: &EventBase, addr: SocketAddr) -> Result<HttpConnection> {
+        let ip = CString::new(addr.ip().to_string()).expect("an IP has no NUL");
+        // SAFETY: base live; no DNS base (the address is numeric); ours to free.
+        let raw = unsafe {
+            call!(sys::evhttp_connection_base_new(
+                base.as_raw(),
+                std::ptr::null_mut(),
+                ip.as_ptr(),
+                addr.port()
+            ))
+        }?;
+        Ok(HttpConnection {
+            raw,
+            core: Rc::new(ConnCore {
+                pending: RefCell::new(Vec::new()),
+                on_close: RefCell::new(None),
+                base: base.as_raw(),
+            }),
+            base: base.clone(),
+            host: addr.to_string(),
+        })
+    }
+
+    /// The raw `struct evhttp_connection *`, still owned by `self`.
+    pub fn as_raw(&self) -> *mut sys::evhttp_connection {
+        self.raw.as_ptr()
+    }
+
+    /// A request to build and [`send`](RequestBuilder::send). `uri` is the request
+    /// target (`/path?query`). A `Host` header naming the address is added unless one is
+    /// given.
+    pub fn request(&self, method: Method, uri: &str) -> RequestBuilder<'_> {
+        RequestBuilder {
+            conn: self,
+            method,
+            uri: c_text("evhttp_make_request", uri, true).and_then(|u| {
+                if u.as_bytes().is_empty() || u.as_bytes().contains(&b' ') {
+                    Err(Error::invalid(
+                        "evhttp_make_request",
+                        "a request target must be non-empty, without spaces",
+                    ))
+                } else {
+                    Ok(u)
+                }
+            }),
+            headers: Vec::new(),
+            body: Vec::new(),
+            chunk: None,
+        }
+    }
+
+    /// `evhttp_connection_set_timeout_tv`: for connecting, and for each read and write.
+    pub fn set_timeout(&self, timeout: Duration) -> Result<()> {
+        let tv = timeval("evhttp_connection_set_timeout_tv", timeout)?;
+        // SAFETY: the connection is live; tv is copied.
+        unsafe { sys::evhttp_connection_set_timeout_tv(self.as_raw(), &tv) };
+        Ok(())
+    }
+
+    /// `evhttp_connection_set_retries`: how many times to retry a failed connect
+    /// (`-1`: forever), waiting [`set_initial_retry`](Self::set_initial_retry) and twice
+    /// as long each time after.
+    pub fn set_retries(&self, retries: i32) {
+        // SAFETY: the connection is live.
+        unsafe { sys::evhttp_connection_set_retries(self.as_raw(), retries) }
+    }
+
+    /// `evhttp_connection_set_initial_retry_tv` (default 2 s).
+    pub fn set_initial_retry(&self, wait: Duration) -> Result<()> {
+        let tv = timeval("evhttp_connection_set_initial_retry_tv", wait)?;
+        // SAFETY: the connection is live; tv is copied.
+        unsafe { sys::evhttp_connection_set_initial_retry_tv(self.as_raw(), &tv) };
+        Ok(())
+    }
+
+    /// `evhttp_connection_set_max_headers_size`: larger response headers fail the request.
+    pub fn set_max_headers_size(&self, bytes: usize) {
+        // SAFETY: the connection is live.
+        unsafe {
+            sys::evhttp_connection_set_max_headers_size(
+                self.as_raw(),
+                isize::try_from(bytes).unwrap_or(isize::MAX),
+            )
+        }
+    }
+
+    /// `evhttp_connection_set_max_body_size`: larger response bodies fail the request.
+    pub fn set_max_body_size(&self, bytes: usize) {
+        // SAFETY: the connection is live.
+        unsafe {
+            sys::evhttp_connection_set_max_body_size(
+                self.as_raw(),
+                isize::try_from(bytes).unwrap_or(isize::MAX),
+            )
+        }
+    }
+
+    /// `evhttp_connection_set_closecb`: `f` runs each time the socket closes (the server
+    /// closed it, or an error), and when the connection is dropped while connected.
+    pub fn on_close<F: FnMut() + 'static>(&self, f: F) -> Result<()> {
+        *self.core.on_close.try_borrow_mut().map_err(|_| {
+            Error::invalid(
+                "evhttp_connection_set_closecb",
+                "the close callback is running",
+            )
+        })? = Some(Box::new(f));
+        // SAFETY: the connection is live; the ConnCore outlives it (see destroy).
+        unsafe {
+            sys::evhttp_connection_set_closecb(
+                self.as_raw(),
+                Some(close_tramp),
+                Rc::as_ptr(&self.core) as *mut c_void,
+            )
+        };
+        Ok(())
+    }
+
+    /// `evhttp_connection_get_peer`: the address it connects to.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        let mut addr: *mut std::ffi::c_char = std::ptr::null_mut();
+        let mut port = 0u16;
+        // SAFETY: the connection is live; it owns the string.
+        unsafe {
+            sys::evhttp_connection_get_peer(self.as_raw(), &mut addr, &mut port);
+            let ip = super::str_from(addr)?.parse().ok()?;
+            Some(SocketAddr::new(ip, port))
+        }
+    }
+
+    /// Requests sent or queued whose response has not come yet.
+    pub fn pending(&self) -> usize {
+        self.core.pending.borrow().len()
+    }
+}
+
+fn destroy(raw: NonNull<sys::evhttp_connection>, core: Rc<ConnCore>) {
+    // SAFETY: ours, freed once. It frees the queued requests without calling them (and
+    // may call the close callback, whose ConnCore we still hold).
+    unsafe { sys::evhttp_connection_free(raw.as_ptr()) };
+    let left = std::mem::take(&mut *core.pending.borrow_mut());
+    for p in left {
+        // SAFETY: C's reference of a request it freed without calling back.
+        unsafe { Rc::decrement_strong_count(p) };
+    }
+}
+
+impl Drop for HttpConnection {
+    fn drop(&mut self) {
+        let (raw, core) = (self.raw, self.core.clone());
+        if InCallback::active() {
+            // libevent may still use the connection when the callback returns.
+            if self
+                .base
+                .defer(Box::new(move || destroy(raw, core)))
+                .is_err()
+            {
+                std::mem::forget(self.core.clone()); // leak rather than free under C's feet
+            }
+            return;
+        }
+        destroy(raw, core);
+    }
+}
+
+impl std::fmt::Debug for HttpConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConnection")
+            .field("peer", &self.host)
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+/// A request being built for an [`HttpConnection`]; nothing is sent before
+/// [`send`](Self::send), which reports the first bad argument.
+pub struct RequestBuilder<'a> {
+    conn: &'a HttpConnection,
+    method: Method,
+    uri: Result<CString>,
+    headers: Vec<Result<(CString, CString)>>,
+    body: Vec<u8>,
+    chunk: Option<ChunkFn>,
+}
+
+impl RequestBuilder<'_> {
+    /// Adds a request header (checked: a token name, no CR, LF or NUL in the value).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let h = header_name("evhttp_add_header", name)
+            .and_then(|n| Ok((n, c_text("evhttp_add_header", value, true)?)));
+        self.headers.push(h);
+        self
+    }
+
+    /// The request body (`Content-Length` is set from it).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// `evhttp_request_set_chunked_cb`: the response body as it arrives, in pieces (each
+    /// in the request's input buffer, drained after the call); the final callback then
+    /// sees what is left.
+    pub fn on_chunk<F: FnMut(&mut RequestRef) + 'static>(mut self, f: F) -> Self {
+        self.chunk = Some(Box::new(f));
+        self
+    }
+
+    /// `evhttp_request_new` + `evhttp_make_request`: queue the request; `on_response`
+    /// runs once, with the response or the error. When the connection cannot even start
+    /// (no descriptor left, say) it may run before `send` returns.
+    pub fn send<F>(self, on_response: F) -> Result<()>
+    where
+        F: FnOnce(Result<&mut RequestRef>) + 'static,
+    {
+        let uri = self.uri?;
+        let headers = self.headers.into_iter().collect::<Result<Vec<_>>>()?;
+        let conn = self.conn;
+        let pending = Rc::new(Pending {
+            conn: Rc::downgrade(&conn.core),
+            base: conn.base.as_raw(),
+            response: RefCell::new(Some(Box::new(on_response))),
+            chunk: RefCell::new(self.chunk),
+            error: Cell::new(None),
+        });
+        let arg = Rc::into_raw(pending.clone());
+        // SAFETY: arg is a counted reference C holds until the response callback (or the
+        // connection's free, which releases it through the pending list).
+        let req = match unsafe {
+            call!(sys::evhttp_request_new(
+                Some(response_tramp),
+                arg as *mut c_void
+            ))
+        } {
+            Ok(r) => r.as_ptr(),
+            Err(e) => {
+                // SAFETY: C never got it.
+                unsafe { drop(Rc::from_raw(arg)) };
+                return Err(e);
+            }
+        };
+        let mut has_host = false;
+        // SAFETY: req is live and ours until evhttp_make_request; strings are copied.
+        let filled = unsafe {
+            if pending.chunk.borrow().is_some() {
+                sys::evhttp_request_set_chunked_cb(req, Some(chunk_tramp));
+            }
+            sys::evhttp_request_set_error_cb(req, Some(error_tramp));
+            let out = sys::evhttp_request_get_output_headers(req);
+            let mut r = Ok(());
+            for (n, v) in &headers {
+                has_host |= n.as_bytes().eq_ignore_ascii_case(b"host");
+                r = r.and(call!(sys::evhttp_add_header(out, n.as_ptr(), v.as_ptr())).map(drop));
+            }
+            if !has_host {
+                let h = CString::new(conn.host.as_str()).expect("an address has no NUL");
+                r = r.and(
+                    call!(sys::evhttp_add_header(out, c"Host".as_ptr(), h.as_ptr())).map(drop),
+                );
+            }
+            if !self.body.is_empty() {
+                let len = CString::new(self.body.len().to_string()).expect("digits");
+                if sys::evhttp_find_header(out, c"Content-Length".as_ptr()).is_null() {
+                    r = r.and(
+                        call!(sys::evhttp_add_header(
+                            out,
+                            c"Content-Length".as_ptr(),
+                            len.as_ptr()
+                        ))
+                        .map(drop),
+                    );
+                }
+                let buf = sys::evhttp_request_get_output_buffer(req);
+                r = r.and(
+                    call!(sys::evbuffer_add(
+                        buf,
+                        self.body.as_ptr().cast(),
+                        self.body.len()
+                    ))
+                    .map(drop),
+                );
+            }
+            r
+        };
+        if let Err(e) = filled {
+            // SAFETY: never handed to a connection: ours to free, and C's reference too.
+            unsafe {
+                sys::evhttp_request_free(req);
+                drop(Rc::from_raw(arg));
+            }
+            return Err(e);
+        }
+        conn.core.pending.borrow_mut().push(arg);
+        // SAFETY: conn and req are live; on success the connection owns req.
+        let made = unsafe {
+            call!(sys::evhttp_make_request(
+                conn.as_raw(),
+                req,
+                self.method.to_c(),
+                uri.as_ptr()
+            ))
+        };
+        if let Err(e) = made {
+            // libevent could not start the connection (or copy the URI, in which case it
+            // freed the request itself): no callback will come. The request is not freed
+            // here, since which of the two happened cannot be told apart; that leaks a
+            // request only when memory has run out.
+            if conn.core.release(arg) {
+                // SAFETY: C's reference, which no callback will release now.
+                unsafe { drop(Rc::from_raw(arg)) };
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for RequestBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .finish()
+    }
+}

@@ -1,0 +1,726 @@
+//! evhttp: the server, the client, and the lifetimes between them.
+
+mod common;
+
+use common::spin;
+use libevent::*;
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+fn server(base: &EventBase) -> (Http, SocketAddr) {
+    let http = Http::new(base).unwrap();
+    let bound = http.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = bound.local_addr().unwrap();
+    (http, addr)
+}
+
+/// Sends `raw` from a blocking client thread and reads until the server closes.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> JoinHandle<String> {
+    let raw = raw.to_vec();
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&raw).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}
+
+/// Runs the loop until the client thread is done, and returns what it read.
+fn finish(base: &EventBase, t: JoinHandle<String>) -> String {
+    spin(base, || t.is_finished());
+    t.join().unwrap()
+}
+
+fn get(base: &EventBase, addr: SocketAddr, path: &str) -> String {
+    let t = exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    finish(base, t)
+}
+
+/// What a client callback saw: status, body, or the error.
+type Seen = Rc<RefCell<Vec<std::result::Result<(u16, Vec<u8>), Error>>>>;
+
+fn collect(seen: &Seen) -> impl FnOnce(Result<&mut RequestRef>) + 'static {
+    let seen = seen.clone();
+    move |r| {
+        seen.borrow_mut()
+            .push(r.map(|resp| (resp.response_code(), resp.body())));
+    }
+}
+
+#[test]
+fn routes_generic_callback_and_404() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_cb("/hello", |mut req| {
+        req.output_headers()
+            .add("Content-Type", "text/plain")
+            .unwrap();
+        req.send_reply(200, None, b"hello\n").unwrap();
+    })
+    .unwrap();
+    let hello = get(&base, addr, "/hello");
+    assert!(hello.starts_with("HTTP/1.1 200 OK\r\n"), "{hello}");
+    assert!(hello.contains("Content-Type: text/plain\r\n"));
+    assert!(hello.contains("Content-Length: 6\r\n"));
+    assert!(hello.ends_with("\r\n\r\nhello\n"));
+    // A path with a query still routes by its path.
+    assert!(get(&base, addr, "/hello?x=1").starts_with("HTTP/1.1 200"));
+    assert!(get(&base, addr, "/nope").starts_with("HTTP/1.1 404 Not Found"));
+    // A second route on one path is refused; a deleted route is a 404 again.
+    assert!(http.set_cb("/hello", |_| {}).is_err());
+    http.del_cb("/hello").unwrap();
+    assert!(http.del_cb("/hello").is_err());
+    assert!(get(&base, addr, "/hello").starts_with("HTTP/1.1 404"));
+    http.set_gencb(|req| {
+        let body = format!("fallback {}", req.uri());
+        req.send_reply(203, Some("Fallback"), body.as_bytes())
+            .unwrap();
+    });
+    let r = get(&base, addr, "/other?a=b");
+    assert!(r.starts_with("HTTP/1.1 203 Fallback\r\n"), "{r}");
+    assert!(r.ends_with("fallback /other?a=b"));
+}
+
+#[test]
+fn request_parts_headers_query_body_and_peer() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    http.set_gencb(move |mut req| {
+        let headers: Vec<(String, String)> = req
+            .input_headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into(),
+                    String::from_utf8_lossy(v).into(),
+                )
+            })
+            .collect();
+        *s.borrow_mut() = Some((
+            req.method(),
+            req.path().map(str::to_owned),
+            req.query_pairs().unwrap(),
+            headers,
+            req.input_headers().get("x-ONE").map(str::to_owned),
+            req.body(),
+            req.peer(),
+            req.host().map(str::to_owned),
+        ));
+        req.send_reply(200, None, b"").unwrap();
+    });
+    let t = exchange(
+        addr,
+        b"POST /p%20q?a=1&b=x%20y&c=%2B HTTP/1.1\r\nHost: example\r\nX-One: 1\r\nX-Two: two words\r\nContent-Length: 5\r\nConnection: close\r\n\r\nab\0cd",
+    );
+    let reply = finish(&base, t);
+    assert!(reply.starts_with("HTTP/1.1 200"));
+    let (method, path, query, headers, one, body, peer, host) = seen.borrow_mut().take().unwrap();
+    assert_eq!(method, Some(Method::Post));
+    assert_eq!(path.as_deref(), Some("/p%20q"));
+    assert_eq!(
+        query,
+        [
+            ("a".into(), "1".into()),
+            ("b".into(), "x y".into()),
+            ("c".into(), "+".into())
+        ]
+    );
+    let names: Vec<&str> = headers.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Host", "X-One", "X-Two", "Content-Length", "Connection"]
+    );
+    assert_eq!(headers[2].1, "two words");
+    assert_eq!(one.as_deref(), Some("1"));
+    assert_eq!(body, b"ab\0cd");
+    assert_eq!(peer.unwrap().ip(), addr.ip());
+    assert_eq!(host.as_deref(), Some("example"));
+}
+
+#[test]
+fn bad_input_is_refused_before_c() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    assert!(http.set_cb("/a\0b", |_| {}).unwrap_err().is_invalid_input());
+    assert!(http
+        .set_cb("/a\r\nb", |_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(http
+        .add_server_alias("a\nb")
+        .unwrap_err()
+        .is_invalid_input());
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let e = errors.clone();
+    http.set_gencb(move |mut req| {
+        let r = req.output_headers().add("Bad\r\nName", "v");
+        e.borrow_mut().push(r.unwrap_err().is_invalid_input());
+        let r = req.output_headers().add("X-Ok", "split\r\nX-Injected: 1");
+        e.borrow_mut().push(r.unwrap_err().is_invalid_input());
+        let r = req.output_headers().add("", "v");
+        e.borrow_mut().push(r.unwrap_err().is_invalid_input());
+        match req.uri() {
+            "/status" => e.borrow_mut().push(
+                req.send_reply(700, None, b"x")
+                    .unwrap_err()
+                    .is_invalid_input(),
+            ),
+            "/reason" => e.borrow_mut().push(
+                req.send_reply(200, Some("a\r\nb"), b"x")
+                    .unwrap_err()
+                    .is_invalid_input(),
+            ),
+            _ => e.borrow_mut().push(
+                req.send_reply(99, None, b"x")
+                    .unwrap_err()
+                    .is_invalid_input(),
+            ),
+        }
+    });
+    // Each refused reply leaves the client with a 500, never a hang.
+    for path in ["/status", "/reason", "/low"] {
+        let r = get(&base, addr, path);
+        assert!(r.starts_with("HTTP/1.1 500 Internal Server Error"), "{r}");
+        assert!(!r.contains("X-Injected"));
+    }
+    assert_eq!(*errors.borrow(), [true; 12]);
+    // The client side refuses the same things.
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    assert!(conn
+        .request(Method::Get, "/a\0")
+        .send(|_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(conn
+        .request(Method::Get, "/a b")
+        .send(|_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(conn
+        .request(Method::Get, "")
+        .send(|_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(conn
+        .request(Method::Get, "/")
+        .header("A:B", "c")
+        .send(|_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(conn
+        .request(Method::Get, "/")
+        .header("A", "c\nd")
+        .send(|_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert_eq!(conn.pending(), 0);
+}
+
+#[test]
+fn a_request_dropped_unanswered_gets_500_and_a_panicking_handler_too() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_cb("/drop", drop).unwrap();
+    http.set_cb("/panic", |_req| panic!("handler panicked"))
+        .unwrap();
+    assert!(get(&base, addr, "/drop").starts_with("HTTP/1.1 500"));
+    let t = exchange(
+        addr,
+        b"GET /panic HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    // The panic breaks the loop and resumes from the loop call.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+        base.run(LoopFlags::ONCE).unwrap();
+    }));
+    let msg = panicked.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"handler panicked"));
+    let r = finish(&base, t);
+    assert!(r.starts_with("HTTP/1.1 500"), "{r}");
+    // The server goes on serving.
+    assert!(get(&base, addr, "/drop").starts_with("HTTP/1.1 500"));
+}
+
+#[test]
+fn a_reply_sent_later_from_a_timer() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let timers: Rc<RefCell<Vec<Event>>> = Rc::default();
+    let (b, ts) = (base.clone(), timers.clone());
+    http.set_cb("/later", move |req| {
+        let slot = Rc::new(RefCell::new(Some(req)));
+        let t = Event::timer(&b, move |_| {
+            let req = slot.borrow_mut().take().unwrap();
+            req.send_reply(200, None, b"later").unwrap();
+        })
+        .unwrap();
+        t.add(Some(Duration::from_millis(30))).unwrap();
+        ts.borrow_mut().push(t);
+    })
+    .unwrap();
+    let r = get(&base, addr, "/later");
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("later"), "{r}");
+}
+
+/// Sends chunk i every 10 ms through a timer, n chunks in all, then ends.
+fn chunked_route(
+    http: &Http,
+    base: &EventBase,
+    abandoned: Rc<Cell<u32>>,
+    completed: Rc<Cell<u32>>,
+) {
+    let b = base.clone();
+    http.set_cb("/chunked", move |req| {
+        let n: u32 = req.query_pairs().unwrap()[0].1.parse().unwrap();
+        let mut reply = req.start_reply(200, None).unwrap();
+        let a = abandoned.clone();
+        reply.on_abandon(move || a.set(a.get() + 1));
+        let c = completed.clone();
+        reply.on_complete(move || c.set(c.get() + 1));
+        let state = Rc::new(RefCell::new((Some(reply), 0u32)));
+        let holder: Rc<RefCell<Option<Event>>> = Rc::default();
+        let h = holder.clone();
+        let ev = Event::interval(&b, Duration::from_millis(10), move |_| {
+            let mut st = state.borrow_mut();
+            st.1 += 1;
+            let i = st.1;
+            let reply = st.0.as_mut().unwrap();
+            if reply.is_abandoned() || i > n {
+                st.0.take().unwrap().end();
+                h.borrow_mut().take(); // the timer drops itself
+                return;
+            }
+            reply.send_chunk(format!("chunk {i}\n").as_bytes()).unwrap();
+        })
+        .unwrap();
+        *holder.borrow_mut() = Some(ev);
+    })
+    .unwrap();
+}
+
+#[test]
+fn chunked_reply_from_a_timer() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let (abandoned, completed) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    chunked_route(&http, &base, abandoned.clone(), completed.clone());
+    let r = get(&base, addr, "/chunked?n=3");
+    assert!(r.contains("Transfer-Encoding: chunked\r\n"), "{r}");
+    assert!(
+        r.ends_with("\r\n\r\n8\r\nchunk 1\n\r\n8\r\nchunk 2\n\r\n8\r\nchunk 3\n\r\n0\r\n\r\n"),
+        "{r}"
+    );
+    spin(&base, || completed.get() == 1);
+    assert_eq!(abandoned.get(), 0);
+}
+
+#[test]
+fn a_client_that_abandons_a_chunked_reply() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let (abandoned, completed) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    chunked_route(&http, &base, abandoned.clone(), completed.clone());
+    let t = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /chunked?n=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        // Gone after the first chunks, mid-reply.
+    });
+    spin(&base, || abandoned.get() == 1);
+    t.join().unwrap();
+    assert_eq!(completed.get(), 0);
+    // The timer sees the abandonment, ends the reply (which frees the request) and
+    // stops: nothing keeps running, and the server still serves.
+    let r = get(&base, addr, "/chunked?n=1");
+    assert!(r.ends_with("chunk 1\n\r\n0\r\n\r\n"), "{r}");
+    spin(&base, || completed.get() == 1);
+}
+
+#[test]
+fn limits_methods_timeouts() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_gencb(|req| req.send_reply(200, None, b"ok").unwrap());
+    http.set_max_body_size(10);
+    http.set_max_headers_size(200);
+    http.set_allowed_methods(Methods::GET | Methods::POST);
+    let big = exchange(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890",
+    );
+    assert!(finish(&base, big).starts_with("HTTP/1.1 413"));
+    let ok = exchange(
+        addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789",
+    );
+    assert!(finish(&base, ok).starts_with("HTTP/1.1 200"));
+    let long = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
+        "a".repeat(300)
+    );
+    let r = finish(&base, exchange(addr, long.as_bytes()));
+    assert!(r.starts_with("HTTP/1.1 400") || r.is_empty(), "{r}");
+    let put = finish(
+        &base,
+        exchange(
+            addr,
+            b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        ),
+    );
+    assert!(put.starts_with("HTTP/1.1 501"), "{put}");
+    // An idle connection is closed after the timeout.
+    http.set_timeout(Duration::from_millis(100)).unwrap();
+    let idle = exchange(addr, b"");
+    assert_eq!(finish(&base, idle), "");
+    assert!(http
+        .set_timeout(Duration::MAX)
+        .unwrap_err()
+        .is_invalid_input());
+}
+
+#[test]
+fn virtual_hosts_and_aliases() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_gencb(|req| req.send_reply(200, None, b"main").unwrap());
+    let vhost = Http::new(&base).unwrap();
+    vhost.set_gencb(|req| req.send_reply(200, None, b"vhost").unwrap());
+    vhost.add_server_alias("other.example").unwrap();
+    http.add_virtual_host("*.example.org", vhost).unwrap();
+    let ask = |host: &str| {
+        let t = exchange(
+            addr,
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let r = finish(&base, t);
+        r.rsplit("\r\n\r\n").next().unwrap().to_owned()
+    };
+    assert_eq!(ask("a.example.org"), "vhost");
+    assert_eq!(ask("other.example"), "vhost");
+    assert_eq!(ask("example.com"), "main");
+    http.add_server_alias("alias.test").unwrap();
+    http.remove_server_alias("alias.test").unwrap();
+    assert!(http.remove_server_alias("alias.test").is_err());
+}
+
+#[test]
+fn accept_on_own_sockets_and_listeners_and_unbind() {
+    let base = EventBase::new().unwrap();
+    let http = Http::new(&base).unwrap();
+    http.set_gencb(|req| req.send_reply(200, None, b"x").unwrap());
+    let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = http.accept_socket(std_l).unwrap();
+    let l = Listener::bind(
+        &base,
+        "127.0.0.1:0".parse().unwrap(),
+        16,
+        ListenerFlags::REUSEABLE,
+        |_, _| panic!("the server replaced this callback"),
+    )
+    .unwrap();
+    let b = http.bind_listener(l).unwrap();
+    for bound in [&a, &b] {
+        assert!(get(&base, bound.local_addr().unwrap(), "/").starts_with("HTTP/1.1 200"));
+    }
+    let addr = a.local_addr().unwrap();
+    http.del_accept_socket(&a).unwrap();
+    assert!(http.del_accept_socket(&a).is_err());
+    assert!(TcpStream::connect(addr).is_err());
+    let other = Http::new(&base).unwrap();
+    assert!(other.del_accept_socket(&b).is_err());
+}
+
+#[test]
+fn bufferevent_supplied_by_the_caller() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let made = Rc::new(Cell::new(0));
+    let m = made.clone();
+    http.set_bevcb(move |base| {
+        m.set(m.get() + 1);
+        Some(BufferEvent::socket(base, None, Options::CLOSE_ON_FREE).unwrap())
+    });
+    http.set_gencb(|req| req.send_reply(200, None, b"via bevcb").unwrap());
+    assert!(get(&base, addr, "/").ends_with("via bevcb"));
+    assert_eq!(made.get(), 1);
+    // A bufferevent that cannot be handed over is refused; libevent makes its own.
+    http.set_bevcb(|base| Some(BufferEvent::pair(base, Options::empty()).unwrap().0));
+    assert!(get(&base, addr, "/").ends_with("via bevcb"));
+}
+
+#[test]
+fn server_dropped_inside_its_own_handler() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let slot = Rc::new(RefCell::new(Some(http)));
+    let s = slot.clone();
+    slot.borrow()
+        .as_ref()
+        .unwrap()
+        .set_cb("/bye", move |req| {
+            s.borrow_mut().take(); // the last handle
+            req.send_reply(200, None, b"bye").unwrap();
+        })
+        .unwrap();
+    assert!(get(&base, addr, "/bye").ends_with("bye"));
+    // Freed once C left the callback: the port no longer accepts.
+    spin(&base, || TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn a_pending_request_keeps_the_server_alive() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let held: Rc<RefCell<Option<Request>>> = Rc::default();
+    let h = held.clone();
+    http.set_gencb(move |req| *h.borrow_mut() = Some(req));
+    let t = exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    spin(&base, || held.borrow().is_some());
+    drop(http);
+    held.borrow_mut()
+        .take()
+        .unwrap()
+        .send_reply(200, None, b"still here")
+        .unwrap();
+    assert!(finish(&base, t).ends_with("still here"));
+}
+
+#[test]
+fn client_get_post_keepalive_and_chunks() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let peers = Rc::new(RefCell::new(Vec::new()));
+    let p = peers.clone();
+    http.set_gencb(move |mut req| {
+        p.borrow_mut().push(req.peer().unwrap());
+        let body = req.body();
+        let ct = req
+            .input_headers()
+            .get("Content-Type")
+            .unwrap_or("none")
+            .to_owned();
+        let out = format!(
+            "{} {} {} {}",
+            req.method().unwrap(),
+            req.uri(),
+            ct,
+            String::from_utf8_lossy(&body)
+        );
+        req.output_headers().add("X-Reply", "yes").unwrap();
+        req.send_reply(200, None, out.as_bytes()).unwrap();
+    });
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    assert_eq!(conn.peer(), Some(addr));
+    let seen: Seen = Rc::default();
+    conn.request(Method::Get, "/one")
+        .send(collect(&seen))
+        .unwrap();
+    conn.request(Method::Post, "/two?x=1")
+        .header("Content-Type", "text/plain")
+        .body("payload")
+        .send(collect(&seen))
+        .unwrap();
+    let headers = Rc::new(RefCell::new(None));
+    let hd = headers.clone();
+    conn.request(Method::Put, "/three")
+        .body(vec![1u8, 0, 2])
+        .send(move |r| {
+            let r = r.unwrap();
+            *hd.borrow_mut() = r.input_headers().get("X-Reply").map(str::to_owned);
+        })
+        .unwrap();
+    assert_eq!(conn.pending(), 3);
+    spin(&base, || conn.pending() == 0);
+    let seen = seen.borrow();
+    assert_eq!(
+        seen[0].as_ref().unwrap(),
+        &(200, b"GET /one none ".to_vec())
+    );
+    assert_eq!(
+        seen[1].as_ref().unwrap(),
+        &(200, b"POST /two?x=1 text/plain payload".to_vec())
+    );
+    assert_eq!(headers.borrow().as_deref(), Some("yes"));
+    // Keep-alive: one TCP connection carried all three.
+    let peers = peers.borrow();
+    assert_eq!(peers.len(), 3);
+    assert!(peers.iter().all(|p| *p == peers[0]), "{peers:?}");
+}
+
+#[test]
+fn client_streams_a_chunked_response() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    chunked_route(&http, &base, Rc::default(), Rc::default());
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let pieces = Rc::new(RefCell::new(Vec::new()));
+    let p = pieces.clone();
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    conn.request(Method::Get, "/chunked?n=4")
+        .on_chunk(move |r| {
+            p.borrow_mut()
+                .push(String::from_utf8(r.input_buffer().remove_all()).unwrap())
+        })
+        .send(move |r| {
+            assert_eq!(r.unwrap().response_code(), 200);
+            d.set(true);
+        })
+        .unwrap();
+    spin(&base, || done.get());
+    assert_eq!(
+        pieces.borrow().concat(),
+        "chunk 1\nchunk 2\nchunk 3\nchunk 4\n"
+    );
+    assert!(pieces.borrow().len() >= 2, "{:?}", pieces.borrow());
+}
+
+#[test]
+fn client_errors_refused_timeout_and_retry() {
+    let base = EventBase::new().unwrap();
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let conn = HttpConnection::new(&base, closed).unwrap();
+    let seen: Seen = Rc::default();
+    conn.request(Method::Get, "/").send(collect(&seen)).unwrap();
+    spin(&base, || !seen.borrow().is_empty());
+    let e = seen.borrow_mut().pop().unwrap().unwrap_err();
+    assert_eq!(e.request_error(), Some(RequestError::ConnectFailed));
+
+    // A server that accepts and never answers: the request times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let conn = HttpConnection::new(&base, silent.local_addr().unwrap()).unwrap();
+    conn.set_timeout(Duration::from_millis(100)).unwrap();
+    conn.request(Method::Get, "/").send(collect(&seen)).unwrap();
+    spin(&base, || !seen.borrow().is_empty());
+    let e = seen.borrow_mut().pop().unwrap().unwrap_err();
+    assert_eq!(e.request_error(), Some(RequestError::Timeout), "{e}");
+    assert!(e.to_string().contains("timed out"));
+
+    // Retries: the server appears while the client waits to retry.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let conn = HttpConnection::new(&base, port).unwrap();
+    conn.set_retries(5);
+    conn.set_initial_retry(Duration::from_millis(50)).unwrap();
+    conn.request(Method::Get, "/late")
+        .send(collect(&seen))
+        .unwrap();
+    common::run_for(&base, Duration::from_millis(20));
+    let http = Http::new(&base).unwrap();
+    http.bind(port).unwrap();
+    http.set_gencb(|req| req.send_reply(200, None, b"finally").unwrap());
+    spin(&base, || !seen.borrow().is_empty());
+    assert_eq!(
+        seen.borrow_mut().pop().unwrap().unwrap(),
+        (200, b"finally".to_vec())
+    );
+}
+
+#[test]
+fn client_dropped_inside_its_own_callbacks() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    chunked_route(&http, &base, Rc::default(), Rc::default());
+    http.set_cb("/x", |req| req.send_reply(200, None, b"x").unwrap())
+        .unwrap();
+    // In the response callback, with another request still queued behind it.
+    let slot: Rc<RefCell<Option<HttpConnection>>> = Rc::new(RefCell::new(Some(
+        HttpConnection::new(&base, addr).unwrap(),
+    )));
+    let calls = Rc::new(Cell::new(0));
+    {
+        let s = slot.clone();
+        let c = calls.clone();
+        let c2 = calls.clone();
+        let conn = slot.borrow();
+        let conn = conn.as_ref().unwrap();
+        conn.request(Method::Get, "/x")
+            .send(move |r| {
+                assert!(r.is_ok());
+                c.set(c.get() + 1);
+                s.borrow_mut().take();
+            })
+            .unwrap();
+        conn.request(Method::Get, "/x")
+            .send(move |_| c2.set(c2.get() + 100))
+            .unwrap();
+    }
+    spin(&base, || slot.borrow().is_none());
+    common::run_for(&base, Duration::from_millis(50));
+    assert_eq!(
+        calls.get(),
+        1,
+        "the queued request is discarded, not called"
+    );
+    // In a chunk callback.
+    let slot: Rc<RefCell<Option<HttpConnection>>> = Rc::new(RefCell::new(Some(
+        HttpConnection::new(&base, addr).unwrap(),
+    )));
+    let s = slot.clone();
+    slot.borrow()
+        .as_ref()
+        .unwrap()
+        .request(Method::Get, "/chunked?n=50")
+        .on_chunk(move |_| {
+            s.borrow_mut().take();
+        })
+        .send(|_| panic!("the connection was dropped"))
+        .unwrap();
+    spin(&base, || slot.borrow().is_none());
+    common::run_for(&base, Duration::from_millis(50));
+}
+
+#[test]
+fn client_close_callback() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_gencb(|mut req| {
+        req.output_headers().add("Connection", "close").unwrap();
+        req.send_reply(200, None, b"x").unwrap();
+    });
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let closes = Rc::new(Cell::new(0));
+    let c = closes.clone();
+    conn.on_close(move || c.set(c.get() + 1)).unwrap();
+    let seen: Seen = Rc::default();
+    conn.request(Method::Get, "/").send(collect(&seen)).unwrap();
+    spin(&base, || !seen.borrow().is_empty() && closes.get() >= 1);
+}
+
+#[test]
+fn uri_parts_and_encoding() {
+    let u = Uri::parse("https://u:p@[::1]:8443/a%2Fb?q=1#f").unwrap();
+    assert_eq!(u.host(), Some("[::1]"));
+    assert_eq!(u.userinfo(), Some("u:p"));
+    assert_eq!(u.port(), Some(8443));
+    assert_eq!(Uri::parse("/x").unwrap().port(), None);
+    assert!(Uri::parse("ht tp://x").is_err());
+    assert!(Uri::parse("a\0b").unwrap_err().is_invalid_input());
+    assert_eq!(encode_uri("é&="), "%C3%A9%26%3D");
+    assert_eq!(decode_uri("%C3%A9%26%3D", false).unwrap(), "é&=");
+    assert_eq!(decode_uri("a+b", false).unwrap(), "a+b");
+    assert!(parse_query("a=1&&b=2").is_err() || parse_query("a=1&&b=2").unwrap().len() == 2);
+    assert_eq!(parse_query("").unwrap(), []);
+}
