@@ -51,5 +51,40 @@ if wait_for "$tmp/es" "listening on"; then
   if grep -q "^connected" "$tmp/ec" && grep -q "^echo: one$" "$tmp/ec" && grep -q "^echo: two words$" "$tmp/ec" && grep -q "client 1 from" "$tmp/es"; then ok "echo_server + echo_client"; else bad "echo_server + echo_client" "$tmp/ec"; fi
 else bad echo_server "$tmp/es"; fi
 
+# http_server, checked with curl and with http_client (the safe crate's client API).
+$ex/http_server 127.0.0.1:0 >"$tmp/hs" 2>&1 & pid=$!
+if wait_for "$tmp/hs" "listening on"; then
+  a=$(addr_of "$tmp/hs"); u="http://$a"; c="curl -s --max-time 10"
+  errs=()
+  check() { [ "$2" = "$3" ] || errs+=("$1: got [$2], want [$3]"); }
+  check "GET /hello" "$($c -w '%{http_code} %{content_type}|' "$u/hello")" "hello
+200 text/plain|"
+  check "POST /echo" "$(printf 'a\0b c' | $c -w '|%{http_code} %{content_type}' -H 'Content-Type: application/x-demo' --data-binary @- "$u/echo" | od -An -c | tr -s ' ')" "$(printf 'a\0b c|200 application/x-demo' | od -An -c | tr -s ' ')"
+  check "GET /chunked?n=3" "$($c -D "$tmp/h3" "$u/chunked?n=3")" "chunk 1
+chunk 2
+chunk 3"
+  grep -qi '^Transfer-Encoding: chunked' "$tmp/h3" || errs+=("GET /chunked: not chunked")
+  check "GET /chunked?n=200" "$($c "$u/chunked?n=200" | sed -n '1p;$p')" "chunk 1
+chunk 200"
+  # 1000 is allowed; the client leaves after the first chunk (the server stops feeding).
+  check "GET /chunked?n=1000" "$($c -N "$u/chunked?n=1000" | head -1)" "chunk 1"
+  for q in "n=0" "n=1001" "n=x" ""; do check "GET /chunked?$q" "$($c -o /dev/null -w '%{http_code}' "$u/chunked?$q")" 400; done
+  check "GET /headers" "$($c -H 'X-First: 1' -H 'X-Second: two words' "$u/headers" | grep -v '^User-Agent')" "Host: $a
+Accept: */*
+X-First: 1
+X-Second: two words"
+  check "GET /other" "$($c -o /dev/null -w '%{http_code}' "$u/other")" 404
+  check "GET /echo" "$($c -o /dev/null -w '%{http_code}' "$u/echo")" 404
+  check "POST 2 MiB" "$(head -c 2097152 /dev/zero | $c -o /dev/null -w '%{http_code}' --data-binary @- "$u/echo")" 413
+  check "POST 1 MiB" "$(head -c 1048576 /dev/zero | $c -w '%{http_code}' --data-binary @- "$u/echo" | wc -c)" 1048579
+  check "client GET /hello" "$(timeout 10 $ex/http_client "$a" GET /hello | sed -n '1p;$p')" "200 OK
+hello"
+  check "client POST /echo" "$(timeout 10 $ex/http_client "$a" POST /echo 'from the client' | tail -1)" "from the client"
+  check "client chunks" "$(timeout 10 $ex/http_client --chunks "$a" GET '/chunked?n=5' | grep -c '^piece .*: chunk [1-5]$')" 5
+  kill -INT $pid; timeout 5 tail --pid=$pid -f /dev/null
+  grep -q "^done" "$tmp/hs" || errs+=("no clean exit on SIGINT")
+  if [ ${#errs[@]} = 0 ]; then ok "http_server (curl) + http_client"; else printf '%s\n' "${errs[@]}" >"$tmp/hs.err"; bad http_server "$tmp/hs.err"; fi
+else bad http_server "$tmp/hs"; fi
+
 echo "examples: $pass passed, $fail failed"
 [ $fail = 0 ]

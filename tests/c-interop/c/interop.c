@@ -47,3 +47,51 @@ void c_counter_free(struct counter *c)
 		event_free(c->ev);
 	free(c);
 }
+
+/* A C program's HTTP server: it serves /c and /stop itself; Rust adds routes to it. */
+#include <event2/http.h>
+#include <event2/buffer.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+static void c_http_reply(struct evhttp_request *req, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add_printf(b, "%s", text);
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+static void c_http_served(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	c_http_reply(req, "from C");
+}
+
+static void c_http_stop(struct evhttp_request *req, void *arg)
+{
+	struct timeval flush = { 0, 100000 };
+	c_http_reply(req, "stopping");
+	event_base_loopexit(arg, &flush);
+}
+
+struct evhttp *c_http_start(struct event_base *base, int *port)
+{
+	struct evhttp *http = evhttp_new(base);
+	struct evhttp_bound_socket *bound;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	if (!http)
+		return NULL;
+	bound = evhttp_bind_socket_with_handle(http, "127.0.0.1", 0);
+	if (!bound || getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sin, &len) != 0) {
+		evhttp_free(http);
+		return NULL;
+	}
+	*port = ntohs(sin.sin_port);
+	evhttp_set_cb(http, "/c", c_http_served, NULL);
+	evhttp_set_cb(http, "/stop", c_http_stop, base);
+	return http;
+}
+
+void c_http_free(struct evhttp *http) { evhttp_free(http); }

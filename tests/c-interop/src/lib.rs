@@ -25,4 +25,9 @@ extern "C" {
     pub fn c_add_timer(base: *mut event_base, usec: libc::c_long) -> *mut Counter;
     pub fn c_counter_fired(c: *const Counter) -> i32;
     pub fn c_counter_free(c: *mut Counter);
+    /// A C program's evhttp on `base`, bound to 127.0.0.1 (port written to `port`),
+    /// serving `/c` and `/stop` (which ends the loop) itself.
+    pub fn c_http_start(base: *mut event_base, port: *mut libc::c_int)
+        -> *mut libevent_sys::evhttp;
+    pub fn c_http_free(http: *mut libevent_sys::evhttp);
 }

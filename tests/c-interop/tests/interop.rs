@@ -69,3 +69,75 @@ fn c_events_run_inside_a_loop_that_rust_owns_and_runs() {
     // SAFETY: freed once.
     unsafe { c_counter_free(c) };
 }
+
+/// GET `path` on 127.0.0.1:`port` with a blocking client; the body of the reply.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
+}
+
+#[test]
+fn rust_handlers_on_an_evhttp_that_c_made_and_runs() {
+    use libevent::Http;
+    // SAFETY: plain C calls; the server and base are freed at the end, after every Rust
+    // handle on them.
+    let raw = unsafe { c_program_make_base() };
+    let mut port = 0;
+    // SAFETY: raw is a live base; port a valid out pointer.
+    let http_raw = unsafe { c_http_start(raw, &mut port) };
+    assert!(!http_raw.is_null());
+    {
+        // SAFETY: raw and http_raw stay alive until freed below, after this scope.
+        let base = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        // SAFETY: as above; http_raw runs on raw.
+        let http = unsafe { Http::from_raw_borrowed(&base, http_raw) }.unwrap();
+        let served = Rc::new(Cell::new(0));
+        let s = served.clone();
+        http.set_cb("/rust", move |mut req| {
+            s.set(s.get() + 1);
+            req.output_headers().add("X-Served-By", "rust").unwrap();
+            req.send_reply(200, None, b"from Rust").unwrap();
+        })
+        .unwrap();
+        // C already routes /c: Rust cannot take it over.
+        assert!(http.set_cb("/c", |_| {}).is_err());
+        let port = port as u16;
+        let client = std::thread::spawn(move || {
+            let got = (
+                http_get(port, "/c"),
+                http_get(port, "/rust"),
+                http_get(port, "/nope"),
+            );
+            http_get(port, "/stop");
+            got
+        });
+        // The C program runs its loop; the Rust handler runs inside it.
+        // SAFETY: raw is live.
+        let rc = unsafe { c_program_run_loop(raw) };
+        assert!(rc >= 0);
+        let (c, rust, nope) = client.join().unwrap();
+        assert_eq!(c, "from C");
+        assert_eq!(rust, "from Rust");
+        assert!(nope.contains("Not Found"), "{nope}");
+        assert_eq!(served.get(), 1);
+        drop(http);
+        // Dropping the Rust handle took its route back: C's server no longer has it.
+        // SAFETY: http_raw is live.
+        let r = unsafe { libevent::sys::evhttp_del_cb(http_raw, c"/rust".as_ptr()) };
+        assert_eq!(r, -1);
+    }
+    // SAFETY: no Rust handle on either is left.
+    unsafe {
+        c_http_free(http_raw);
+        c_program_free_base(raw);
+    }
+}
