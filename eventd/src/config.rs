@@ -86,6 +86,11 @@ pub struct Config {
     /// Append the log here instead of standard output.
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+
+    /// Serve GET /metrics (Prometheus text format) and GET /healthz on this address,
+    /// from the first worker's event loop. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {

@@ -1,6 +1,7 @@
 //! One connection: its phases, the framing of what it sends, and how it closes (fixes 2
 //! and 3, and the lingering close).
 
+use super::metrics::add;
 use super::worker::State;
 use super::{conn_key, with_state};
 use crate::protocol::{Action, Framer};
@@ -81,12 +82,19 @@ impl State {
         let pending = bev.input().len();
         conn.framer
             .extend_with(pending, |buf| bev.input_mut().remove(buf));
-        match conn
+        let counters = &self.shared.counters[self.index];
+        add(&counters.bytes_received, pending as u64);
+        let action = conn
             .framer
-            .decide(self.shared.cfg.max_message, &mut self.reply)
-        {
+            .decide(self.shared.cfg.max_message, &mut self.reply);
+        if action != Action::Wait {
+            add(&counters.messages, 1);
+        }
+        match action {
             Action::Wait | Action::Silent => {}
             Action::Reply(reply) => {
+                add(&counters.replies, 1);
+                add(&counters.bytes_sent, reply.len() as u64);
                 if conn.bev.write_direct(reply).is_err() {
                     self.close(key, Close::Error);
                     return;
@@ -165,6 +173,7 @@ impl State {
         let Some(id) = self.conns.get(&key).map(|c| c.id) else {
             return;
         };
+        self.counters().closed(why);
         match why {
             Close::Eof => self
                 .shared
@@ -235,6 +244,10 @@ impl State {
         let Some(conn) = self.conns.remove(&key) else {
             return;
         };
+        self.counters().open.store(
+            self.conns.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if conn.holds_slot() {
             self.slot_freed();
         }

@@ -12,10 +12,12 @@
 //! - `worker`: one worker's loop, listener and accepting (fix 1, the accept back-off);
 //! - `conn`: a connection's phases, replies and close (fixes 2 and 3, the linger);
 //! - `bell`: how workers wake each other;
-//! - `shutdown`: SIGINT and SIGTERM (fix 4).
+//! - `shutdown`: SIGINT and SIGTERM (fix 4);
+//! - `metrics`: the counters, and `--metrics` (an evhttp server on worker 0's loop).
 
 mod bell;
 mod conn;
+mod metrics;
 mod shutdown;
 mod worker;
 
@@ -50,6 +52,8 @@ struct Shared {
     /// SIGINT or SIGTERM arrived (worker 0 handles signals and rings the others).
     stopping: AtomicBool,
     bells: Vec<Bell>,
+    /// One per worker, for `--metrics`.
+    counters: Vec<metrics::Counters>,
 }
 
 impl Shared {
@@ -127,6 +131,7 @@ impl Server {
             log: Mutex::new(log),
             stopping: AtomicBool::new(false),
             bells,
+            counters: (0..cfg.workers).map(|_| Default::default()).collect(),
         });
         let first = Worker::start(shared.clone(), 0, cfg.listen)?;
         // With port 0 the kernel chose one: the other workers join that one.

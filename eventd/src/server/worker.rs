@@ -3,10 +3,11 @@
 //! accept live here; connections in conn.rs, the shutdown in shutdown.rs.
 
 use super::conn::Conn;
+use super::metrics::{self, add};
 use super::{conn_key, with_state, Shared, ACCEPT_BACKOFF, LINGER, WORKER};
 use anyhow::{Context, Result};
 use libevent::{
-    BufferEvent, CommonTimeout, Event, EventBase, Flags, Listener, ListenerFlags, Options,
+    BufferEvent, CommonTimeout, Event, EventBase, Flags, Http, Listener, ListenerFlags, Options,
 };
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -45,6 +46,8 @@ pub(super) struct State {
     pub(super) shutting_down: bool,
     pub(super) finished: bool,
     pub(super) grace_timer: Option<Event>,
+    /// `--metrics`, on worker 0.
+    metrics: Option<Http>,
 }
 
 impl State {
@@ -74,6 +77,12 @@ impl State {
             Ok(bev) => {
                 self.conns
                     .insert(conn_key(&bev), Box::new(Conn::new(id, bev)));
+                let c = self.counters();
+                add(&c.connections, 1);
+                c.open.store(
+                    self.conns.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
             }
             Err(e) => {
                 self.shared.log(format_args!("Error: {e} (id = {id})..."));
@@ -160,6 +169,11 @@ impl State {
         }
     }
 
+    /// This worker's counters.
+    pub(super) fn counters(&self) -> &metrics::Counters {
+        &self.shared.counters[self.index]
+    }
+
     fn backoff_over(&mut self) {
         self.backoff = false;
         self.refresh_listener();
@@ -173,6 +187,7 @@ impl State {
         self.grace_timer = None;
         self.backoff_timer = None;
         self.bell_event = None;
+        self.metrics = None;
     }
 }
 
@@ -209,6 +224,7 @@ impl Worker {
             shutting_down: false,
             finished: false,
             grace_timer: None,
+            metrics: None,
         }));
         WORKER.with(|w| *w.borrow_mut() = Rc::downgrade(&state));
         let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
@@ -239,8 +255,19 @@ impl Worker {
             hup.add(None)?;
             signals.push(hup);
         }
+        let metrics = match shared.cfg.metrics {
+            Some(addr) if index == 0 => {
+                let (http, bound) = metrics::serve(&base, shared.clone(), addr)
+                    .map_err(io::Error::from)
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+                eprintln!("eventd: metrics on http://{bound}/metrics");
+                Some(http)
+            }
+            _ => None,
+        };
         {
             let mut st = state.borrow_mut();
+            st.metrics = metrics;
             st.listener = Some(listener);
             st.backoff_timer = Some(backoff_timer);
             st.bell_event = Some(bell_event);
