@@ -1,10 +1,12 @@
-// Compiles the C reference server against the headers and libraries libevent-sys built
+// Compiles the C reference servers (the protocol one and the HTTP one) against the headers and libraries libevent-sys built
 // (DEP_EVENT_INCLUDE; the static libraries come in through the libevent-sys dependency).
 fn main() {
     println!("cargo:rerun-if-changed=c/c_reference.c");
+    println!("cargo:rerun-if-changed=c/http_reference.c");
     let include = std::env::var("DEP_EVENT_INCLUDE").expect("libevent-sys exports cargo:include");
     cc::Build::new()
         .file("c/c_reference.c")
+        .file("c/http_reference.c")
         .include(include)
         .opt_level(2)
         .warnings(true)

@@ -5,7 +5,82 @@ use std::ffi::{c_char, c_int};
 extern "C" {
     /// The C reference server's `main` (c/c_reference.c), compiled by build.rs.
     pub fn c_reference_main(argc: c_int, argv: *mut *mut c_char) -> c_int;
+    /// The C HTTP reference server's `main` (c/http_reference.c): examples/http_server.rs
+    /// in C.
+    pub fn c_http_reference_main(argc: c_int, argv: *mut *mut c_char) -> c_int;
 }
 
 // The C server calls libevent: keep libevent-sys linked into every binary using this.
 pub use libevent_sys as _sys;
+
+/// Runs a C `main` compiled into this crate with this process's arguments, and exits
+/// with its status.
+pub fn run_c_main(main: unsafe extern "C" fn(c_int, *mut *mut c_char) -> c_int) -> ! {
+    let args: Vec<std::ffi::CString> = std::env::args()
+        .map(|a| std::ffi::CString::new(a).expect("argument with NUL"))
+        .collect();
+    let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+    argv.push(std::ptr::null_mut());
+    // SAFETY: argv holds argc valid C strings and a terminating null, alive for the call.
+    let rc = unsafe { main(args.len() as c_int, argv.as_mut_ptr()) };
+    std::process::exit(rc);
+}
+
+/// (utime + stime) of process `pid` in seconds, from /proc/PID/stat; a zombie still has
+/// its figures; 0 if it is gone.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = text.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = text[close + 2..].split_whitespace().collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// The median (0 for none).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A TrueType font for the plots' text: `BENCH_FONT`, or DejaVu Sans where Debian's
+/// fonts-dejavu-core puts it; registered as plotters' "sans-serif".
+pub fn register_plot_font() -> Result<(), String> {
+    let mut candidates: Vec<std::path::PathBuf> = std::env::var_os("BENCH_FONT")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend(
+        [
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+        ]
+        .map(std::path::PathBuf::from),
+    );
+    for p in &candidates {
+        if let Ok(bytes) = std::fs::read(p) {
+            let font: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            return plotters::style::register_font(
+                "sans-serif",
+                plotters::style::FontStyle::Normal,
+                font,
+            )
+            .map_err(|_| "the font could not be read".to_string());
+        }
+    }
+    Err("no TrueType font for the plot: install fonts-dejavu-core or set BENCH_FONT=/path/to/font.ttf".into())
+}

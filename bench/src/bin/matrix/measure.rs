@@ -1,6 +1,8 @@
 //! One run: a fresh server, `loadgen` against it, and what both processes used.
 
 use crate::spec::{Mode, Server};
+use bench::cpu_seconds;
+pub use bench::median;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -28,21 +30,6 @@ pub fn field(line: &str, key: &str) -> Option<f64> {
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?
         .parse()
         .ok()
-}
-
-/// (utime + stime) of `pid` in seconds; a zombie still has its figures.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some(close) = text.rfind(')') else {
-        return 0.0;
-    };
-    let f: Vec<&str> = text[close + 2..].split_whitespace().collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / hz
 }
 
 /// Resident set of `pid` (all its threads), in bytes.
@@ -205,17 +192,4 @@ fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }

@@ -3,14 +3,12 @@
 use crate::report::{Cell, Report};
 use crate::spec::Mode;
 use plotters::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// requests (or connections) per second against connections, log x axis, one line per
 /// server; one panel per throughput mode.
 pub fn plot(report: &Report<'_>, path: &Path) -> Result<(), String> {
-    let font = load_font()?;
-    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
-        .map_err(|_| "the font could not be read".to_string())?;
+    bench::register_plot_font()?;
     let modes: Vec<Mode> = report
         .args
         .modes
@@ -88,27 +86,4 @@ pub fn plot(report: &Report<'_>, path: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
-}
-
-/// A TrueType font for the plot's text: `BENCH_FONT`, or DejaVu Sans where Debian's
-/// fonts-dejavu-core puts it.
-fn load_font() -> Result<&'static [u8], String> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("BENCH_FONT")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    candidates.extend(
-        [
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/TTF/DejaVuSans.ttf",
-            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-        ]
-        .map(PathBuf::from),
-    );
-    for p in &candidates {
-        if let Ok(bytes) = std::fs::read(p) {
-            return Ok(Box::leak(bytes.into_boxed_slice()));
-        }
-    }
-    Err("no TrueType font for the plot: install fonts-dejavu-core or set BENCH_FONT=/path/to/font.ttf".into())
 }

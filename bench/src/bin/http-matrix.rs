@@ -1,0 +1,533 @@
+//! http-matrix: wrk against three HTTP servers answering `GET /hello`, the same way:
+//! examples/http_server.rs (the safe crate's evhttp), the same server in C on the same
+//! libevent build (`c-http-reference`), and hyper on tokio's current_thread runtime
+//! (`hyper-reference`). Requests per second, p99 latency and server CPU per request, at
+//! each connection count; medians over interleaved repetitions.
+//!
+//! ```text
+//! cargo run --release -p bench --bin http-matrix -- [--reps 5] [--duration 3]
+//!     [--connections 1,100,1000] [--out DIR] [--quick] [--strict]
+//! ```
+//!
+//! Servers run on core 0 and wrk (one thread) on core 1, with `taskset` when there are two
+//! cores. `--quick` (CI's smoke version): one repetition of one second, output in
+//! `target/bench-smoke-http`. `--strict`: exit 1 if wrk saw any socket error or any
+//! response other than 200. Writes report.md, report.json and report.png.
+
+use bench::{cpu_seconds, median};
+use plotters::prelude::*;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    EvhttpRust,
+    EvhttpC,
+    HyperCurrent,
+}
+
+impl Server {
+    const ALL: [Server; 3] = [Server::EvhttpRust, Server::EvhttpC, Server::HyperCurrent];
+
+    fn name(self) -> &'static str {
+        match self {
+            Server::EvhttpRust => "evhttp-rust",
+            Server::EvhttpC => "evhttp-c",
+            Server::HyperCurrent => "hyper-current",
+        }
+    }
+
+    fn path(self, dir: &Path) -> PathBuf {
+        match self {
+            Server::EvhttpRust => dir.join("examples").join("http_server"),
+            Server::EvhttpC => dir.join("c-http-reference"),
+            Server::HyperCurrent => dir.join("hyper-reference"),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Run {
+    per_second: f64,
+    p99_us: f64,
+    cpu_us_per_request: f64,
+    errors: u64,
+    failure: Option<String>,
+}
+
+struct Args {
+    reps: usize,
+    duration: u64,
+    connections: Vec<usize>,
+    out: PathBuf,
+    strict: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut a = Args {
+        reps: 5,
+        duration: 3,
+        connections: vec![1, 100, 1000],
+        out: root.join("results/http"),
+        strict: false,
+    };
+    let mut out = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--quick" => {
+                a.reps = 1;
+                a.duration = 1;
+                a.out = root.join("../target/bench-smoke-http");
+                continue;
+            }
+            "--strict" => {
+                a.strict = true;
+                continue;
+            }
+            _ => {}
+        }
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
+        match flag.as_str() {
+            "--reps" => a.reps = v.parse().map_err(|e| bad(&e))?,
+            "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
+            "--connections" => {
+                a.connections = v
+                    .split(',')
+                    .map(|s| s.parse::<usize>().map_err(|e| bad(&e)))
+                    .collect::<Result<_, _>>()?
+            }
+            "--out" => out = Some(PathBuf::from(v)),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if let Some(o) = out {
+        a.out = o;
+    }
+    if a.reps == 0 || a.duration == 0 || a.connections.is_empty() || a.connections.contains(&0) {
+        return Err("--reps, --duration and every connection count must be positive".into());
+    }
+    Ok(a)
+}
+
+/// The binaries' directory; under `cargo run`, builds the servers there first.
+fn binaries() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = me.parent().ok_or("no directory")?.to_path_buf();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-q", "-p", "libevent", "--example", "http_server"])
+            .args(["-p", "bench", "--bins"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+        if !st.success() {
+            return Err("cargo build of the servers failed".into());
+        }
+    }
+    for s in Server::ALL {
+        if !s.path(&dir).exists() {
+            return Err(format!(
+                "{} is missing: build it first",
+                s.path(&dir).display()
+            ));
+        }
+    }
+    Ok(dir)
+}
+
+fn pinned(pin: bool, core: usize, program: &Path) -> Command {
+    if pin {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg(core.to_string()).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn stop(child: &mut Child) {
+    // SAFETY: our child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A wrk duration like `427.00us`, `1.05ms` or `2.00s`, in µs.
+fn micros(s: &str) -> Option<f64> {
+    let (num, scale) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e3)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1e6)
+    } else {
+        return None;
+    };
+    Some(num.parse::<f64>().ok()? * scale)
+}
+
+/// (requests per second, p99 µs, requests, errors) from wrk's `--latency` output.
+fn parse_wrk(out: &str) -> Option<(f64, f64, f64, u64)> {
+    let mut per_second = None;
+    let mut p99 = None;
+    let mut requests = None;
+    let mut errors = 0;
+    for line in out.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => per_second = v.parse().ok(),
+            ["99%", v] => p99 = micros(v),
+            [n, "requests", "in", ..] => requests = n.parse().ok(),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().ok()?,
+            ["Socket", "errors:", rest @ ..] => {
+                errors += rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum::<u64>()
+            }
+            _ => {}
+        }
+    }
+    Some((per_second?, p99?, requests?, errors))
+}
+
+fn measure(dir: &Path, pin: bool, s: Server, conns: usize, secs: u64) -> Result<Run, String> {
+    let mut server = pinned(pin, 0, &s.path(dir))
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", s.name()))?;
+    let mut line = String::new();
+    let mut out = BufReader::new(server.stdout.take().expect("piped"));
+    let addr: Option<SocketAddr> = loop {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break None;
+        }
+        if let Some(a) = line.trim().strip_prefix("listening on ") {
+            break a.parse().ok();
+        }
+    };
+    let Some(addr) = addr else {
+        stop(&mut server);
+        return Err(format!("{} did not start", s.name()));
+    };
+    // The server's output must keep flowing (it prints nothing more, but never block it).
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    drop(TcpStream::connect(addr));
+    std::thread::sleep(Duration::from_millis(100));
+    let pid = server.id();
+    let cpu0 = cpu_seconds(pid);
+    let wrk = pinned(pin, 1, Path::new("wrk"))
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "--timeout",
+            "5s",
+        ])
+        .arg(format!("http://{addr}/hello"))
+        .output()
+        .map_err(|e| format!("wrk: {e} (install Debian's wrk)"));
+    let cpu = cpu_seconds(pid) - cpu0;
+    let alive = matches!(server.try_wait(), Ok(None));
+    stop(&mut server);
+    let wrk = wrk?;
+    let text = String::from_utf8_lossy(&wrk.stdout);
+    if !wrk.status.success() {
+        return Err(format!(
+            "wrk {}: {}",
+            wrk.status,
+            String::from_utf8_lossy(&wrk.stderr).trim()
+        ));
+    }
+    if !alive {
+        return Err(format!("{} died during the run", s.name()));
+    }
+    let (per_second, p99_us, requests, errors) =
+        parse_wrk(&text).ok_or_else(|| format!("wrk output not understood: {text}"))?;
+    Ok(Run {
+        per_second,
+        p99_us,
+        cpu_us_per_request: if requests > 0.0 {
+            cpu * 1e6 / requests
+        } else {
+            0.0
+        },
+        errors,
+        failure: None,
+    })
+}
+
+struct Cell {
+    server: Server,
+    connections: usize,
+    runs: Vec<Run>,
+}
+
+impl Cell {
+    fn med(&self, f: impl Fn(&Run) -> f64) -> f64 {
+        median(
+            self.runs
+                .iter()
+                .filter(|r| r.failure.is_none())
+                .map(f)
+                .collect(),
+        )
+    }
+    fn errors(&self) -> u64 {
+        self.runs.iter().map(|r| r.errors).sum()
+    }
+}
+
+fn report(cells: &[Cell], args: &Args, pin: bool, seconds: f64) -> String {
+    let cell = |s: Server, n: usize| cells.iter().find(|c| c.server == s && c.connections == n);
+    let mut md = String::from("# HTTP: GET /hello under wrk\n\n");
+    md.push_str(&format!(
+        "Median of {} interleaved runs of {} s per cell; wrk with one thread{}; {:.0} s in all.\n\
+         Command: `cargo run --release -p bench --bin http-matrix`.\n\n",
+        args.reps,
+        args.duration,
+        if pin {
+            ", servers pinned to core 0 and wrk to core 1"
+        } else {
+            " (not pinned)"
+        },
+        seconds
+    ));
+    md.push_str("| connections | server | requests/s | p99 latency | server CPU per request | errors |\n|---:|---|---:|---:|---:|---:|\n");
+    for &n in &args.connections {
+        for s in Server::ALL {
+            if let Some(c) = cell(s, n) {
+                md.push_str(&format!(
+                    "| {n} | {} | {:.0} | {:.0} µs | {:.2} µs | {} |\n",
+                    s.name(),
+                    c.med(|r| r.per_second),
+                    c.med(|r| r.p99_us),
+                    c.med(|r| r.cpu_us_per_request),
+                    c.errors()
+                ));
+            }
+        }
+    }
+    md.push_str(
+        "\n| connections | evhttp-rust / evhttp-c | hyper-current / evhttp-c |\n|---:|---:|---:|\n",
+    );
+    for &n in &args.connections {
+        let rate = |s| cell(s, n).map_or(0.0, |c| c.med(|r| r.per_second));
+        let c = rate(Server::EvhttpC).max(1e-9);
+        md.push_str(&format!(
+            "| {n} | {:.2} | {:.2} |\n",
+            rate(Server::EvhttpRust) / c,
+            rate(Server::HyperCurrent) / c
+        ));
+    }
+    for c in cells {
+        for r in &c.runs {
+            if let Some(f) = &r.failure {
+                md.push_str(&format!(
+                    "\nFailed run: {} at {}: {f}\n",
+                    c.server.name(),
+                    c.connections
+                ));
+            }
+        }
+    }
+    md
+}
+
+fn json(cells: &[Cell]) -> serde_json::Value {
+    serde_json::Value::Array(
+        cells
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "server": c.server.name(),
+                    "connections": c.connections,
+                    "per_second": c.med(|r| r.per_second),
+                    "p99_us": c.med(|r| r.p99_us),
+                    "cpu_us_per_request": c.med(|r| r.cpu_us_per_request),
+                    "errors": c.errors(),
+                    "runs": c.runs.iter().map(|r| serde_json::json!({
+                        "per_second": r.per_second, "p99_us": r.p99_us,
+                        "cpu_us_per_request": r.cpu_us_per_request, "errors": r.errors,
+                        "failure": r.failure,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn plot(cells: &[Cell], args: &Args, path: &Path) -> Result<(), String> {
+    bench::register_plot_font()?;
+    let root = BitMapBackend::new(path, (1000, 450)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let ymax = cells
+        .iter()
+        .map(|c| c.med(|r| r.per_second))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let max_n = *args.connections.iter().max().unwrap_or(&1) as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("GET /hello: requests per second", ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d((0.8f64..max_n * 1.25).log_scale(), 0.0..ymax)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent connections")
+        .y_desc("requests per second (median)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+    ];
+    for (i, s) in Server::ALL.into_iter().enumerate() {
+        let pts: Vec<(f64, f64)> = cells
+            .iter()
+            .filter(|c| c.server == s)
+            .map(|c| (c.connections as f64, c.med(|r| r.per_second)))
+            .collect();
+        let color = colors[i];
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(s.name())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn fail(code: i32, e: impl std::fmt::Display) -> ! {
+    eprintln!("http-matrix: {e}");
+    std::process::exit(code);
+}
+
+fn main() {
+    let args = parse_args().unwrap_or_else(|e| fail(2, e));
+    let dir = binaries().unwrap_or_else(|e| fail(1, e));
+    let pin = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && Command::new("taskset")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let mut cells: Vec<Cell> = args
+        .connections
+        .iter()
+        .flat_map(|&n| {
+            Server::ALL.map(|server| Cell {
+                server,
+                connections: n,
+                runs: Vec::new(),
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let total = cells.len() * args.reps;
+    let mut done = 0;
+    for rep in 0..args.reps {
+        for group in cells.chunks_mut(Server::ALL.len()) {
+            let k = group.len();
+            for i in 0..k {
+                let cell = &mut group[(i + rep) % k];
+                let run = measure(&dir, pin, cell.server, cell.connections, args.duration)
+                    .unwrap_or_else(|e| Run {
+                        failure: Some(e),
+                        errors: 1,
+                        ..Run::default()
+                    });
+                done += 1;
+                eprintln!(
+                    "[{done}/{total}] {} {}: {:.0}/s p99 {:.0} µs cpu {:.2} µs/req errors {}{}",
+                    cell.server.name(),
+                    cell.connections,
+                    run.per_second,
+                    run.p99_us,
+                    run.cpu_us_per_request,
+                    run.errors,
+                    run.failure
+                        .as_ref()
+                        .map_or(String::new(), |f| format!(" FAILED: {f}"))
+                );
+                cell.runs.push(run);
+            }
+        }
+    }
+    let md = report(&cells, &args, pin, started.elapsed().as_secs_f64());
+    std::fs::create_dir_all(&args.out)
+        .unwrap_or_else(|e| fail(1, format!("{}: {e}", args.out.display())));
+    let js = serde_json::to_string_pretty(&json(&cells)).expect("json") + "\n";
+    for (name, text) in [("report.md", &md), ("report.json", &js)] {
+        std::fs::write(args.out.join(name), text)
+            .unwrap_or_else(|e| fail(1, format!("{name}: {e}")));
+    }
+    if let Err(e) = plot(&cells, &args, &args.out.join("report.png")) {
+        eprintln!("http-matrix: report.png not written: {e}");
+    }
+    println!("{md}");
+    println!("written to {}", args.out.display());
+    let errors: u64 = cells.iter().map(Cell::errors).sum();
+    if args.strict && errors > 0 {
+        fail(1, format!("{errors} errors"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_output() {
+        let out = "Running 1s test @ http://127.0.0.1:1/hello
+  1 threads and 100 connections
+  Latency Distribution
+     50%  427.00us
+     99%    1.05ms
+  123456 requests in 2.00s, 15.20MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 5
+Requests/sec:  61728.00
+Transfer/sec:      7.61MB
+";
+        assert_eq!(parse_wrk(out), Some((61728.0, 1050.0, 123456.0, 8)));
+        assert_eq!(micros("2.00s"), Some(2e6));
+        assert_eq!(micros("12"), None);
+        assert_eq!(parse_wrk("garbage"), None);
+    }
+}

@@ -1,0 +1,56 @@
+//! hyper on tokio's current_thread runtime, answering `GET /hello` as
+//! examples/http_server.rs does (`hello\n`, text/plain; 404 otherwise): the HTTP
+//! benchmark's reference from the async Rust world. `hyper-reference HOST:PORT`; prints
+//! `listening on ADDR`; exits on SIGINT or SIGTERM.
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let found = req.method() == Method::GET && req.uri().path() == "/hello";
+    let (status, body) = if found {
+        (StatusCode::OK, &b"hello\n"[..])
+    } else {
+        (StatusCode::NOT_FOUND, &b"not found\n"[..])
+    };
+    let mut res = Response::new(Full::new(Bytes::from_static(body)));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        "Content-Type",
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    Ok(res)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(&addr).await?;
+        println!("listening on {}", listener.local_addr()?);
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        loop {
+            let (stream, _) = tokio::select! {
+                r = listener.accept() => r?,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            };
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(handle))
+                    .await;
+            });
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })
+}
