@@ -31,6 +31,20 @@
 //! | `evbuffer_new`, `_add`, `_add_buffer`, `_prepend`, `_remove`, `_copyout`, `_drain`, `_pullup` | [`EvBuffer`], [`EvBufferRef`] |
 //! | `evbuffer_readln`, `_search`, `_peek`, `_add_reference`, `_add_file`, `_freeze`, `_add_cb` | [`EvBufferRef::readln`], [`EvBufferRef::search`], [`EvBufferRef::peek`], [`EvBufferRef::add_reference`], [`EvBufferRef::add_file`], [`EvBufferRef::freeze`], [`EvBuffer::on_change`] |
 //! | `evconnlistener_new_bind`, `_new`, `_enable`, `_disable`, `_set_error_cb`, `_get_fd` | [`Listener::bind`], [`Listener::from_tcp`], [`Listener::enable`], [`Listener::disable`], [`Listener::on_error`], [`Listener::fd`] |
+//! | `evhttp_new`, `evhttp_free`, `evhttp_bind_socket_with_handle`, `_bind_listener`, `_accept_socket`, `_del_accept_socket` | [`Http::new`], `drop`, [`Http::bind`], [`Http::bind_listener`], [`Http::accept_socket`], [`Http::del_accept_socket`] |
+//! | `evhttp_set_cb`, `_del_cb`, `_set_gencb`, `_set_bevcb`, `_set_allowed_methods` | [`Http::set_cb`], [`Http::del_cb`], [`Http::set_gencb`], [`Http::set_bevcb`], [`Http::set_allowed_methods`] |
+//! | `evhttp_set_timeout_tv`, `_set_max_headers_size`, `_set_max_body_size`, `_set_default_content_type`, `_set_flags` | [`Http::set_timeout`], [`Http::set_max_headers_size`], [`Http::set_max_body_size`], [`Http::set_default_content_type`], [`Http::set_lingering_close`] |
+//! | `evhttp_add_virtual_host`, `_add_server_alias`, `_remove_server_alias` | [`Http::add_virtual_host`], [`Http::add_server_alias`], [`Http::remove_server_alias`] |
+//! | a `struct evhttp *` owned by C | [`Http::from_raw_borrowed`], [`Http::as_raw`] |
+//! | `evhttp_send_reply`, `_send_error`, `_send_reply_start`, `_chunk`, `_end` | [`Request::send_reply`], [`Request::send_reply_buffer`], [`Request::send_error`], [`Request::start_reply`], [`ChunkedReply::send_chunk`], [`ChunkedReply::end`] |
+//! | `evhttp_request_set_on_complete_cb`, `evhttp_connection_set_closecb` (server side), `evhttp_request_get_connection` | [`Request::on_complete`], [`Request::on_abandon`], [`Request::is_abandoned`] |
+//! | `evhttp_request_get_command`, `_get_uri`, `_get_evhttp_uri`, `_get_host`, `_get_input_headers`, `_get_output_headers`, `_get_input_buffer`, `_get_output_buffer`, `_get_response_code`, `_get_response_code_line`, `evhttp_connection_get_peer` | [`RequestRef::method`], [`RequestRef::uri`], [`RequestRef::parsed_uri`], [`RequestRef::host`], [`RequestRef::input_headers`], [`RequestRef::output_headers`], [`RequestRef::input_buffer`], [`RequestRef::output_buffer`], [`RequestRef::response_code`], [`RequestRef::response_reason`], [`RequestRef::peer`] |
+//! | `evhttp_find_header`, `_add_header`, `_remove_header`, `_clear_headers` | [`HeadersRef::get`], [`HeadersRef::add`], [`HeadersRef::remove`], [`HeadersRef::clear`], [`HeadersRef::iter`] |
+//! | `evhttp_uri_parse_with_flags`, `evhttp_uri_get_*`, `evhttp_uri_join`, `evhttp_uri_free` | [`Uri::parse`], [`Uri::parse_with`], [`UriRef::scheme`]...[`UriRef::fragment`], `to_string`, `drop` |
+//! | `evhttp_parse_query_str`, `evhttp_uriencode`, `evhttp_uridecode` | [`parse_query`], [`UriRef::query_pairs`], [`RequestRef::query_pairs`], [`encode_uri`], [`decode_uri`] |
+//! | `evhttp_connection_base_new`, `evhttp_connection_free`, `evhttp_request_new` + `evhttp_make_request` | [`HttpConnection::new`], `drop`, [`HttpConnection::request`] + [`RequestBuilder::send`] |
+//! | `evhttp_request_set_chunked_cb`, `_set_error_cb` | [`RequestBuilder::on_chunk`], [`Error::request_error`] |
+//! | `evhttp_connection_set_timeout_tv`, `_set_retries`, `_set_initial_retry_tv`, `_set_max_headers_size`, `_set_max_body_size`, `_set_closecb` | [`HttpConnection::set_timeout`], [`HttpConnection::set_retries`], [`HttpConnection::set_initial_retry`], [`HttpConnection::set_max_headers_size`], [`HttpConnection::set_max_body_size`], [`HttpConnection::on_close`] |
 //! | `evthread_use_pthreads` | [`use_pthreads`] (done by the first base) |
 //! | `event_set_log_callback`, `event_set_fatal_callback`, `event_enable_debug_mode` | [`route_to_log_crate`] (done by the first base), [`set_fatal_callback`], [`enable_debug_mode`] |
 //!

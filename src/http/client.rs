@@ -1,6 +1,6 @@
 //! `struct evhttp_connection` as a client.
 
-use super::{c_text, header_name, InCallback, Method, RequestRef};
+use super::{c_text, header_name, CText, InCallback, Method, RequestRef};
 use crate::base::EventBase;
 use crate::error::{call, Error, RequestError, Result};
 use crate::handle::context_from_arg;
@@ -197,6 +197,7 @@ impl HttpConnection {
                 }
             }),
             headers: Vec::new(),
+            has_host: false,
             body: Vec::new(),
             chunk: None,
         }
@@ -330,7 +331,8 @@ pub struct RequestBuilder<'a> {
     conn: &'a HttpConnection,
     method: Method,
     uri: Result<CString>,
-    headers: Vec<Result<(CString, CString)>>,
+    headers: Vec<Result<(CText, CText)>>,
+    has_host: bool,
     body: Vec<u8>,
     chunk: Option<ChunkFn>,
 }
@@ -338,8 +340,9 @@ pub struct RequestBuilder<'a> {
 impl RequestBuilder<'_> {
     /// Adds a request header (checked: a token name, no CR, LF or NUL in the value).
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.has_host |= name.eq_ignore_ascii_case("host");
         let h = header_name("evhttp_add_header", name)
-            .and_then(|n| Ok((n, c_text("evhttp_add_header", value, true)?)));
+            .and_then(|n| Ok((n, CText::new("evhttp_add_header", value, true)?)));
         self.headers.push(h);
         self
     }
@@ -391,7 +394,7 @@ impl RequestBuilder<'_> {
                 return Err(e);
             }
         };
-        let mut has_host = false;
+        let has_host = self.has_host;
         // SAFETY: req is live and ours until evhttp_make_request; strings are copied.
         let filled = unsafe {
             if pending.chunk.borrow().is_some() {
@@ -401,7 +404,6 @@ impl RequestBuilder<'_> {
             let out = sys::evhttp_request_get_output_headers(req);
             let mut r = Ok(());
             for (n, v) in &headers {
-                has_host |= n.as_bytes().eq_ignore_ascii_case(b"host");
                 r = r.and(call!(sys::evhttp_add_header(out, n.as_ptr(), v.as_ptr())).map(drop));
             }
             if !has_host {

@@ -1,6 +1,6 @@
 //! `struct evkeyvalq`: a request's or response's header list.
 
-use super::{c_text, header_name};
+use super::{header_name, CText};
 use crate::error::{call, Result};
 use crate::handle::foreign_type;
 use libevent_sys as sys;
@@ -27,7 +27,7 @@ impl HeadersRef {
     /// `evhttp_find_header`: the first value of `name` (any case), if present and UTF-8.
     /// A name with a NUL is never present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let name = c_text("evhttp_find_header", name, false).ok()?;
+        let name = CText::new("evhttp_find_header", name, false).ok()?;
         // SAFETY: the list is live for &self; the value lives in it as long.
         unsafe { super::str_from(sys::evhttp_find_header(self.as_raw(), name.as_ptr())) }
     }
@@ -36,7 +36,7 @@ impl HeadersRef {
     /// may hold no CR, LF or NUL; both are checked here, before C sees them.
     pub fn add(&mut self, name: &str, value: &str) -> Result<()> {
         let n = header_name("evhttp_add_header", name)?;
-        let v = c_text("evhttp_add_header", value, true)?;
+        let v = CText::new("evhttp_add_header", value, true)?;
         // SAFETY: the list is live and ours for &mut self; the strings are copied.
         unsafe {
             call!(sys::evhttp_add_header(
@@ -51,7 +51,7 @@ impl HeadersRef {
     /// Removes every header called `name` (`evhttp_remove_header` until none is left);
     /// returns how many went.
     pub fn remove(&mut self, name: &str) -> usize {
-        let Ok(n) = c_text("evhttp_remove_header", name, false) else {
+        let Ok(n) = CText::new("evhttp_remove_header", name, false) else {
             return 0;
         };
         let mut count = 0;

@@ -205,8 +205,46 @@ pub(crate) fn c_text(function: &'static str, what: &str, line: bool) -> Result<C
     CString::new(what).map_err(|_| Error::invalid(function, "NUL in a string"))
 }
 
+/// A C string on the stack when it is short: the header calls a handler makes on every
+/// request allocate nothing.
+pub(crate) enum CText {
+    Stack([u8; CText::STACK]),
+    Heap(CString),
+}
+
+impl CText {
+    const STACK: usize = 128;
+
+    /// As [`c_text`], without allocating for strings shorter than 128 bytes.
+    pub(crate) fn new(function: &'static str, what: &str, line: bool) -> Result<CText> {
+        let b = what.as_bytes();
+        if b.len() >= Self::STACK {
+            return c_text(function, what, line).map(CText::Heap);
+        }
+        if b.contains(&0) {
+            return Err(Error::invalid(function, "NUL in a string"));
+        }
+        if line && b.iter().any(|&c| c == b'\r' || c == b'\n') {
+            return Err(Error::invalid(
+                function,
+                "CR or LF in a header, reason or URI",
+            ));
+        }
+        let mut buf = [0u8; Self::STACK];
+        buf[..b.len()].copy_from_slice(b);
+        Ok(CText::Stack(buf))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const std::ffi::c_char {
+        match self {
+            CText::Stack(buf) => buf.as_ptr().cast(),
+            CText::Heap(c) => c.as_ptr(),
+        }
+    }
+}
+
 /// A header name: a token (RFC 9110), so no space, colon, CR, LF or NUL.
-pub(crate) fn header_name(function: &'static str, name: &str) -> Result<CString> {
+pub(crate) fn header_name(function: &'static str, name: &str) -> Result<CText> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(token) {
         return Err(Error::invalid(
@@ -214,7 +252,7 @@ pub(crate) fn header_name(function: &'static str, name: &str) -> Result<CString>
             "a header name must be a non-empty token (no space, colon, CR, LF or NUL)",
         ));
     }
-    c_text(function, name, true)
+    CText::new(function, name, true)
 }
 
 /// A status code libevent may send: 100 to 599.
