@@ -724,3 +724,36 @@ fn uri_parts_and_encoding() {
     assert!(parse_query("a=1&&b=2").is_err() || parse_query("a=1&&b=2").unwrap().len() == 2);
     assert_eq!(parse_query("").unwrap(), []);
 }
+
+#[test]
+fn output_headers_edit_and_default_content_type() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_default_content_type("application/x-default")
+        .unwrap();
+    let counts = Rc::new(RefCell::new(Vec::new()));
+    let c = counts.clone();
+    http.set_gencb(move |mut req| {
+        let h = req.output_headers();
+        h.add("X-Drop", "1").unwrap();
+        h.add("x-drop", "2").unwrap();
+        h.add("X-Keep", "kept").unwrap();
+        c.borrow_mut()
+            .push((h.len(), h.get("X-DROP").map(str::to_owned)));
+        c.borrow_mut().push((h.remove("X-Drop"), None));
+        c.borrow_mut()
+            .push((h.remove("X-Drop"), h.get("x-keep").map(str::to_owned)));
+        assert!(!h.is_empty());
+        req.send_reply(200, None, b"x").unwrap();
+    });
+    let r = get(&base, addr, "/");
+    assert!(r.contains("Content-Type: application/x-default\r\n"), "{r}");
+    assert!(
+        r.contains("X-Keep: kept\r\n") && !r.contains("X-Drop"),
+        "{r}"
+    );
+    assert_eq!(
+        *counts.borrow(),
+        [(3, Some("1".into())), (2, None), (0, Some("kept".into()))]
+    );
+}

@@ -30,6 +30,10 @@ enum Mode {
 }
 
 type HandlerFn = Box<dyn FnMut(Request)>;
+
+/// libevent's own default content type (`evhttp_new` sets it), restored on a C server
+/// whose Rust handle goes.
+const DEFAULT_CONTENT_TYPE: &std::ffi::CStr = c"text/html; charset=ISO-8859-1";
 type BevFn = Box<dyn FnMut(&EventBase) -> Option<BufferEvent>>;
 
 /// A closure registered with C (`evhttp_set_cb`, `evhttp_set_gencb`).
@@ -69,6 +73,8 @@ pub(crate) struct Core {
     /// The `Http` handle was dropped: replies sent from now on keep the server alive
     /// until written.
     http_gone: Cell<bool>,
+    /// `evhttp_set_default_content_type` keeps the pointer it is given, not a copy.
+    content_type: RefCell<Option<CString>>,
 }
 
 /// What `Http` handles and pending `Request`s share; its drop frees the C server (later,
@@ -124,6 +130,10 @@ fn destroy(core: Rc<Core>) {
                 }
                 if core.bevcb.borrow().is_some() {
                     sys::evhttp_set_bevcb(raw, None, std::ptr::null_mut());
+                }
+                if core.content_type.borrow().is_some() {
+                    // Ours is about to be freed: back to libevent's default, a static.
+                    sys::evhttp_set_default_content_type(raw, DEFAULT_CONTENT_TYPE.as_ptr());
                 }
                 for w in core.watches.borrow().iter() {
                     sys::evhttp_connection_set_closecb(w.conn, None, std::ptr::null_mut());
@@ -369,6 +379,7 @@ impl Http {
             vhosts: RefCell::new(Vec::new()),
             watches: RefCell::new(Vec::new()),
             http_gone: Cell::new(false),
+            content_type: RefCell::new(None),
         });
         let owner = Rc::new(Owner {
             core,
@@ -595,11 +606,15 @@ impl Http {
         }
     }
 
-    /// `evhttp_set_default_content_type` (libevent's default: `text/html; charset=ISO-8859-1`).
+    /// `evhttp_set_default_content_type`: the `Content-Type` of replies with a body that
+    /// set none (libevent's default: `text/html; charset=ISO-8859-1`).
     pub fn set_default_content_type(&self, content_type: &str) -> Result<()> {
         let c = c_text("evhttp_set_default_content_type", content_type, true)?;
-        // SAFETY: the server is live; the string is copied.
+        // SAFETY: the server is live. libevent keeps the pointer (no copy): the string's
+        // heap buffer is kept in the Core, which outlives the server, and replaced only
+        // after C has the new one.
         unsafe { sys::evhttp_set_default_content_type(self.as_raw(), c.as_ptr()) };
+        *self.core().content_type.borrow_mut() = Some(c);
         Ok(())
     }
 
