@@ -82,8 +82,14 @@ fn counts_what_happened(args: &[&str]) {
     assert!(base["eventd_rss_bytes"] > 1 << 20);
     let mut a = talk(d.addr, b"hello\r\n", b"HELLO\r\n");
     let _b = talk(d.addr, b"one\r\ntwo\r\n", b"ONE\r\nTWO\r\n");
-    // Silent messages count as messages, not replies.
+    // Silent messages count as messages, not replies. (The next line waits until the
+    // daemon has read it: two lines in one read would be one message.)
     a.write_all(b"   0  \r\n").unwrap();
+    common::eventually(
+        Duration::from_secs(10),
+        || scrape(m)["eventd_messages_total"] == 3,
+        || format!("{:?}", scrape(m)),
+    );
     a.write_all(b"world\r\n").unwrap();
     let mut got = [0; 7];
     a.read_exact(&mut got).unwrap();
