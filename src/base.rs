@@ -442,8 +442,9 @@ impl EventBase {
         self.inner.raw.as_ptr()
     }
 
-    /// Runs `f` once C has returned to the loop (its next pass), or when the last handle
-    /// on the base goes if the loop never runs again. `f` must not hold an `EventBase`
+    /// Runs `f` once C has returned to the loop (its next pass, after what libevent
+    /// deferred to it), or when the last handle on the base goes if the loop never runs
+    /// again. `f` must not hold an `EventBase`
     /// clone (it would keep the base, and itself, alive).
     pub(crate) fn defer(&self, f: Box<dyn FnOnce()>) -> Result<()> {
         let inner = &*self.inner;
@@ -464,8 +465,15 @@ impl EventBase {
             inner.deferred_ev.set(ev);
         }
         inner.deferred.borrow_mut().push(f);
-        // SAFETY: ev is live; activating an already active event does nothing more.
-        unsafe { sys::event_active(ev, sys::EV_TIMEOUT, 1) };
+        // A zero timeout, not event_active: a timer fires on the loop's next pass, after
+        // the callbacks libevent itself deferred to that pass (evdns's cancellations,
+        // for one), which may still need what `f` frees.
+        let now = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        // SAFETY: ev is live; re-adding a pending timer only resets it.
+        unsafe { call!(sys::event_add(ev, &now)) }?;
         Ok(())
     }
 

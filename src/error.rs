@@ -106,6 +106,7 @@ pub struct Error {
     errno: Option<i32>,
     reason: Option<&'static str>,
     request: Option<RequestError>,
+    dns: Option<crate::dns::DnsError>,
 }
 
 /// Why an HTTP request made with [`HttpConnection`](crate::HttpConnection) failed
@@ -181,6 +182,7 @@ impl Error {
             errno,
             reason: None,
             request: None,
+            dns: None,
         }
     }
 
@@ -191,6 +193,7 @@ impl Error {
             errno: None,
             reason: Some(reason),
             request: None,
+            dns: None,
         }
     }
 
@@ -201,6 +204,7 @@ impl Error {
             errno: Some(errno),
             reason: None,
             request: None,
+            dns: None,
         }
     }
 
@@ -211,7 +215,31 @@ impl Error {
             errno: errno.filter(|&e| e != 0),
             reason: None,
             request: Some(kind),
+            dns: None,
         }
+    }
+
+    /// A DNS lookup that failed.
+    pub(crate) fn dns(kind: crate::dns::DnsError) -> Error {
+        Error {
+            function: "evdns",
+            errno: None,
+            reason: None,
+            request: None,
+            dns: Some(kind),
+        }
+    }
+
+    /// Why a DNS lookup failed, for errors from [`DnsBase`](crate::DnsBase) lookups and
+    /// [`BufferEventRef::dns_error`](crate::BufferEventRef::dns_error).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let e = Uri::parse("\0").unwrap_err();
+    /// assert_eq!(e.dns_error(), None);
+    /// ```
+    pub fn dns_error(&self) -> Option<crate::dns::DnsError> {
+        self.dns
     }
 
     /// Why an HTTP request failed, for errors handed to a response callback.
@@ -270,6 +298,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(kind) = self.dns {
+            return write!(f, "DNS lookup failed: {kind}");
+        }
         if let Some(kind) = self.request {
             write!(f, "{}: {kind}", self.function)?;
             if let Some(errno) = self.errno {

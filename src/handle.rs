@@ -9,6 +9,7 @@
 //!   trampoline gets its own strong reference back with [`context_from_arg`], so a
 //!   callback may drop its own handle while it runs.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::rc::Rc;
 
@@ -107,5 +108,33 @@ pub(crate) unsafe fn context_from_arg<T>(arg: *mut c_void) -> Rc<T> {
     unsafe {
         Rc::increment_strong_count(p);
         Rc::from_raw(p)
+    }
+}
+
+thread_local! {
+    /// How many callbacks of C objects that C still touches after the callback returns
+    /// (evhttp's, evdns's) are running on this thread: such an object dropped while one
+    /// runs defers its free to the loop's next pass (see `EventBase::defer`).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Held by every evhttp and evdns trampoline while it runs.
+pub(crate) struct InCallback;
+
+impl InCallback {
+    pub(crate) fn enter() -> InCallback {
+        DEPTH.with(|d| d.set(d.get() + 1));
+        InCallback
+    }
+
+    /// True inside such a callback.
+    pub(crate) fn active() -> bool {
+        DEPTH.with(|d| d.get() > 0)
+    }
+}
+
+impl Drop for InCallback {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
     }
 }

@@ -108,6 +108,7 @@
 mod base;
 mod buffer;
 mod bufferevent;
+mod dns;
 mod error;
 mod event;
 mod handle;
@@ -127,6 +128,7 @@ pub use bufferevent::{
     BevEvent, BufferEvent, BufferEventRef, FilterResult, FlushMode, Options, RateLimit,
     RateLimitGroup,
 };
+pub use dns::{DnsBase, DnsError, Family, Lookup, ReverseLookup};
 pub use error::{Error, RequestError, Result};
 pub use event::{Event, Flags};
 pub use http::{

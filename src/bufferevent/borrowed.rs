@@ -545,6 +545,14 @@ impl BufferEventRef {
         Ok(())
     }
 
+    /// `bufferevent_socket_get_dns_error`: why the lookup of
+    /// [`BufferEvent::connect_hostname`] failed, if it did.
+    pub fn dns_error(&self) -> Option<crate::dns::DnsError> {
+        // SAFETY: the bufferevent is live.
+        let e = unsafe { sys::bufferevent_socket_get_dns_error(self.as_raw()) };
+        (e != 0).then(|| crate::dns::DnsError::from_eai(e))
+    }
+
     /// `shutdown(2)` on the socket: `Shutdown::Write` sends FIN once the kernel has sent
     /// what it holds (flush the output buffer first). An error if there is no socket.
     ///

@@ -17,6 +17,7 @@ mod ratelimit;
 
 pub use borrowed::BufferEventRef;
 pub use filter::FilterResult;
+pub(crate) use owned::cancel_lookup;
 pub use owned::BufferEvent;
 pub use ratelimit::{RateLimit, RateLimitGroup};
 

@@ -28,6 +28,10 @@ pub(super) struct Extra {
     pub(super) group: Option<Rc<RateLimitGroup>>,
     /// What the underlying bufferevent's handle kept alive, when this is a filter.
     pub(super) filter_under: Option<Box<Underlying>>,
+    /// The resolver of [`BufferEvent::connect_hostname`], kept while the bufferevent is
+    /// (a DNS base frees itself only on the loop's pass after its last handle goes, after
+    /// libevent's deferred cancellations).
+    pub(super) dns: Option<crate::dns::DnsBase>,
 }
 
 /// An owned bufferevent, freed (`bufferevent_free`) on drop, which is allowed inside its
@@ -381,6 +385,42 @@ impl BufferEvent {
         &self.base
     }
 
+    /// `bufferevent_socket_connect_hostname`: resolves `host` with `dns` (or, with `None`,
+    /// the system's blocking `getaddrinfo`) and connects to the first address that
+    /// answers. The event callback gets `CONNECTED`, or `ERROR`; after an error,
+    /// [`dns_error`](BufferEventRef::dns_error) tells whether the lookup failed.
+    pub fn connect_hostname(
+        &mut self,
+        dns: Option<&crate::dns::DnsBase>,
+        family: crate::dns::Family,
+        host: &str,
+        port: u16,
+    ) -> Result<()> {
+        let h = std::ffi::CString::new(host).map_err(|_| {
+            Error::invalid(
+                "bufferevent_socket_connect_hostname",
+                "NUL in the host name",
+            )
+        })?;
+        if let Some(d) = dns {
+            // Kept before the call: the lookup may finish inside it.
+            self.extra_mut().dns = Some(d.clone());
+        }
+        let d = dns.map_or(std::ptr::null_mut(), |d| d.as_raw());
+        // SAFETY: the bufferevent and the DNS base are live (the latter kept by self
+        // until libevent is done with it); the name is copied.
+        unsafe {
+            call!(sys::bufferevent_socket_connect_hostname(
+                self.raw.as_ptr(),
+                d,
+                family.to_c(),
+                h.as_ptr(),
+                i32::from(port)
+            ))
+        }?;
+        Ok(())
+    }
+
     /// Hands the C bufferevent to libevent code that frees it (an `evhttp` connection):
     /// our callbacks are detached first. Only a plain socket bufferevent of `base` with
     /// nothing kept alive on the Rust side (no rate limit) qualifies.
@@ -429,10 +469,30 @@ impl Drop for BufferEvent {
                 extra = u.extra.as_deref();
             }
         }
+        if self.extra.as_ref().is_some_and(|x| x.dns.is_some()) {
+            // SAFETY: a live socket bufferevent that connect_hostname used.
+            unsafe { cancel_lookup(self.raw.as_ptr()) };
+        }
         // SAFETY: freed once. bufferevent_free clears the callbacks first, so the Callbacks
         // Rc dropped after it is never reached from C again; a running callback holds its
         // own reference on both.
         unsafe { sys::bufferevent_free(self.raw.as_ptr()) };
+    }
+}
+
+/// Cancels the lookup of a `bufferevent_socket_connect_hostname` still resolving, which
+/// `bufferevent_free` does not do in libevent 2.1 (the lookup would run on, holding the
+/// bufferevent and its DNS base, until its timeout). `bufferevent_setfd` cancels it; it
+/// is called only while the bufferevent has no socket yet, so nothing else changes.
+///
+/// # Safety
+/// `raw` must be a live socket bufferevent.
+pub(crate) unsafe fn cancel_lookup(raw: *mut sys::bufferevent) {
+    // SAFETY: per the caller.
+    unsafe {
+        if sys::bufferevent_getfd(raw) < 0 {
+            sys::bufferevent_setfd(raw, -1);
+        }
     }
 }
 

@@ -147,22 +147,49 @@ pub struct HttpConnection {
     core: Rc<ConnCore>,
     base: EventBase,
     host: String,
+    /// The resolver of a connection by name, kept while libevent may use it.
+    dns: Option<crate::dns::DnsBase>,
 }
 
 impl HttpConnection {
     /// `evhttp_connection_base_new` to `addr` (no DNS: the address is numeric).
     pub fn new(base: &EventBase, addr: SocketAddr) -> Result<HttpConnection> {
         let ip = CString::new(addr.ip().to_string()).expect("an IP has no NUL");
-        // SAFETY: base live; no DNS base (the address is numeric); ours to free.
+        Self::make(base, None, &ip, addr.port(), addr.to_string())
+    }
+
+    /// `evhttp_connection_base_new` to `host` (a name, resolved by `dns` when the
+    /// connection is made, and again after a reconnect) and `port`.
+    pub fn with_dns(
+        base: &EventBase,
+        dns: &crate::dns::DnsBase,
+        host: &str,
+        port: u16,
+    ) -> Result<HttpConnection> {
+        let h = c_text("evhttp_connection_base_new", host, true)?;
+        Self::make(base, Some(dns), &h, port, format!("{host}:{port}"))
+    }
+
+    fn make(
+        base: &EventBase,
+        dns: Option<&crate::dns::DnsBase>,
+        host_c: &std::ffi::CStr,
+        port: u16,
+        host: String,
+    ) -> Result<HttpConnection> {
+        let d = dns.map_or(std::ptr::null_mut(), |d| d.as_raw());
+        // SAFETY: base live; the DNS base, if any, is kept by the connection until
+        // libevent is done with it; the host is copied; ours to free.
         let raw = unsafe {
             call!(sys::evhttp_connection_base_new(
                 base.as_raw(),
-                std::ptr::null_mut(),
-                ip.as_ptr(),
-                addr.port()
+                d,
+                host_c.as_ptr(),
+                port
             ))
         }?;
         Ok(HttpConnection {
+            dns: dns.cloned(),
             raw,
             core: Rc::new(ConnCore {
                 pending: RefCell::new(Vec::new()),
@@ -170,7 +197,7 @@ impl HttpConnection {
                 base: base.as_raw(),
             }),
             base: base.clone(),
-            host: addr.to_string(),
+            host,
         })
     }
 
@@ -287,7 +314,17 @@ impl HttpConnection {
     }
 }
 
-fn destroy(raw: NonNull<sys::evhttp_connection>, core: Rc<ConnCore>) {
+fn destroy(
+    raw: NonNull<sys::evhttp_connection>,
+    core: Rc<ConnCore>,
+    dns: Option<crate::dns::DnsBase>,
+) {
+    if dns.is_some() {
+        // SAFETY: the connection and its bufferevent are live.
+        unsafe {
+            crate::bufferevent::cancel_lookup(sys::evhttp_connection_get_bufferevent(raw.as_ptr()))
+        };
+    }
     // SAFETY: ours, freed once. It frees the queued requests without calling them (and
     // may call the close callback, whose ConnCore we still hold).
     unsafe { sys::evhttp_connection_free(raw.as_ptr()) };
@@ -296,23 +333,26 @@ fn destroy(raw: NonNull<sys::evhttp_connection>, core: Rc<ConnCore>) {
         // SAFETY: C's reference of a request it freed without calling back.
         unsafe { Rc::decrement_strong_count(p) };
     }
+    // After the free, which cancelled any lookup in flight (a DNS base frees itself only
+    // on the loop's next pass, after libevent's deferred cancellations).
+    drop(dns);
 }
 
 impl Drop for HttpConnection {
     fn drop(&mut self) {
-        let (raw, core) = (self.raw, self.core.clone());
+        let (raw, core, dns) = (self.raw, self.core.clone(), self.dns.take());
         if InCallback::active() {
             // libevent may still use the connection when the callback returns.
             if self
                 .base
-                .defer(Box::new(move || destroy(raw, core)))
+                .defer(Box::new(move || destroy(raw, core, dns)))
                 .is_err()
             {
                 std::mem::forget(self.core.clone()); // leak rather than free under C's feet
             }
             return;
         }
-        destroy(raw, core);
+        destroy(raw, core, dns);
     }
 }
 

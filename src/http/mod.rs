@@ -30,9 +30,9 @@ pub use server::{BoundSocket, Http};
 pub use uri::{decode_uri, encode_uri, parse_query, Uri, UriRef};
 
 use crate::error::{Error, Result};
+pub(crate) use crate::handle::InCallback;
 use crate::util::flag_type;
 use libevent_sys as sys;
-use std::cell::Cell;
 use std::ffi::{CStr, CString};
 
 /// An HTTP method (`enum evhttp_cmd_type`).
@@ -162,34 +162,6 @@ flag_type! {
         CONNECT = sys::evhttp_cmd_type_EVHTTP_REQ_CONNECT;
         /// PATCH
         PATCH = sys::evhttp_cmd_type_EVHTTP_REQ_PATCH;
-    }
-}
-
-thread_local! {
-    /// How many evhttp callbacks are running on this thread: an `Http` or
-    /// `HttpConnection` dropped while one is defers its free (libevent may still be
-    /// using the object when the callback returns).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Held by every evhttp trampoline while it runs.
-pub(crate) struct InCallback;
-
-impl InCallback {
-    pub(crate) fn enter() -> InCallback {
-        DEPTH.with(|d| d.set(d.get() + 1));
-        InCallback
-    }
-
-    /// True inside an evhttp callback.
-    pub(crate) fn active() -> bool {
-        DEPTH.with(|d| d.get() > 0)
-    }
-}
-
-impl Drop for InCallback {
-    fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
     }
 }
 

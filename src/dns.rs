@@ -1,0 +1,614 @@
+//! `struct evdns_base`: asynchronous name resolution on the loop (`event2/dns.h`).
+
+use crate::base::EventBase;
+use crate::error::{call, Error, Result};
+use crate::handle::InCallback;
+use crate::panic::{self, Guard};
+use crate::util::sockaddr::{sockaddr_from, sockaddr_to};
+use libevent_sys as sys;
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::ptr::NonNull;
+use std::rc::Rc;
+
+/// Why a lookup failed: `EVUTIL_EAI_*` for [`DnsBase::getaddrinfo`], `DNS_ERR_*` for
+/// [`DnsBase::resolve_reverse`] and the DNS part of
+/// [`BufferEventRef::connect_hostname`](crate::BufferEventRef::connect_hostname).
+///
+/// ```
+/// use libevent::DnsError;
+/// assert_eq!(DnsError::NoName.to_string(), "no such name");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsError {
+    /// `EVUTIL_EAI_NONAME`, `DNS_ERR_NOTEXIST`: the name does not exist (NXDOMAIN).
+    NoName,
+    /// `EVUTIL_EAI_NODATA`, `DNS_ERR_NODATA`: the name exists, without an address of the
+    /// family asked for.
+    NoData,
+    /// `EVUTIL_EAI_AGAIN`, `DNS_ERR_TIMEOUT`: no answer in time (after the retries).
+    Timeout,
+    /// `EVUTIL_EAI_FAIL`, `DNS_ERR_SERVERFAILED`, `DNS_ERR_REFUSED`, `DNS_ERR_FORMAT`,
+    /// `DNS_ERR_NOTIMPL`: the server failed or refused. libevent's `getaddrinfo` reports
+    /// every failure but NXDOMAIN this way (no answer in time, an empty answer, a
+    /// truncated one); [`DnsBase::resolve_reverse`] tells them apart.
+    ServerFailed,
+    /// `DNS_ERR_TRUNCATED`: the answer did not fit in UDP.
+    Truncated,
+    /// `EVUTIL_EAI_SERVICE`: the service (port) is not known.
+    Service,
+    /// `EVUTIL_EAI_FAMILY`, `EVUTIL_EAI_ADDRFAMILY`: the address family is not supported.
+    Family,
+    /// `EVUTIL_EAI_MEMORY`: out of memory.
+    Memory,
+    /// `EVUTIL_EAI_CANCEL`, `DNS_ERR_CANCEL`: cancelled.
+    Cancelled,
+    /// `DNS_ERR_SHUTDOWN`: the DNS base was freed.
+    Shutdown,
+    /// Anything else (`EVUTIL_EAI_SYSTEM`, `DNS_ERR_UNKNOWN`...), with libevent's code.
+    Other(i32),
+}
+
+impl DnsError {
+    /// From an `EVUTIL_EAI_*` code.
+    pub(crate) fn from_eai(code: c_int) -> DnsError {
+        match code {
+            sys::EVUTIL_EAI_NONAME => DnsError::NoName,
+            sys::EVUTIL_EAI_NODATA => DnsError::NoData,
+            sys::EVUTIL_EAI_AGAIN => DnsError::Timeout,
+            sys::EVUTIL_EAI_FAIL => DnsError::ServerFailed,
+            sys::EVUTIL_EAI_SERVICE => DnsError::Service,
+            sys::EVUTIL_EAI_FAMILY | sys::EVUTIL_EAI_ADDRFAMILY => DnsError::Family,
+            sys::EVUTIL_EAI_MEMORY => DnsError::Memory,
+            sys::EVUTIL_EAI_CANCEL => DnsError::Cancelled,
+            other => DnsError::Other(other),
+        }
+    }
+
+    /// From a `DNS_ERR_*` code.
+    pub(crate) fn from_dns_err(code: c_int) -> DnsError {
+        match code {
+            sys::DNS_ERR_NOTEXIST => DnsError::NoName,
+            sys::DNS_ERR_NODATA => DnsError::NoData,
+            sys::DNS_ERR_TIMEOUT => DnsError::Timeout,
+            sys::DNS_ERR_SERVERFAILED
+            | sys::DNS_ERR_REFUSED
+            | sys::DNS_ERR_FORMAT
+            | sys::DNS_ERR_NOTIMPL => DnsError::ServerFailed,
+            sys::DNS_ERR_TRUNCATED => DnsError::Truncated,
+            sys::DNS_ERR_CANCEL => DnsError::Cancelled,
+            sys::DNS_ERR_SHUTDOWN => DnsError::Shutdown,
+            other => DnsError::Other(other),
+        }
+    }
+}
+
+impl std::fmt::Display for DnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DnsError::NoName => f.write_str("no such name"),
+            DnsError::NoData => f.write_str("no address of that family"),
+            DnsError::Timeout => f.write_str("no answer in time"),
+            DnsError::ServerFailed => f.write_str("the name server failed"),
+            DnsError::Truncated => f.write_str("answer truncated"),
+            DnsError::Service => f.write_str("unknown service"),
+            DnsError::Family => f.write_str("address family not supported"),
+            DnsError::Memory => f.write_str("out of memory"),
+            DnsError::Cancelled => f.write_str("cancelled"),
+            DnsError::Shutdown => f.write_str("the DNS base was freed"),
+            DnsError::Other(code) => write!(f, "DNS error {code}"),
+        }
+    }
+}
+
+/// Which addresses [`DnsBase::getaddrinfo`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    /// A and AAAA.
+    #[default]
+    Any,
+    /// A only.
+    V4,
+    /// AAAA only.
+    V6,
+}
+
+impl Family {
+    pub(crate) fn to_c(self) -> c_int {
+        match self {
+            Family::Any => libc::AF_UNSPEC,
+            Family::V4 => libc::AF_INET,
+            Family::V6 => libc::AF_INET6,
+        }
+    }
+}
+
+/// The C base and what keeps it: freed when the last `DnsBase` clone, pending request
+/// and connection using it are gone.
+struct DnsCore {
+    raw: NonNull<sys::evdns_base>,
+    base: EventBase,
+    /// Made here (freed here), or C's (`DnsBase::from_raw_borrowed`).
+    owned: bool,
+}
+
+impl Drop for DnsCore {
+    fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
+        let raw = self.raw;
+        // Always on the loop's next pass: libevent defers the callbacks of lookups it
+        // cancels (a bufferevent or evhttp connection freed mid-lookup cancels its own),
+        // and those still use the DNS base. The closure holds no `EventBase`: if the base
+        // goes first, it runs this before freeing itself.
+        let free = Box::new(move || {
+            // SAFETY: ours, freed once, with no lookup of ours pending (each holds the
+            // core until its callback) and libevent's deferred ones run.
+            unsafe { sys::evdns_base_free(raw.as_ptr(), 0) }
+        });
+        if self.base.defer(free).is_err() {
+            log::error!("a DNS base is leaked: no event to free it");
+        }
+    }
+}
+
+/// A DNS resolver (`struct evdns_base`) on an event base; a cheap handle (clones share
+/// one). Lookups are asynchronous: their callbacks run on the loop.
+///
+/// ```no_run
+/// use libevent::{DnsBase, EventBase, Family};
+/// let base = EventBase::new()?;
+/// let dns = DnsBase::from_system(&base)?; // /etc/resolv.conf and /etc/hosts
+/// let _lookup = dns.getaddrinfo("example.org", 443, Family::Any, |r| match r {
+///     Ok(addrs) => println!("{addrs:?}"),
+///     Err(e) => eprintln!("{e}"),
+/// })?;
+/// base.dispatch()?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct DnsBase {
+    core: Rc<DnsCore>,
+}
+
+impl DnsBase {
+    fn make(base: &EventBase, flags: c_int) -> Result<DnsBase> {
+        // SAFETY: base is live; the DNS base is ours to free.
+        let raw = unsafe { call!(sys::evdns_base_new(base.as_raw(), flags)) }?;
+        Ok(DnsBase {
+            core: Rc::new(DnsCore {
+                raw,
+                base: base.clone(),
+                owned: true,
+            }),
+        })
+    }
+
+    /// A handle on a DNS base that C made and frees (a C program's resolver, used from
+    /// Rust); never freed from Rust.
+    ///
+    /// # Safety
+    /// `raw` must be a live `struct evdns_base` on `base`, alive as long as this handle,
+    /// its clones, and every lookup and connection made with it (until their callbacks).
+    pub unsafe fn from_raw_borrowed(
+        base: &EventBase,
+        raw: *mut sys::evdns_base,
+    ) -> Result<DnsBase> {
+        let raw = NonNull::new(raw)
+            .ok_or_else(|| Error::invalid("DnsBase::from_raw_borrowed", "null evdns_base"))?;
+        Ok(DnsBase {
+            core: Rc::new(DnsCore {
+                raw,
+                base: base.clone(),
+                owned: false,
+            }),
+        })
+    }
+
+    /// `evdns_base_new` with no name server: add them with
+    /// [`add_nameserver`](Self::add_nameserver) (or read a file with
+    /// [`resolv_conf`](Self::resolv_conf)).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let dns = DnsBase::new(&base)?;
+    /// dns.add_nameserver("127.0.0.1:5353".parse().unwrap())?;
+    /// assert_eq!(dns.nameservers(), 1);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn new(base: &EventBase) -> Result<DnsBase> {
+        Self::make(base, 0)
+    }
+
+    /// `evdns_base_new(EVDNS_BASE_INITIALIZE_NAMESERVERS)`: the system's configuration
+    /// (`/etc/resolv.conf`, and `/etc/hosts` for lookups).
+    pub fn from_system(base: &EventBase) -> Result<DnsBase> {
+        Self::make(base, sys::EVDNS_BASE_INITIALIZE_NAMESERVERS)
+    }
+
+    /// `evdns_base_resolv_conf_parse(DNS_OPTIONS_ALL)`: name servers, search domains,
+    /// options and the hosts file as a resolv.conf at `path` says.
+    pub fn resolv_conf(&self, path: &Path) -> Result<()> {
+        let p = path_c("evdns_base_resolv_conf_parse", path)?;
+        let all = sys::DNS_OPTION_SEARCH
+            | sys::DNS_OPTION_NAMESERVERS
+            | sys::DNS_OPTION_MISC
+            | sys::DNS_OPTION_HOSTSFILE;
+        // SAFETY: the DNS base is live; the path is read during the call.
+        let r = unsafe { sys::evdns_base_resolv_conf_parse(self.as_raw(), all, p.as_ptr()) };
+        match r {
+            0 => Ok(()),
+            1 => Err(Error::invalid(
+                "evdns_base_resolv_conf_parse",
+                "cannot open the file",
+            )),
+            2 => Err(Error::invalid(
+                "evdns_base_resolv_conf_parse",
+                "cannot read the file",
+            )),
+            3 => Err(Error::invalid(
+                "evdns_base_resolv_conf_parse",
+                "the file is too large",
+            )),
+            5 => Err(Error::invalid(
+                "evdns_base_resolv_conf_parse",
+                "no name server in the file",
+            )),
+            _ => Err(Error::invalid(
+                "evdns_base_resolv_conf_parse",
+                "out of memory",
+            )),
+        }
+    }
+
+    /// `evdns_base_nameserver_sockaddr_add`: one more name server (UDP, and TCP for
+    /// nothing: libevent 2.1 speaks UDP only).
+    pub fn add_nameserver(&self, addr: SocketAddr) -> Result<()> {
+        let (storage, len) = sockaddr_from(addr);
+        // SAFETY: the DNS base is live; storage holds `len` bytes, copied.
+        unsafe {
+            call!(sys::evdns_base_nameserver_sockaddr_add(
+                self.as_raw(),
+                &storage as *const _ as *const libc::sockaddr,
+                len,
+                0
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `evdns_base_count_nameservers`.
+    pub fn nameservers(&self) -> usize {
+        // SAFETY: the DNS base is live.
+        let n = unsafe { sys::evdns_base_count_nameservers(self.as_raw()) };
+        usize::try_from(n).unwrap_or(0)
+    }
+
+    /// `evdns_base_search_add`: a domain to try names with fewer dots than `ndots` in.
+    pub fn add_search(&self, domain: &str) -> Result<()> {
+        let d = text("evdns_base_search_add", domain)?;
+        // SAFETY: the DNS base is live; the string is copied.
+        unsafe { sys::evdns_base_search_add(self.as_raw(), d.as_ptr()) };
+        Ok(())
+    }
+
+    /// `evdns_base_search_clear`.
+    pub fn clear_search(&self) {
+        // SAFETY: the DNS base is live.
+        unsafe { sys::evdns_base_search_clear(self.as_raw()) }
+    }
+
+    /// `evdns_base_search_ndots_set`.
+    pub fn set_ndots(&self, ndots: u32) {
+        let n = c_int::try_from(ndots).unwrap_or(c_int::MAX);
+        // SAFETY: the DNS base is live.
+        unsafe { sys::evdns_base_search_ndots_set(self.as_raw(), n) }
+    }
+
+    /// `evdns_base_set_option`: resolv.conf's options by name, with or without the colon
+    /// (`timeout`, `attempts`, `ndots`, `max-timeouts`, `max-inflight`,
+    /// `initial-probe-timeout`, `randomize-case`...).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let dns = DnsBase::new(&EventBase::new()?)?;
+    /// dns.set_option("timeout", "0.5")?;
+    /// dns.set_option("attempts:", "2")?;
+    /// assert!(dns.set_option("no-such-option", "1").is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_option(&self, name: &str, value: &str) -> Result<()> {
+        let name = if name.ends_with(':') {
+            name.to_owned()
+        } else {
+            format!("{name}:")
+        };
+        let n = text("evdns_base_set_option", &name)?;
+        let v = text("evdns_base_set_option", value)?;
+        // SAFETY: the DNS base is live; the strings are read during the call.
+        let r = unsafe { sys::evdns_base_set_option(self.as_raw(), n.as_ptr(), v.as_ptr()) };
+        if r != 0 {
+            return Err(Error::invalid(
+                "evdns_base_set_option",
+                "unknown option or bad value",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `evdns_base_load_hosts`: names from a hosts file, answered without asking a server.
+    pub fn load_hosts(&self, path: &Path) -> Result<()> {
+        let p = path_c("evdns_base_load_hosts", path)?;
+        // SAFETY: the DNS base is live; the path is read during the call.
+        unsafe { call!(sys::evdns_base_load_hosts(self.as_raw(), p.as_ptr())) }
+            .map_err(|_| Error::invalid("evdns_base_load_hosts", "cannot read the hosts file"))?;
+        Ok(())
+    }
+
+    /// `evdns_getaddrinfo`: the addresses of `host` (a name or a numeric address) with
+    /// `port`, to `done` on the loop. Dropping the returned [`Lookup`] before then
+    /// cancels it, and `done` is not called. A numeric host, or a name in the hosts
+    /// file, is answered before this returns (`done` runs inside the call).
+    pub fn getaddrinfo<F>(&self, host: &str, port: u16, family: Family, done: F) -> Result<Lookup>
+    where
+        F: FnOnce(Result<Vec<SocketAddr>>) + 'static,
+    {
+        let h = text("evdns_getaddrinfo", host)?;
+        let service = CString::new(port.to_string()).expect("digits");
+        // SAFETY: all-zero is a valid addrinfo (no flags, no pointers).
+        let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+        hints.ai_family = family.to_c();
+        hints.ai_socktype = libc::SOCK_STREAM;
+        hints.ai_protocol = libc::IPPROTO_TCP;
+        hints.ai_flags = sys::EVUTIL_AI_NUMERICSERV;
+        let pending = Rc::new(Pending {
+            done: RefCell::new(Some(Box::new(done))),
+            finished: Cell::new(false),
+            dns: self.core.clone(),
+        });
+        let arg = Rc::into_raw(pending.clone()) as *mut c_void;
+        // SAFETY: the DNS base is live; the strings and hints are read during the call;
+        // arg is a counted reference that the callback (called exactly once, also on
+        // cancel and on a synchronous answer) takes back.
+        let req = unsafe {
+            sys::evdns_getaddrinfo(
+                self.as_raw(),
+                h.as_ptr(),
+                service.as_ptr(),
+                &hints,
+                Some(addrinfo_tramp),
+                arg,
+            )
+        };
+        Ok(Lookup {
+            req: if pending.finished.get() {
+                std::ptr::null_mut()
+            } else {
+                req
+            },
+            pending,
+        })
+    }
+
+    /// `evdns_base_resolve_reverse` (and `_ipv6`): the name of `ip` (a PTR lookup), to
+    /// `done` on the loop; dropping the [`ReverseLookup`] first cancels it.
+    pub fn resolve_reverse<F>(&self, ip: IpAddr, done: F) -> Result<ReverseLookup>
+    where
+        F: FnOnce(Result<String>) + 'static,
+    {
+        let pending = Rc::new(Pending {
+            done: RefCell::new(Some(Box::new(done))),
+            finished: Cell::new(false),
+            dns: self.core.clone(),
+        });
+        let arg = Rc::into_raw(pending.clone()) as *mut c_void;
+        // SAFETY: the DNS base is live; the address is read during the call; arg as in
+        // getaddrinfo (the callback runs exactly once, on cancel too).
+        let req = unsafe {
+            match ip {
+                IpAddr::V4(v4) => {
+                    let a = libc::in_addr {
+                        s_addr: u32::from(v4).to_be(),
+                    };
+                    sys::evdns_base_resolve_reverse(self.as_raw(), &a, 0, Some(reverse_tramp), arg)
+                }
+                IpAddr::V6(v6) => {
+                    let a = libc::in6_addr {
+                        s6_addr: v6.octets(),
+                    };
+                    sys::evdns_base_resolve_reverse_ipv6(
+                        self.as_raw(),
+                        &a,
+                        0,
+                        Some(reverse_tramp),
+                        arg,
+                    )
+                }
+            }
+        };
+        if req.is_null() {
+            // Not started: no callback will come.
+            // SAFETY: the reference given to C above, never used by C.
+            unsafe { drop(Rc::from_raw(arg as *const Pending<String>)) };
+            return Err(Error::invalid(
+                "evdns_base_resolve_reverse",
+                "the request could not be made",
+            ));
+        }
+        Ok(ReverseLookup { req, pending })
+    }
+
+    /// The raw `struct evdns_base *`, still owned by the handle.
+    pub fn as_raw(&self) -> *mut sys::evdns_base {
+        self.core.raw.as_ptr()
+    }
+}
+
+impl std::fmt::Debug for DnsBase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsBase")
+            .field("nameservers", &self.nameservers())
+            .finish()
+    }
+}
+
+fn text(function: &'static str, s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::invalid(function, "NUL in a string"))
+}
+
+fn path_c(function: &'static str, p: &Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::invalid(function, "NUL in a path"))
+}
+
+type DoneFn<T> = Box<dyn FnOnce(Result<T>)>;
+
+/// A lookup in flight: what C's `void *arg` points at.
+struct Pending<T> {
+    done: RefCell<Option<DoneFn<T>>>,
+    /// libevent has called back (the request is freed).
+    finished: Cell<bool>,
+    /// The DNS base stays until every callback has come.
+    dns: Rc<DnsCore>,
+}
+
+/// Runs a lookup's callback once: takes C's reference back, and `done` if not cancelled.
+///
+/// # Safety
+/// `arg` is the `Rc::into_raw` of a `Pending<T>` given to C, called back once.
+unsafe fn finish<T>(arg: *mut c_void, result: impl FnOnce() -> Result<T>) {
+    let _cb = InCallback::enter();
+    // SAFETY: per the caller: adopt the reference C held.
+    let pending: Rc<Pending<T>> = unsafe { Rc::from_raw(arg as *const Pending<T>) };
+    pending.finished.set(true);
+    let done = pending.done.borrow_mut().take();
+    if let Some(done) = done {
+        panic::wrap(Guard::Loop(pending.dns.base.as_raw()), || done(result()));
+    }
+}
+
+extern "C" fn addrinfo_tramp(result: c_int, res: *mut libc::addrinfo, arg: *mut c_void) {
+    let collect = || {
+        if result != 0 {
+            return Err(Error::dns(DnsError::from_eai(result)));
+        }
+        let mut out = Vec::new();
+        let mut ai = res;
+        while !ai.is_null() {
+            // SAFETY: a list libevent made; each entry and its address are live until
+            // freed below.
+            unsafe {
+                if let Some(a) = sockaddr_to((*ai).ai_addr, (*ai).ai_addrlen as i32) {
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+                ai = (*ai).ai_next;
+            }
+        }
+        Ok(out)
+    };
+    // SAFETY: arg is the getaddrinfo Pending; this callback comes exactly once.
+    unsafe { finish::<Vec<SocketAddr>>(arg, collect) };
+    if !res.is_null() {
+        // SAFETY: the list is ours to free, once.
+        unsafe { sys::evutil_freeaddrinfo(res) };
+    }
+}
+
+extern "C" fn reverse_tramp(
+    result: c_int,
+    kind: c_char,
+    count: c_int,
+    _ttl: c_int,
+    addresses: *mut c_void,
+    arg: *mut c_void,
+) {
+    let name = || {
+        if result != sys::DNS_ERR_NONE {
+            return Err(Error::dns(DnsError::from_dns_err(result)));
+        }
+        if i32::from(kind) != sys::DNS_PTR || count < 1 || addresses.is_null() {
+            return Err(Error::dns(DnsError::NoData));
+        }
+        // SAFETY: for DNS_PTR, addresses is the name, a C string live for the call.
+        let s = unsafe { CStr::from_ptr(*(addresses as *const *const c_char)) };
+        Ok(s.to_string_lossy().into_owned())
+    };
+    // SAFETY: arg is the reverse Pending; this callback comes exactly once.
+    unsafe { finish::<String>(arg, name) };
+}
+
+/// A [`DnsBase::getaddrinfo`] in flight; dropping it cancels the lookup (its callback is
+/// then not called).
+pub struct Lookup {
+    req: *mut sys::evdns_getaddrinfo_request,
+    pending: Rc<Pending<Vec<SocketAddr>>>,
+}
+
+impl Lookup {
+    /// True once the callback has run (or the lookup was answered at once).
+    pub fn is_done(&self) -> bool {
+        self.pending.finished.get()
+    }
+}
+
+impl Drop for Lookup {
+    fn drop(&mut self) {
+        if self.pending.finished.get() || self.req.is_null() {
+            return;
+        }
+        // Never call the closure now; libevent still calls back (with EAI_CANCEL), which
+        // releases its reference.
+        let done = self.pending.done.borrow_mut().take();
+        drop(done);
+        // SAFETY: the request is live (its callback has not come).
+        unsafe { sys::evdns_getaddrinfo_cancel(self.req) };
+    }
+}
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lookup")
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+/// A [`DnsBase::resolve_reverse`] in flight; dropping it cancels the lookup.
+pub struct ReverseLookup {
+    req: *mut sys::evdns_request,
+    pending: Rc<Pending<String>>,
+}
+
+impl ReverseLookup {
+    /// True once the callback has run.
+    pub fn is_done(&self) -> bool {
+        self.pending.finished.get()
+    }
+}
+
+impl Drop for ReverseLookup {
+    fn drop(&mut self) {
+        if self.pending.finished.get() {
+            return;
+        }
+        let done = self.pending.done.borrow_mut().take();
+        drop(done);
+        // SAFETY: the request is live (its callback has not come); the base too (the
+        // pending lookup holds it).
+        unsafe { sys::evdns_cancel_request(self.pending.dns.raw.as_ptr(), self.req) };
+    }
+}
+
+impl std::fmt::Debug for ReverseLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReverseLookup")
+            .field("done", &self.is_done())
+            .finish()
+    }
+}

@@ -1,0 +1,451 @@
+//! evdns against a small DNS server of the test's own on 127.0.0.1 (UDP): nothing leaves
+//! the machine.
+
+mod common;
+
+use common::spin;
+use libevent::*;
+use std::cell::{Cell, RefCell};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Answers by name (case-insensitive, the question echoed as asked):
+/// - `a.test`: A 10.0.0.1 and 10.0.0.2, AAAA 2001:db8::1;
+/// - `v4only.test`: A 10.0.0.3, no AAAA;
+/// - `local.test`: A 127.0.0.1;
+/// - `nx.test` (and anything unknown): NXDOMAIN;
+/// - `slow.test` and PTR of 10.0.0.8: never answers;
+/// - `tc.test` and PTR of 10.0.0.9: an empty answer with the truncation bit;
+/// - PTR of 10.0.0.1: `host.test`.
+struct DnsServer {
+    addr: SocketAddr,
+    queries: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DnsServer {
+    fn start() -> DnsServer {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let queries = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (q, st) = (queries.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !st.load(Ordering::SeqCst) {
+                let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                q.fetch_add(1, Ordering::SeqCst);
+                if let Some(reply) = answer(&buf[..n]) {
+                    let _ = sock.send_to(&reply, peer);
+                }
+            }
+        });
+        DnsServer {
+            addr,
+            queries,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn queries(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn encode_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.trim_end_matches('.').split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// The reply to one query, or None to stay silent.
+fn answer(q: &[u8]) -> Option<Vec<u8>> {
+    if q.len() < 12 {
+        return None;
+    }
+    // The question: labels, then type and class.
+    let mut i = 12;
+    let mut labels = Vec::new();
+    while i < q.len() && q[i] != 0 {
+        let l = q[i] as usize;
+        labels.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + l)?).to_ascii_lowercase());
+        i += 1 + l;
+    }
+    let qend = i + 5;
+    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
+    let name = labels.join(".");
+    let (mut rcode, mut tc) = (0u8, false);
+    let mut answers: Vec<(u16, Vec<u8>)> = Vec::new();
+    match (name.as_str(), qtype) {
+        ("slow.test", _) | ("8.0.0.10.in-addr.arpa", _) => return None,
+        ("tc.test", _) | ("9.0.0.10.in-addr.arpa", _) => tc = true,
+        ("a.test", 1) => {
+            answers.push((1, vec![10, 0, 0, 1]));
+            answers.push((1, vec![10, 0, 0, 2]));
+        }
+        ("a.test", 28) => answers.push((
+            28,
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets().to_vec(),
+        )),
+        ("v4only.test", 1) => answers.push((1, vec![10, 0, 0, 3])),
+        ("v4only.test", _) => {}
+        ("local.test", 1) => answers.push((1, vec![127, 0, 0, 1])),
+        ("local.test", _) => {}
+        ("1.0.0.10.in-addr.arpa", 12) => answers.push((12, encode_name("host.test"))),
+        _ => rcode = 3,
+    }
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[0..2]);
+    let flags: u16 = 0x8180 | if tc { 0x0200 } else { 0 } | u16::from(rcode);
+    r.extend_from_slice(&flags.to_be_bytes());
+    r.extend_from_slice(&1u16.to_be_bytes());
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(q.get(12..qend)?);
+    for (t, data) in answers {
+        r.extend_from_slice(&[0xc0, 12]);
+        r.extend_from_slice(&t.to_be_bytes());
+        r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        r.extend_from_slice(&data);
+    }
+    Some(r)
+}
+
+fn resolver(base: &EventBase, server: &DnsServer) -> DnsBase {
+    let dns = DnsBase::new(base).unwrap();
+    dns.add_nameserver(server.addr).unwrap();
+    dns.set_option("timeout", "0.3").unwrap();
+    dns.set_option("attempts", "2").unwrap();
+    dns
+}
+
+type Got = Rc<RefCell<Option<Result<Vec<SocketAddr>>>>>;
+
+fn lookup(dns: &DnsBase, host: &str, family: Family) -> (Lookup, Got) {
+    let got: Got = Rc::default();
+    let g = got.clone();
+    let l = dns
+        .getaddrinfo(host, 80, family, move |r| *g.borrow_mut() = Some(r))
+        .unwrap();
+    (l, got)
+}
+
+fn wait(base: &EventBase, got: &Got) -> Result<Vec<SocketAddr>> {
+    spin(base, || got.borrow().is_some());
+    got.borrow_mut().take().unwrap()
+}
+
+#[test]
+fn a_and_aaaa_answers() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let (_l, got) = lookup(&dns, "A.Test", Family::Any);
+    let mut addrs = wait(&base, &got).unwrap();
+    addrs.sort();
+    let want: Vec<SocketAddr> = ["10.0.0.1:80", "10.0.0.2:80", "[2001:db8::1]:80"]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(addrs, want);
+    let (_l, got) = lookup(&dns, "a.test", Family::V6);
+    assert_eq!(wait(&base, &got).unwrap(), [want[2]]);
+    let (_l, got) = lookup(&dns, "v4only.test", Family::V4);
+    assert_eq!(wait(&base, &got).unwrap(), ["10.0.0.3:80".parse().unwrap()]);
+    let (_l, got) = lookup(&dns, "v4only.test", Family::V6);
+    // An empty answer: libevent's getaddrinfo reports every failure but NXDOMAIN as
+    // EAI_FAIL.
+    let e = wait(&base, &got).unwrap_err();
+    assert_eq!(e.dns_error(), Some(DnsError::ServerFailed), "{e}");
+}
+
+#[test]
+fn nxdomain_timeout_and_retry_truncation() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let (_l, got) = lookup(&dns, "nx.test", Family::V4);
+    let e = wait(&base, &got).unwrap_err();
+    assert_eq!(e.dns_error(), Some(DnsError::NoName), "{e}");
+    assert!(e.to_string().contains("no such name"));
+
+    let before = server.queries();
+    let started = std::time::Instant::now();
+    let (_l, got) = lookup(&dns, "slow.test", Family::V4);
+    let e = wait(&base, &got).unwrap_err();
+    assert_eq!(e.dns_error(), Some(DnsError::ServerFailed), "{e}");
+    // Two attempts of 0.3 s each were made.
+    assert!(
+        server.queries() - before >= 2,
+        "{} queries",
+        server.queries() - before
+    );
+    assert!(started.elapsed() >= Duration::from_millis(550));
+    // A reverse lookup names the timeout as such.
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    let _r = dns
+        .resolve_reverse("10.0.0.8".parse().unwrap(), move |r| {
+            *s.borrow_mut() = Some(r)
+        })
+        .unwrap();
+    spin(&base, || seen.borrow().is_some());
+    let e = seen.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(e.dns_error(), Some(DnsError::Timeout), "{e}");
+
+    let (_l, got) = lookup(&dns, "tc.test", Family::V4);
+    assert!(wait(&base, &got).is_err());
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    let _r = dns
+        .resolve_reverse("10.0.0.9".parse().unwrap(), move |r| {
+            *s.borrow_mut() = Some(r)
+        })
+        .unwrap();
+    spin(&base, || seen.borrow().is_some());
+    let e = seen.borrow_mut().take().unwrap().unwrap_err();
+    assert_eq!(e.dns_error(), Some(DnsError::Truncated), "{e}");
+}
+
+#[test]
+fn reverse_lookup() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let r = dns
+        .resolve_reverse(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), move |r| {
+            s.borrow_mut().push(r)
+        })
+        .unwrap();
+    spin(&base, || r.is_done());
+    assert_eq!(seen.borrow()[0].as_deref().unwrap(), "host.test");
+    let s = seen.clone();
+    let _r = dns
+        .resolve_reverse(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 77)), move |r| {
+            s.borrow_mut().push(r)
+        })
+        .unwrap();
+    spin(&base, || seen.borrow().len() == 2);
+    assert_eq!(
+        seen.borrow()[1].as_ref().unwrap_err().dns_error(),
+        Some(DnsError::NoName)
+    );
+}
+
+#[test]
+fn a_dropped_lookup_is_cancelled_and_never_calls_back() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let called = Rc::new(Cell::new(0));
+    let c = called.clone();
+    let l = dns
+        .getaddrinfo("slow.test", 1, Family::V4, move |_| c.set(c.get() + 1))
+        .unwrap();
+    assert!(!l.is_done());
+    common::run_for(&base, Duration::from_millis(50));
+    drop(l);
+    let c = called.clone();
+    let r = dns
+        .resolve_reverse("10.0.0.1".parse().unwrap(), move |_| c.set(c.get() + 1))
+        .unwrap();
+    drop(r);
+    common::run_for(&base, Duration::from_millis(800));
+    assert_eq!(called.get(), 0);
+    // The resolver still works.
+    let (_l, got) = lookup(&dns, "a.test", Family::V4);
+    assert_eq!(wait(&base, &got).unwrap().len(), 2);
+}
+
+#[test]
+fn numeric_and_hosts_file_names_are_answered_at_once() {
+    let base = EventBase::new().unwrap();
+    let dns = DnsBase::new(&base).unwrap();
+    let hosts = std::env::temp_dir().join(format!("dns-hosts-{}", std::process::id()));
+    std::fs::write(&hosts, "10.9.8.7 myhost.local myalias\n").unwrap();
+    dns.load_hosts(&hosts).unwrap();
+    std::fs::remove_file(&hosts).unwrap();
+    for (host, want) in [
+        ("myhost.local", "10.9.8.7:80"),
+        ("myalias", "10.9.8.7:80"),
+        ("192.0.2.5", "192.0.2.5:80"),
+    ] {
+        let (l, got) = lookup(&dns, host, Family::V4);
+        assert!(l.is_done(), "{host}");
+        assert_eq!(
+            got.borrow_mut().take().unwrap().unwrap(),
+            [want.parse::<SocketAddr>().unwrap()]
+        );
+    }
+    assert!(dns
+        .load_hosts(std::path::Path::new("/nonexistent/hosts"))
+        .is_err());
+}
+
+#[test]
+fn configuration_by_hand_and_from_a_resolv_conf() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = DnsBase::new(&base).unwrap();
+    assert_eq!(dns.nameservers(), 0);
+    let conf = std::env::temp_dir().join(format!("dns-resolv-{}", std::process::id()));
+    std::fs::write(
+        &conf,
+        format!(
+            "nameserver {}\nsearch test\noptions ndots:2 timeout:1 attempts:1\n",
+            server.addr.ip()
+        ),
+    )
+    .unwrap();
+    // resolv.conf has no port: this one points at port 53, then we add ours.
+    dns.resolv_conf(&conf).unwrap();
+    std::fs::remove_file(&conf).unwrap();
+    assert_eq!(dns.nameservers(), 1);
+    let dns = DnsBase::new(&base).unwrap();
+    dns.add_nameserver(server.addr).unwrap();
+    dns.add_search("test").unwrap();
+    dns.set_ndots(2);
+    // "a" has fewer dots than ndots: tried as a.test first.
+    let (_l, got) = lookup(&dns, "a", Family::V4);
+    assert_eq!(wait(&base, &got).unwrap().len(), 2);
+    dns.clear_search();
+    assert!(dns.set_option("timeout", "x").is_err());
+    assert!(dns
+        .getaddrinfo("a\0b", 1, Family::Any, |_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(DnsBase::new(&base)
+        .unwrap()
+        .resolv_conf(std::path::Path::new("/nonexistent"))
+        .is_err());
+}
+
+#[test]
+fn bufferevent_connects_by_name() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let mut bev = BufferEvent::socket(&base, None, Options::CLOSE_ON_FREE).unwrap();
+    let e = events.clone();
+    bev.on_event(move |_, what| e.borrow_mut().push(what))
+        .unwrap();
+    bev.connect_hostname(Some(&dns), Family::V4, "local.test", port)
+        .unwrap();
+    spin(&base, || !events.borrow().is_empty());
+    assert!(events.borrow()[0].contains(BevEvent::CONNECTED));
+    assert_eq!(bev.dns_error(), None);
+    let (peer, _) = listener.accept().unwrap();
+    drop(peer);
+
+    let mut bad = BufferEvent::socket(&base, None, Options::CLOSE_ON_FREE).unwrap();
+    let e = events.clone();
+    bad.on_event(move |_, what| e.borrow_mut().push(what))
+        .unwrap();
+    bad.connect_hostname(Some(&dns), Family::V4, "nx.test", port)
+        .unwrap();
+    spin(&base, || events.borrow().len() >= 2);
+    assert!(events.borrow()[1].contains(BevEvent::ERROR));
+    assert_eq!(bad.dns_error(), Some(DnsError::NoName));
+
+    // Dropped while the lookup is in flight: cancelled; the DNS base stays until
+    // libevent's cancellation has run.
+    let mut slow = BufferEvent::socket(&base, None, Options::CLOSE_ON_FREE).unwrap();
+    slow.connect_hostname(Some(&dns), Family::V4, "slow.test", port)
+        .unwrap();
+    drop(slow);
+    drop(dns);
+    common::run_for(&base, Duration::from_millis(100));
+}
+
+#[test]
+fn http_connection_by_name() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let http = Http::new(&base).unwrap();
+    let port = http
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    http.set_gencb(|req| {
+        let host = req.host().unwrap_or("").to_owned();
+        req.send_reply(200, None, host.as_bytes()).unwrap();
+    });
+    let conn = HttpConnection::with_dns(&base, &dns, "local.test", port).unwrap();
+    let got = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    conn.request(Method::Get, "/")
+        .send(move |r| *g.borrow_mut() = Some(r.map(|r| r.body())))
+        .unwrap();
+    spin(&base, || got.borrow().is_some());
+    assert_eq!(got.borrow_mut().take().unwrap().unwrap(), b"local.test");
+    let bad = HttpConnection::with_dns(&base, &dns, "nx.test", port).unwrap();
+    let g = got.clone();
+    bad.request(Method::Get, "/")
+        .send(move |r| *g.borrow_mut() = Some(r.map(|r| r.body())))
+        .unwrap();
+    spin(&base, || got.borrow().is_some());
+    assert!(got.borrow_mut().take().unwrap().is_err());
+    // Dropped mid-lookup: the lookup is cancelled, the queued request discarded.
+    let slow = HttpConnection::with_dns(&base, &dns, "slow.test", port).unwrap();
+    slow.request(Method::Get, "/")
+        .send(|_| panic!("discarded"))
+        .unwrap();
+    common::run_for(&base, Duration::from_millis(30));
+    drop(slow);
+    drop(dns);
+    common::run_for(&base, Duration::from_millis(100));
+}
+
+#[test]
+fn dns_base_dropped_inside_its_own_callback() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let slot = Rc::new(RefCell::new(Some(resolver(&base, &server))));
+    let s = slot.clone();
+    let done = Rc::new(Cell::new(false));
+    let d = done.clone();
+    let l = slot
+        .borrow()
+        .as_ref()
+        .unwrap()
+        .getaddrinfo("a.test", 1, Family::V4, move |r| {
+            assert!(r.is_ok());
+            s.borrow_mut().take(); // the last handle
+            d.set(true);
+        })
+        .unwrap();
+    spin(&base, || done.get());
+    drop(l);
+    common::run_for(&base, Duration::from_millis(20));
+}
