@@ -95,3 +95,18 @@ struct evhttp *c_http_start(struct event_base *base, int *port)
 }
 
 void c_http_free(struct evhttp *http) { evhttp_free(http); }
+
+/* A C program's resolver: no name server, names from a hosts file. */
+#include <event2/dns.h>
+
+struct evdns_base *c_dns_start(struct event_base *base, const char *hosts)
+{
+	struct evdns_base *dns = evdns_base_new(base, 0);
+	if (dns && evdns_base_load_hosts(dns, hosts) != 0) {
+		evdns_base_free(dns, 0);
+		return NULL;
+	}
+	return dns;
+}
+
+void c_dns_free(struct evdns_base *dns) { evdns_base_free(dns, 0); }

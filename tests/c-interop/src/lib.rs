@@ -30,4 +30,10 @@ extern "C" {
     pub fn c_http_start(base: *mut event_base, port: *mut libc::c_int)
         -> *mut libevent_sys::evhttp;
     pub fn c_http_free(http: *mut libevent_sys::evhttp);
+    /// A C program's evdns_base on `base`: no name server, the names of `hosts`.
+    pub fn c_dns_start(
+        base: *mut event_base,
+        hosts: *const libc::c_char,
+    ) -> *mut libevent_sys::evdns_base;
+    pub fn c_dns_free(dns: *mut libevent_sys::evdns_base);
 }

@@ -141,3 +141,48 @@ fn rust_handlers_on_an_evhttp_that_c_made_and_runs() {
         c_program_free_base(raw);
     }
 }
+
+#[test]
+fn rust_lookups_through_a_resolver_that_c_made() {
+    use libevent::{DnsBase, Family};
+    let hosts = std::env::temp_dir().join(format!("interop-hosts-{}", std::process::id()));
+    std::fs::write(&hosts, "10.20.30.40 c-host.example\n").unwrap();
+    let path = std::ffi::CString::new(hosts.to_str().unwrap()).unwrap();
+    // SAFETY: plain C calls; freed at the end, after every Rust handle.
+    let raw = unsafe { c_program_make_base() };
+    // SAFETY: raw is a live base; path a valid string.
+    let dns_raw = unsafe { c_dns_start(raw, path.as_ptr()) };
+    std::fs::remove_file(&hosts).unwrap();
+    assert!(!dns_raw.is_null());
+    {
+        // SAFETY: both stay alive until freed below, after this scope.
+        let base = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        // SAFETY: as above; dns_raw is on raw.
+        let dns = unsafe { DnsBase::from_raw_borrowed(&base, dns_raw) }.unwrap();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        for host in ["c-host.example", "192.0.2.1"] {
+            let g = got.clone();
+            let l = dns
+                .getaddrinfo(host, 7, Family::V4, move |r| {
+                    g.borrow_mut().push(r.unwrap())
+                })
+                .unwrap();
+            assert!(l.is_done());
+        }
+        assert_eq!(
+            *got.borrow(),
+            [
+                vec!["10.20.30.40:7".parse().unwrap()],
+                vec!["192.0.2.1:7".parse().unwrap()]
+            ]
+        );
+        drop(dns); // borrowed: C's resolver stays
+                   // SAFETY: raw is live.
+        unsafe { c_program_run_loop(raw) };
+    }
+    // SAFETY: no Rust handle on either is left.
+    unsafe {
+        c_dns_free(dns_raw);
+        c_program_free_base(raw);
+    }
+}
