@@ -86,5 +86,12 @@ hello"
   if [ ${#errs[@]} = 0 ]; then ok "http_server (curl) + http_client"; else printf '%s\n' "${errs[@]}" >"$tmp/hs.err"; bad http_server "$tmp/hs.err"; fi
 else bad http_server "$tmp/hs"; fi
 
+# dns_lookup: names from a hosts file, a numeric address, and a name server that is not there.
+printf '10.1.1.1 one.example\n10.2.2.2 two.example\n' >"$tmp/hosts"
+timeout 20 $ex/dns_lookup --hosts "$tmp/hosts" one.example two.example 192.0.2.9 >"$tmp/dl" 2>&1
+timeout 20 $ex/dns_lookup --nameserver 127.0.0.1:9 --option timeout:0.2 --option attempts:1 nothing.invalid >>"$tmp/dl" 2>&1
+if grep -q '^one.example: 10.1.1.1$' "$tmp/dl" && grep -q '^two.example: 10.2.2.2$' "$tmp/dl" \
+   && grep -q '^192.0.2.9: 192.0.2.9$' "$tmp/dl" && grep -q '^nothing.invalid: error: ' "$tmp/dl"; then ok dns_lookup; else bad dns_lookup "$tmp/dl"; fi
+
 echo "examples: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -45,6 +45,13 @@
 //! | `evhttp_connection_base_new`, `evhttp_connection_free`, `evhttp_request_new` + `evhttp_make_request` | [`HttpConnection::new`], `drop`, [`HttpConnection::request`] + [`RequestBuilder::send`] |
 //! | `evhttp_request_set_chunked_cb`, `_set_error_cb` | [`RequestBuilder::on_chunk`], [`Error::request_error`] |
 //! | `evhttp_connection_set_timeout_tv`, `_set_retries`, `_set_initial_retry_tv`, `_set_max_headers_size`, `_set_max_body_size`, `_set_closecb` | [`HttpConnection::set_timeout`], [`HttpConnection::set_retries`], [`HttpConnection::set_initial_retry`], [`HttpConnection::set_max_headers_size`], [`HttpConnection::set_max_body_size`], [`HttpConnection::on_close`] |
+//! | `evdns_base_new`, `evdns_base_free`, `_resolv_conf_parse`, `_nameserver_sockaddr_add`, `_count_nameservers` | [`DnsBase::new`], [`DnsBase::from_system`], `drop`, [`DnsBase::resolv_conf`], [`DnsBase::add_nameserver`], [`DnsBase::nameservers`] |
+//! | `evdns_base_search_add`, `_search_clear`, `_search_ndots_set`, `_set_option`, `_load_hosts` | [`DnsBase::add_search`], [`DnsBase::clear_search`], [`DnsBase::set_ndots`], [`DnsBase::set_option`], [`DnsBase::load_hosts`] |
+//! | `evdns_getaddrinfo`, `evdns_getaddrinfo_cancel`, `EVUTIL_EAI_*` | [`DnsBase::getaddrinfo`], drop of the [`Lookup`], [`DnsError`] |
+//! | `evdns_base_resolve_reverse`, `_reverse_ipv6`, `evdns_cancel_request`, `DNS_ERR_*` | [`DnsBase::resolve_reverse`], drop of the [`ReverseLookup`], [`DnsError`] |
+//! | a `struct evdns_base *` owned by C | [`DnsBase::from_raw_borrowed`], [`DnsBase::as_raw`] |
+//! | `bufferevent_socket_connect_hostname`, `bufferevent_socket_get_dns_error` | [`BufferEvent::connect_hostname`], [`BufferEventRef::dns_error`] |
+//! | `evhttp_connection_base_new` with a DNS base | [`HttpConnection::with_dns`] |
 //! | `evthread_use_pthreads` | [`use_pthreads`] (done by the first base) |
 //! | `event_set_log_callback`, `event_set_fatal_callback`, `event_enable_debug_mode` | [`route_to_log_crate`] (done by the first base), [`set_fatal_callback`], [`enable_debug_mode`] |
 //!
