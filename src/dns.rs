@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 /// Why a lookup failed: `EVUTIL_EAI_*` for [`DnsBase::getaddrinfo`], `DNS_ERR_*` for
 /// [`DnsBase::resolve_reverse`] and the DNS part of
-/// [`BufferEventRef::connect_hostname`](crate::BufferEventRef::connect_hostname).
+/// [`BufferEvent::connect_hostname`](crate::BufferEvent::connect_hostname).
 ///
 /// ```
 /// use libevent::DnsError;
