@@ -21,6 +21,8 @@ vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite
 
 echo "== building the test binaries"
 cargo test --workspace --no-run --message-format=json 2>/dev/null > "$logs/build.json"
+# The TLS tests exist only with feature openssl.
+cargo test -p libevent --features openssl --test tls --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
 mapfile -t exes < <(python3 - "$logs/build.json" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):

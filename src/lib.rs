@@ -135,6 +135,8 @@ pub use bufferevent::{
     BevEvent, BufferEvent, BufferEventRef, FilterResult, FlushMode, Options, RateLimit,
     RateLimitGroup,
 };
+#[cfg(all(feature = "openssl", libevent_openssl))]
+pub use bufferevent::{SslError, SslState};
 pub use dns::{DnsBase, DnsError, Family, Lookup, ReverseLookup};
 pub use error::{Error, RequestError, Result};
 pub use event::{Event, Flags};

@@ -59,7 +59,9 @@ pub(crate) fn generate_bindings(include: &[PathBuf]) {
 
     if cfg!(feature = "openssl") {
         let ssl = common("wrapper_openssl.h")
-            .allowlist_function("bufferevent_openssl.*|bufferevent_ssl.*")
+            .allowlist_function(
+                "bufferevent_openssl.*|bufferevent_ssl.*|bufferevent_get_openssl_error",
+            )
             .allowlist_type("bufferevent_ssl_state")
             .allowlist_var("BUFFEREVENT_SSL_.*")
             .blocklist_type("bufferevent|event_base|ssl_st|SSL")

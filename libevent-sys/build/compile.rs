@@ -214,6 +214,8 @@ pub(crate) fn build_bundled() {
     // DEP_EVENT_READ_FIONREAD for crates built on this one: 1 when evbuffer_read asks
     // ioctl(FIONREAD) before each read (upstream's exact configuration).
     println!("cargo:read_fionread={}", u8::from(!own_read_path()));
+    // DEP_EVENT_OPENSSL: 1 when libevent_openssl (bufferevent_openssl.c) is linked.
+    println!("cargo:openssl={}", u8::from(cfg!(feature = "openssl")));
     println!("cargo:rustc-env=LIBEVENT_SYS_SRC_DIR={}", src.display());
     println!("cargo:rustc-env=LIBEVENT_SYS_OUT_DIR={}", out.display());
     cflags.write_args(&out);

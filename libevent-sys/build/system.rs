@@ -27,6 +27,7 @@ pub(crate) fn build_linked() {
         .unwrap_or_else(|| PathBuf::from("/usr/include"));
     println!("cargo:include={}", include.display());
     println!("cargo:system=1");
+    println!("cargo:openssl={}", u8::from(cfg!(feature = "openssl")));
     println!("cargo:version={}", libs[0].version);
     generate_bindings(&[include]);
 }

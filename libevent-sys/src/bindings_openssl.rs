@@ -44,3 +44,6 @@ extern "C" {
 extern "C" {
     pub fn bufferevent_ssl_renegotiate(bev: *mut bufferevent) -> ::core::ffi::c_int;
 }
+extern "C" {
+    pub fn bufferevent_get_openssl_error(bev: *mut bufferevent) -> ::core::ffi::c_ulong;
+}

@@ -144,22 +144,28 @@ impl BufferEvent {
                 return Err(e);
             }
         };
-        // The filter now owns the underlying bufferevent (it frees it, CLOSE_ON_FREE). Its
-        // handle must not free it, but what the handle kept alive (its closures, its rate
-        // limit and group, a filter's own underlying) must live as long as the filter.
-        let under_handle = std::mem::ManuallyDrop::new(underlying);
-        // SAFETY: each field is moved out exactly once and the handle is never used or
-        // dropped again (ManuallyDrop), so nothing is dropped twice.
-        let kept = unsafe {
-            drop(std::ptr::read(&under_handle.base)); // `base` above is a clone
-            Underlying {
-                raw: under_handle.raw,
-                _cbs: std::ptr::read(&under_handle.cbs),
-                extra: std::ptr::read(&under_handle.extra),
-            }
-        };
+        let kept = underlying.into_underlying();
         let mut bev = Self::adopt(&base, raw, Kind::Filter);
         bev.extra_mut().filter_under = Some(Box::new(kept));
         Ok(bev)
+    }
+}
+
+impl BufferEvent {
+    /// Gives this handle up to a filter that now owns the C bufferevent (and frees it,
+    /// `CLOSE_ON_FREE`): its Drop must not run, but what it kept alive (its closures, its
+    /// rate limit and group, a filter's own underlying) must live as long as the filter.
+    pub(super) fn into_underlying(self) -> Underlying {
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: each field is moved out exactly once and the handle is never used or
+        // dropped again (ManuallyDrop), so nothing is dropped twice.
+        unsafe {
+            drop(std::ptr::read(&me.base));
+            Underlying {
+                raw: me.raw,
+                _cbs: std::ptr::read(&me.cbs),
+                extra: std::ptr::read(&me.extra),
+            }
+        }
     }
 }

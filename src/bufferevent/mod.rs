@@ -14,12 +14,16 @@ mod callbacks;
 mod filter;
 mod owned;
 mod ratelimit;
+#[cfg(all(feature = "openssl", libevent_openssl))]
+mod ssl;
 
 pub use borrowed::BufferEventRef;
 pub use filter::FilterResult;
 pub(crate) use owned::cancel_lookup;
 pub use owned::BufferEvent;
 pub use ratelimit::{RateLimit, RateLimitGroup};
+#[cfg(all(feature = "openssl", libevent_openssl))]
+pub use ssl::{SslError, SslState};
 
 use crate::util::flag_type;
 use libevent_sys as sys;
@@ -121,4 +125,7 @@ enum Kind {
     /// Made by C and adopted through [`BufferEvent::from_raw`]: it may be anything
     /// (TLS over the same descriptor, for one).
     Adopted,
+    /// `bufferevent_openssl_socket_new` or `_filter_new`: TLS (feature `openssl`).
+    #[cfg_attr(not(all(feature = "openssl", libevent_openssl)), allow(dead_code))]
+    Ssl,
 }

@@ -429,7 +429,9 @@ impl BufferEvent {
         function: &'static str,
         base: *mut sys::event_base,
     ) -> Result<NonNull<sys::bufferevent>> {
-        if !matches!(self.cbs.kind, Kind::Socket | Kind::Adopted) || self.extra.is_some() {
+        if !matches!(self.cbs.kind, Kind::Socket | Kind::Adopted | Kind::Ssl)
+            || self.extra.is_some()
+        {
             return Err(Error::invalid(
                 function,
                 "only a socket bufferevent without a rate limit can be handed over",

@@ -170,6 +170,29 @@ impl HttpConnection {
         Self::make(base, Some(dns), &h, port, format!("{host}:{port}"))
     }
 
+    /// `evhttp_connection_base_bufferevent_new`: a connection over a bufferevent the
+    /// caller made, unconnected (`BufferEvent::socket(base, None, ..)`, or a TLS one for
+    /// HTTPS); the connection takes it over. `host` is a name (resolved with `dns`, or
+    /// the system's resolver when `None`) or a numeric address.
+    pub fn with_bufferevent(
+        base: &EventBase,
+        dns: Option<&crate::dns::DnsBase>,
+        bev: crate::BufferEvent,
+        host: &str,
+        port: u16,
+    ) -> Result<HttpConnection> {
+        let h = c_text("evhttp_connection_base_bufferevent_new", host, true)?;
+        if bev.fd().is_some() {
+            return Err(Error::invalid(
+                "evhttp_connection_base_bufferevent_new",
+                "the bufferevent must not be connected yet",
+            ));
+        }
+        let raw_bev =
+            bev.into_raw_for_c("evhttp_connection_base_bufferevent_new", base.as_raw())?;
+        Self::make_with(base, dns, Some(raw_bev), &h, port, format!("{host}:{port}"))
+    }
+
     fn make(
         base: &EventBase,
         dns: Option<&crate::dns::DnsBase>,
@@ -177,16 +200,45 @@ impl HttpConnection {
         port: u16,
         host: String,
     ) -> Result<HttpConnection> {
+        Self::make_with(base, dns, None, host_c, port, host)
+    }
+
+    fn make_with(
+        base: &EventBase,
+        dns: Option<&crate::dns::DnsBase>,
+        bev: Option<NonNull<sys::bufferevent>>,
+        host_c: &std::ffi::CStr,
+        port: u16,
+        host: String,
+    ) -> Result<HttpConnection> {
         let d = dns.map_or(std::ptr::null_mut(), |d| d.as_raw());
-        // SAFETY: base live; the DNS base, if any, is kept by the connection until
-        // libevent is done with it; the host is copied; ours to free.
-        let raw = unsafe {
-            call!(sys::evhttp_connection_base_new(
-                base.as_raw(),
-                d,
-                host_c.as_ptr(),
-                port
-            ))
+        let raw = match bev {
+            // SAFETY: base live; the DNS base, if any, is kept by the connection until
+            // libevent is done with it; the host is copied; the bufferevent is handed over
+            // (freed by the connection; on failure libevent has not taken it, and it is
+            // freed here); ours to free.
+            Some(b) => unsafe {
+                let r = call!(sys::evhttp_connection_base_bufferevent_new(
+                    base.as_raw(),
+                    d,
+                    b.as_ptr(),
+                    host_c.as_ptr(),
+                    port
+                ));
+                if r.is_err() {
+                    sys::bufferevent_free(b.as_ptr());
+                }
+                r
+            },
+            // SAFETY: as above, with a bufferevent libevent makes.
+            None => unsafe {
+                call!(sys::evhttp_connection_base_new(
+                    base.as_raw(),
+                    d,
+                    host_c.as_ptr(),
+                    port
+                ))
+            },
         }?;
         Ok(HttpConnection {
             dns: dns.cloned(),

@@ -1,0 +1,263 @@
+//! TLS bufferevents over OpenSSL (`event2/bufferevent_ssl.h`), configured with the
+//! `openssl` crate's types: build an [`openssl::ssl::Ssl`] from your `SslContext` or
+//! `SslAcceptor`/`SslConnector` (certificates, ALPN, verification, SNI) and hand it over.
+//! Compiled with feature `openssl`, where libevent-sys links libevent_openssl (the root
+//! build script's `libevent_openssl` cfg).
+
+use super::owned::BufferEvent;
+use super::{Kind, Options};
+use crate::base::EventBase;
+use crate::error::{call, Error, Result};
+use foreign_types::{ForeignType, ForeignTypeRef};
+use libevent_sys as sys;
+use openssl::ssl::{Ssl, SslRef};
+use std::os::fd::{IntoRawFd, OwnedFd};
+
+extern "C" {
+    // OpenSSL 1.1 and 3 export these as functions (openssl-sys binds only the context's).
+    fn SSL_set_options(ssl: *mut openssl_sys::SSL, options: u64) -> u64;
+    #[cfg(openssl3)]
+    fn SSL_clear_options(ssl: *mut openssl_sys::SSL, options: u64) -> u64;
+}
+
+/// Which side of the handshake a TLS bufferevent takes (`enum bufferevent_ssl_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslState {
+    /// `BUFFEREVENT_SSL_CONNECTING`: the client side.
+    Connecting,
+    /// `BUFFEREVENT_SSL_ACCEPTING`: the server side.
+    Accepting,
+    /// `BUFFEREVENT_SSL_OPEN`: the handshake is already done.
+    Open,
+}
+
+impl SslState {
+    fn to_c(self) -> sys::bufferevent_ssl_state {
+        match self {
+            SslState::Connecting => sys::bufferevent_ssl_state_BUFFEREVENT_SSL_CONNECTING,
+            SslState::Accepting => sys::bufferevent_ssl_state_BUFFEREVENT_SSL_ACCEPTING,
+            SslState::Open => sys::bufferevent_ssl_state_BUFFEREVENT_SSL_OPEN,
+        }
+    }
+}
+
+/// An error from OpenSSL's queue, as libevent keeps it for a TLS bufferevent
+/// (`bufferevent_get_openssl_error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslError {
+    code: std::ffi::c_ulong,
+    library: Option<String>,
+    reason: Option<String>,
+}
+
+impl SslError {
+    fn from_code(code: std::ffi::c_ulong) -> SslError {
+        let text = |p: *const std::ffi::c_char| {
+            // SAFETY: OpenSSL returns null or a static string.
+            (!p.is_null()).then(|| {
+                unsafe { std::ffi::CStr::from_ptr(p) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        };
+        // SAFETY: plain lookups in OpenSSL's static tables.
+        let (library, reason) = unsafe {
+            (
+                text(openssl_sys::ERR_lib_error_string(code)),
+                text(openssl_sys::ERR_reason_error_string(code)),
+            )
+        };
+        SslError {
+            code,
+            library,
+            reason,
+        }
+    }
+
+    /// OpenSSL's packed error code.
+    pub fn code(&self) -> std::ffi::c_ulong {
+        self.code
+    }
+
+    /// The reason, as OpenSSL words it (`certificate verify failed`, ...).
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
+
+impl std::fmt::Display for SslError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, code {:#x})",
+            self.reason.as_deref().unwrap_or("TLS error"),
+            self.library.as_deref().unwrap_or("OpenSSL"),
+            self.code
+        )
+    }
+}
+
+impl std::error::Error for SslError {}
+
+/// Gives `ssl` to C, with renegotiation refused unless `renegotiation` is set.
+fn hand_over(ssl: Ssl, renegotiation: bool) -> *mut openssl_sys::SSL {
+    let p = ssl.as_ptr();
+    // Ownership goes to libevent (which SSL_frees it with the bufferevent).
+    std::mem::forget(ssl);
+    if !renegotiation {
+        // SAFETY: p is a live SSL we own until libevent takes it.
+        unsafe { SSL_set_options(p, openssl_sys::SSL_OP_NO_RENEGOTIATION) };
+    }
+    p
+}
+
+impl BufferEvent {
+    /// `bufferevent_openssl_socket_new`: TLS over a socket (`None`: one made later by
+    /// [`connect`](crate::BufferEventRef::connect) or
+    /// [`connect_hostname`](BufferEvent::connect_hostname), or set by evhttp). The
+    /// bufferevent owns the socket and the `Ssl` (`CLOSE_ON_FREE` is always added).
+    /// Renegotiation is refused (`SSL_OP_NO_RENEGOTIATION`); see
+    /// [`openssl_socket_with`](Self::openssl_socket_with).
+    pub fn openssl_socket(
+        base: &EventBase,
+        fd: Option<OwnedFd>,
+        ssl: Ssl,
+        state: SslState,
+        options: Options,
+    ) -> Result<BufferEvent> {
+        Self::openssl_socket_with(base, fd, ssl, state, options, false)
+    }
+
+    /// [`openssl_socket`](Self::openssl_socket), allowing renegotiation if asked.
+    pub fn openssl_socket_with(
+        base: &EventBase,
+        fd: Option<OwnedFd>,
+        ssl: Ssl,
+        state: SslState,
+        options: Options,
+        renegotiation: bool,
+    ) -> Result<BufferEvent> {
+        let fd = fd.map_or(-1, IntoRawFd::into_raw_fd);
+        let ssl = hand_over(ssl, renegotiation);
+        // SAFETY: base live; with CLOSE_ON_FREE the bufferevent owns fd and ssl (on
+        // failure, libevent frees neither: done below).
+        let raw = unsafe {
+            call!(sys::bufferevent_openssl_socket_new(
+                base.as_raw(),
+                fd,
+                ssl,
+                state.to_c(),
+                (options | Options::CLOSE_ON_FREE).0,
+            ))
+        };
+        match raw {
+            Ok(raw) => Ok(Self::adopt(base, raw, Kind::Ssl)),
+            Err(e) => {
+                // SAFETY: not taken by libevent: ours to free.
+                unsafe {
+                    openssl_sys::SSL_free(ssl);
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `bufferevent_openssl_filter_new`: TLS over another bufferevent, which the filter
+    /// takes over (a pair, another filter...). Renegotiation is refused.
+    pub fn openssl_filter(
+        underlying: BufferEvent,
+        ssl: Ssl,
+        state: SslState,
+        options: Options,
+    ) -> Result<BufferEvent> {
+        let base = underlying.base.clone();
+        let ssl = hand_over(ssl, false);
+        // SAFETY: the underlying bufferevent is live; with CLOSE_ON_FREE the filter owns
+        // it and ssl.
+        let raw = unsafe {
+            call!(sys::bufferevent_openssl_filter_new(
+                base.as_raw(),
+                underlying.raw.as_ptr(),
+                ssl,
+                state.to_c(),
+                (options | Options::CLOSE_ON_FREE).0,
+            ))
+        };
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                // SAFETY: not taken: ours to free (the underlying handle frees its own).
+                unsafe { openssl_sys::SSL_free(ssl) };
+                return Err(e);
+            }
+        };
+        let kept = underlying.into_underlying();
+        let mut bev = Self::adopt(&base, raw, Kind::Ssl);
+        bev.extra_mut().filter_under = Some(Box::new(kept));
+        Ok(bev)
+    }
+}
+
+impl super::BufferEventRef {
+    fn ssl_ptr(&self) -> *mut openssl_sys::SSL {
+        // SAFETY: the bufferevent is live; for a non-TLS one libevent returns null.
+        unsafe { sys::bufferevent_openssl_get_ssl(self.as_raw()) }
+    }
+
+    /// `bufferevent_openssl_get_ssl`: the TLS session (peer certificate, ALPN, version,
+    /// cipher...); `None` for a bufferevent that is not TLS.
+    pub fn ssl(&self) -> Option<&SslRef> {
+        let p = self.ssl_ptr();
+        // SAFETY: a live SSL owned by the bufferevent, borrowed for &self.
+        (!p.is_null()).then(|| unsafe { SslRef::from_ptr(p) })
+    }
+
+    /// `bufferevent_get_openssl_error`: the next error OpenSSL reported on this
+    /// bufferevent (after an `ERROR` event), oldest first; `None` when there is none.
+    pub fn openssl_error(&mut self) -> Option<SslError> {
+        // SAFETY: the bufferevent is live.
+        let code = unsafe { sys::bufferevent_get_openssl_error(self.as_raw()) };
+        (code != 0).then(|| SslError::from_code(code))
+    }
+
+    /// `bufferevent_openssl_set_allow_dirty_shutdown`: whether a peer that closes the
+    /// socket without TLS's close_notify is an end of stream (`EOF`) rather than an
+    /// `ERROR` (libevent's default: an error, since such a close can truncate data).
+    ///
+    /// With OpenSSL 3, which reports such a close as a protocol error that libevent 2.1
+    /// does not recognise, this also sets `SSL_OP_IGNORE_UNEXPECTED_EOF` on the session
+    /// (and clears it when `allow` is false), so the setting means what it says.
+    pub fn set_allow_dirty_shutdown(&mut self, allow: bool) -> Result<()> {
+        let ssl = self.ssl_ptr();
+        if ssl.is_null() {
+            return Err(Error::invalid(
+                "bufferevent_openssl_set_allow_dirty_shutdown",
+                "not a TLS bufferevent",
+            ));
+        }
+        // SAFETY: a live TLS bufferevent.
+        unsafe {
+            sys::bufferevent_openssl_set_allow_dirty_shutdown(self.as_raw(), i32::from(allow))
+        };
+        #[cfg(openssl3)]
+        // SAFETY: the bufferevent's live SSL; options are plain flags.
+        unsafe {
+            if allow {
+                SSL_set_options(ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
+            } else {
+                SSL_clear_options(ssl, openssl_sys::SSL_OP_IGNORE_UNEXPECTED_EOF);
+            }
+        }
+        Ok(())
+    }
+
+    /// `bufferevent_openssl_get_allow_dirty_shutdown`.
+    pub fn allow_dirty_shutdown(&self) -> bool {
+        // SAFETY: the bufferevent is live (libevent answers 0 for a non-TLS one).
+        !self.ssl_ptr().is_null()
+            && unsafe { sys::bufferevent_openssl_get_allow_dirty_shutdown(self.as_raw()) } != 0
+    }
+}

@@ -1,0 +1,373 @@
+//! TLS bufferevents over OpenSSL (feature `openssl`), with certificates made at run time.
+#![cfg(feature = "openssl")]
+
+mod common;
+
+use common::spin;
+use libevent::*;
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{Ssl, SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
+use openssl::x509::{X509Builder, X509NameBuilder, X509};
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+fn key() -> PKey<Private> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+}
+
+/// A certificate for `cn` (and `names` as DNS SANs), signed by `issuer` (self-signed
+/// when `None`, as a CA).
+fn cert(
+    cn: &str,
+    names: &[&str],
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> X509 {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(issuer.map_or(&name, |(c, _)| c.subject_name()))
+        .unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    if issuer.is_none() {
+        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+            .unwrap();
+        b.append_extension(KeyUsage::new().key_cert_sign().crl_sign().build().unwrap())
+            .unwrap();
+    } else {
+        let mut san = SubjectAlternativeName::new();
+        for n in names {
+            san.dns(n);
+        }
+        let ctx = b.x509v3_context(issuer.map(|(c, _)| &**c), None);
+        let san = san.build(&ctx).unwrap();
+        b.append_extension(san).unwrap();
+    }
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
+        .unwrap();
+    b.build()
+}
+
+/// A CA, a server certificate for `localhost` it signed, and one from another CA.
+struct Pki {
+    ca: X509,
+    server: (X509, PKey<Private>),
+    stranger: (X509, PKey<Private>),
+}
+
+fn pki() -> Pki {
+    let ca_key = key();
+    let ca = cert("test CA", &[], &ca_key, None);
+    let skey = key();
+    let server = cert("localhost", &["localhost"], &skey, Some((&ca, &ca_key)));
+    let other_key = key();
+    let other_ca = cert("other CA", &[], &other_key, None);
+    let k2 = key();
+    let stranger = cert(
+        "localhost",
+        &["localhost"],
+        &k2,
+        Some((&other_ca, &other_key)),
+    );
+    Pki {
+        ca,
+        server: (server, skey),
+        stranger: (stranger, k2),
+    }
+}
+
+fn acceptor(cert: &X509, key: &PKey<Private>) -> SslAcceptor {
+    let mut a = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    a.set_certificate(cert).unwrap();
+    a.set_private_key(key).unwrap();
+    a.build()
+}
+
+fn connector(ca: &X509) -> SslConnector {
+    let mut c = SslConnector::builder(SslMethod::tls()).unwrap();
+    c.cert_store_mut().add_cert(ca.clone()).unwrap();
+    c.set_verify(SslVerifyMode::PEER);
+    c.build()
+}
+
+/// A TLS echo server on the loop; its connections are kept in the returned table.
+fn echo_server(
+    base: &EventBase,
+    acc: SslAcceptor,
+) -> (Listener, SocketAddr, Rc<RefCell<Vec<BufferEvent>>>) {
+    let conns: Rc<RefCell<Vec<BufferEvent>>> = Rc::default();
+    let (b, c) = (base.clone(), conns.clone());
+    let l = Listener::bind(
+        base,
+        "127.0.0.1:0".parse().unwrap(),
+        16,
+        ListenerFlags::REUSEABLE,
+        move |stream, _| {
+            let ssl = Ssl::new(acc.context()).unwrap();
+            let mut bev = BufferEvent::openssl_socket(
+                &b,
+                Some(stream.into()),
+                ssl,
+                SslState::Accepting,
+                Options::empty(),
+            )
+            .unwrap();
+            bev.on_read(|bev| {
+                let data = bev.input_mut().remove_all();
+                bev.write(&data).unwrap();
+            })
+            .unwrap();
+            bev.on_event(|_, _| {}).unwrap();
+            bev.enable(Flags::READ).unwrap();
+            c.borrow_mut().push(bev);
+        },
+    )
+    .unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr, conns)
+}
+
+/// A TLS client bufferevent to `addr` verifying `host`; what it reads and its events.
+fn client(
+    base: &EventBase,
+    ca: &X509,
+    host: &str,
+    addr: SocketAddr,
+) -> (
+    BufferEvent,
+    Rc<RefCell<Vec<u8>>>,
+    Rc<RefCell<Vec<BevEvent>>>,
+) {
+    let ssl = connector(ca).configure().unwrap().into_ssl(host).unwrap();
+    let mut bev =
+        BufferEvent::openssl_socket(base, None, ssl, SslState::Connecting, Options::empty())
+            .unwrap();
+    let (got, events) = (
+        Rc::new(RefCell::new(Vec::new())),
+        Rc::new(RefCell::new(Vec::new())),
+    );
+    let (g, e) = (got.clone(), events.clone());
+    bev.on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()))
+        .unwrap();
+    bev.on_event(move |_, what| e.borrow_mut().push(what))
+        .unwrap();
+    bev.enable(Flags::READ).unwrap();
+    bev.connect(addr).unwrap();
+    (bev, got, events)
+}
+
+#[test]
+fn echo_over_tls_with_the_session_visible() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let (_l, addr, conns) = echo_server(&base, acceptor(&pki.server.0, &pki.server.1));
+    let (mut bev, got, events) = client(&base, &pki.ca, "localhost", addr);
+    bev.write(b"hello over tls").unwrap();
+    spin(&base, || got.borrow().len() == 14);
+    assert_eq!(&*got.borrow(), b"hello over tls");
+    assert!(events.borrow()[0].contains(BevEvent::CONNECTED));
+    let ssl = bev.ssl().unwrap();
+    assert!(ssl.version_str().starts_with("TLSv1."));
+    let peer = ssl.peer_certificate().unwrap();
+    assert_eq!(
+        peer.subject_name()
+            .entries_by_nid(Nid::COMMONNAME)
+            .next()
+            .unwrap()
+            .data()
+            .as_slice(),
+        b"localhost"
+    );
+    assert_eq!(conns.borrow().len(), 1);
+    assert!(conns.borrow()[0].ssl().is_some());
+    // A plain bufferevent has no session.
+    let (plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    assert!(plain.ssl().is_none());
+}
+
+#[test]
+fn an_untrusted_certificate_and_a_wrong_host_name_fail_the_handshake() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    for (server, host) in [(&pki.stranger, "localhost"), (&pki.server, "wrong.example")] {
+        let (_l, addr, _conns) = echo_server(&base, acceptor(&server.0, &server.1));
+        let (mut bev, _got, events) = client(&base, &pki.ca, host, addr);
+        spin(&base, || !events.borrow().is_empty());
+        assert!(
+            events.borrow()[0].contains(BevEvent::ERROR),
+            "{:?}",
+            events.borrow()
+        );
+        let e = bev.openssl_error().expect("OpenSSL says why");
+        assert_eq!(e.reason(), Some("certificate verify failed"), "{e}");
+    }
+}
+
+/// A blocking TLS server in a thread: handshake, send `hi`, then close the socket
+/// without close_notify.
+fn dirty_server(pki: &Pki) -> SocketAddr {
+    let acc = acceptor(&pki.server.0, &pki.server.1);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut tls = acc.accept(s).unwrap();
+        tls.write_all(b"hi").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(tls); // no shutdown(): the TCP close comes without close_notify
+    });
+    addr
+}
+
+#[test]
+fn a_peer_that_closes_without_close_notify() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    for allow in [false, true] {
+        let addr = dirty_server(&pki);
+        let (mut bev, got, events) = client(&base, &pki.ca, "localhost", addr);
+        bev.set_allow_dirty_shutdown(allow).unwrap();
+        assert_eq!(bev.allow_dirty_shutdown(), allow);
+        spin(&base, || events.borrow().len() >= 2);
+        assert_eq!(&*got.borrow(), b"hi");
+        let last = *events.borrow().last().unwrap();
+        if allow {
+            assert!(last.contains(BevEvent::EOF), "{last:?}");
+        } else {
+            assert!(last.contains(BevEvent::ERROR), "{last:?}");
+        }
+    }
+    let (mut plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    assert!(plain
+        .set_allow_dirty_shutdown(true)
+        .unwrap_err()
+        .is_invalid_input());
+}
+
+#[test]
+fn tls_filters_over_a_pair_and_a_drop_inside_the_callback() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let (a, b) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let acc = acceptor(&pki.server.0, &pki.server.1);
+    let mut server = BufferEvent::openssl_filter(
+        a,
+        Ssl::new(acc.context()).unwrap(),
+        SslState::Accepting,
+        Options::empty(),
+    )
+    .unwrap();
+    let ssl = connector(&pki.ca)
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
+    let client =
+        BufferEvent::openssl_filter(b, ssl, SslState::Connecting, Options::empty()).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    server
+        .on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()))
+        .unwrap();
+    server.enable(Flags::READ).unwrap();
+    let slot = Rc::new(RefCell::new(Some(client)));
+    {
+        let mut c = slot.borrow_mut();
+        let c = c.as_mut().unwrap();
+        c.on_read(|_| {}).unwrap();
+        // The handshake needs the client to read the server's answers.
+        c.enable(Flags::READ).unwrap();
+        c.write(b"through two filters").unwrap();
+    }
+    spin(&base, || got.borrow().len() == 19);
+    assert_eq!(&*got.borrow(), b"through two filters");
+    // The client drops itself inside its own read callback.
+    let s = slot.clone();
+    {
+        let mut c = slot.borrow_mut();
+        let c = c.as_mut().unwrap();
+        c.on_read(move |_| {
+            s.borrow_mut().take();
+        })
+        .unwrap();
+        c.enable(Flags::READ).unwrap();
+    }
+    server.write(b"bye").unwrap();
+    spin(&base, || slot.borrow().is_none());
+}
+
+#[test]
+fn https_server_and_client() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let http = Http::new(&base).unwrap();
+    let addr = http
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let acc = acceptor(&pki.server.0, &pki.server.1);
+    http.set_bevcb(move |base| {
+        let ssl = Ssl::new(acc.context()).ok()?;
+        BufferEvent::openssl_socket(base, None, ssl, SslState::Accepting, Options::empty()).ok()
+    });
+    http.set_gencb(|req| {
+        let tls = req.uri().to_owned();
+        req.send_reply(200, None, format!("secure {tls}").as_bytes())
+            .unwrap();
+    });
+    let ssl = connector(&pki.ca)
+        .configure()
+        .unwrap()
+        .into_ssl("localhost")
+        .unwrap();
+    let bev = BufferEvent::openssl_socket(&base, None, ssl, SslState::Connecting, Options::empty())
+        .unwrap();
+    let conn =
+        HttpConnection::with_bufferevent(&base, None, bev, "127.0.0.1", addr.port()).unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    for path in ["/one", "/two"] {
+        let g = got.clone();
+        conn.request(Method::Get, path)
+            .send(move |r| g.borrow_mut().push(r.map(|r| r.body())))
+            .unwrap();
+    }
+    spin(&base, || got.borrow().len() == 2);
+    assert_eq!(got.borrow()[0].as_ref().unwrap(), b"secure /one");
+    assert_eq!(got.borrow()[1].as_ref().unwrap(), b"secure /two");
+    // A plain-text client gets nothing sensible from the TLS port.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let t = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    });
+    spin(&base, || t.is_finished());
+    assert!(!t.join().unwrap().starts_with(b"HTTP/1.1 200"));
+    // A connected bufferevent cannot be handed to a connection.
+    let (p, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    assert!(HttpConnection::with_bufferevent(&base, None, p, "x", 1).is_err());
+}
