@@ -53,12 +53,12 @@ pub struct SslError {
 impl SslError {
     fn from_code(code: std::ffi::c_ulong) -> SslError {
         let text = |p: *const std::ffi::c_char| {
-            // SAFETY: OpenSSL returns null or a static string.
-            (!p.is_null()).then(|| {
-                unsafe { std::ffi::CStr::from_ptr(p) }
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: not null: one of OpenSSL's static strings.
+            let s = unsafe { std::ffi::CStr::from_ptr(p) };
+            Some(s.to_string_lossy().into_owned())
         };
         // SAFETY: plain lookups in OpenSSL's static tables.
         let (library, reason) = unsafe {
