@@ -148,17 +148,16 @@ fn echo_server(
     (l, addr, conns)
 }
 
+/// What a test client read, and the events it saw.
+type Seen<T> = Rc<RefCell<Vec<T>>>;
+
 /// A TLS client bufferevent to `addr` verifying `host`; what it reads and its events.
 fn client(
     base: &EventBase,
     ca: &X509,
     host: &str,
     addr: SocketAddr,
-) -> (
-    BufferEvent,
-    Rc<RefCell<Vec<u8>>>,
-    Rc<RefCell<Vec<BevEvent>>>,
-) {
+) -> (BufferEvent, Seen<u8>, Seen<BevEvent>) {
     let ssl = connector(ca).configure().unwrap().into_ssl(host).unwrap();
     let mut bev =
         BufferEvent::openssl_socket(base, None, ssl, SslState::Connecting, Options::empty())
