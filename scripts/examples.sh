@@ -93,5 +93,19 @@ timeout 20 $ex/dns_lookup --nameserver 127.0.0.1:9 --option timeout:0.2 --option
 if grep -q '^one.example: 10.1.1.1$' "$tmp/dl" && grep -q '^two.example: 10.2.2.2$' "$tmp/dl" \
    && grep -q '^192.0.2.9: 192.0.2.9$' "$tmp/dl" && grep -q '^nothing.invalid: error: ' "$tmp/dl"; then ok dns_lookup; else bad dns_lookup "$tmp/dl"; fi
 
+# tls_echo_server (feature openssl), checked with `openssl s_client` and a certificate
+# made here.
+if cargo build --quiet --features openssl --example tls_echo_server && \
+   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+     -subj /CN=localhost -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null; then
+  $ex/tls_echo_server 127.0.0.1:0 "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/ts" 2>&1 & pid=$!
+  if wait_for "$tmp/ts" "listening on"; then
+    a=$(addr_of "$tmp/ts")
+    got=$( (printf 'hello over tls\n'; sleep 0.5) | timeout 10 openssl s_client -connect "$a" -CAfile "$tmp/cert.pem" -verify_return_error -quiet 2>"$tmp/sc")
+    kill -INT $pid; timeout 5 tail --pid=$pid -f /dev/null
+    if [ "$got" = "hello over tls" ] && grep -q '^client 1: TLSv1.3$' "$tmp/ts" && grep -q "^done" "$tmp/ts"; then ok "tls_echo_server (openssl s_client)"; else cat "$tmp/sc" >>"$tmp/ts"; bad tls_echo_server "$tmp/ts"; fi
+  else bad tls_echo_server "$tmp/ts"; fi
+else echo "FAIL tls_echo_server: build or certificate"; fail=$((fail + 1)); fi
+
 echo "examples: $pass passed, $fail failed"
 [ $fail = 0 ]

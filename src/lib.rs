@@ -52,6 +52,9 @@
 //! | a `struct evdns_base *` owned by C | [`DnsBase::from_raw_borrowed`], [`DnsBase::as_raw`] |
 //! | `bufferevent_socket_connect_hostname`, `bufferevent_socket_get_dns_error` | [`BufferEvent::connect_hostname`], [`BufferEventRef::dns_error`] |
 //! | `evhttp_connection_base_new` with a DNS base | [`HttpConnection::with_dns`] |
+//! | `bufferevent_openssl_socket_new`, `_filter_new` (feature `openssl`) | `BufferEvent::openssl_socket`, `BufferEvent::openssl_filter`, `SslState` |
+//! | `bufferevent_openssl_get_ssl`, `bufferevent_get_openssl_error`, `_set_allow_dirty_shutdown` (feature `openssl`) | `BufferEventRef::ssl`, `BufferEventRef::openssl_error` (`SslError`), `BufferEventRef::set_allow_dirty_shutdown` |
+//! | `evhttp_connection_base_bufferevent_new` (HTTPS with a TLS bufferevent) | [`HttpConnection::with_bufferevent`] |
 //! | `evthread_use_pthreads` | [`use_pthreads`] (done by the first base) |
 //! | `event_set_log_callback`, `event_set_fatal_callback`, `event_enable_debug_mode` | [`route_to_log_crate`] (done by the first base), [`set_fatal_callback`], [`enable_debug_mode`] |
 //!
