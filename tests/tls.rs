@@ -370,3 +370,46 @@ fn https_server_and_client() {
     let (p, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
     assert!(HttpConnection::with_bufferevent(&base, None, p, "x", 1).is_err());
 }
+
+#[test]
+fn close_notify_gives_the_peer_a_clean_end_of_stream() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let ca = pki.ca.clone();
+    let peer = std::thread::spawn(move || {
+        let s = TcpStream::connect(addr).unwrap();
+        let mut tls = connector(&ca).connect("localhost", s).unwrap();
+        let mut out = Vec::new();
+        // read_to_end fails on a close without close_notify ("unexpected eof").
+        tls.read_to_end(&mut out)
+            .map(|_| out)
+            .map_err(|e| e.to_string())
+    });
+    let (s, _) = l.accept().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let acc = acceptor(&pki.server.0, &pki.server.1);
+    let mut bev = BufferEvent::openssl_socket(
+        &base,
+        Some(s.into()),
+        Ssl::new(acc.context()).unwrap(),
+        SslState::Accepting,
+        Options::empty(),
+    )
+    .unwrap();
+    let connected = Rc::new(RefCell::new(false));
+    let c = connected.clone();
+    bev.on_event(move |_, what| *c.borrow_mut() |= what.contains(BevEvent::CONNECTED))
+        .unwrap();
+    bev.enable(Flags::READ | Flags::WRITE).unwrap();
+    spin(&base, || *connected.borrow());
+    bev.write(b"last words").unwrap();
+    spin(&base, || bev.output().is_empty());
+    bev.close_notify().unwrap();
+    bev.shutdown(std::net::Shutdown::Write).unwrap();
+    spin(&base, || peer.is_finished());
+    assert_eq!(peer.join().unwrap().unwrap(), b"last words");
+    let (mut plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    assert!(plain.close_notify().is_err());
+}

@@ -254,6 +254,30 @@ impl super::BufferEventRef {
         Ok(())
     }
 
+    /// Sends TLS's close_notify now (`SSL_shutdown`), as the libevent book advises before
+    /// closing: libevent 2.1's TLS bufferevent never sends it by itself, so a peer that
+    /// insists on it sees a truncated stream. Call it once the output buffer has drained
+    /// (the alert goes straight to the socket, after what was written); then shut the
+    /// socket down or free the bufferevent.
+    pub fn close_notify(&mut self) -> Result<()> {
+        let ssl = self.ssl_ptr();
+        if ssl.is_null() {
+            return Err(Error::invalid("SSL_shutdown", "not a TLS bufferevent"));
+        }
+        // SAFETY: the bufferevent's live SSL. 0 (alert sent, the peer's not yet read) and
+        // 1 are both fine here; a negative result means the socket would block or is
+        // broken, and the caller closes either way.
+        let r = unsafe { openssl_sys::SSL_shutdown(ssl) };
+        if r < 0 {
+            let e = Error::last("SSL_shutdown");
+            // SAFETY: clear what OpenSSL queued for this failure, so a later error on
+            // this thread is not blamed on it.
+            unsafe { openssl_sys::ERR_clear_error() };
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// `bufferevent_openssl_get_allow_dirty_shutdown`.
     pub fn allow_dirty_shutdown(&self) -> bool {
         // SAFETY: the bufferevent is live (libevent answers 0 for a non-TLS one).
