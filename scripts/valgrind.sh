@@ -21,8 +21,10 @@ vg=(valgrind --quiet --leak-check=full --show-leak-kinds=definite
 
 echo "== building the test binaries"
 cargo test --workspace --no-run --message-format=json 2>/dev/null > "$logs/build.json"
-# The TLS tests exist only with feature openssl.
+# The TLS tests exist only with features openssl (the safe crate) and tls (eventd; this
+# also rebuilds the eventd binary every eventd test starts, with TLS in it).
 cargo test -p libevent --features openssl --test tls --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
+cargo test -p eventd --features tls --test tls --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
 mapfile -t exes < <(python3 - "$logs/build.json" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):

@@ -221,6 +221,8 @@ impl State {
         let Some(conn) = self.conns.get_mut(&key) else {
             return;
         };
+        // Over TLS, the end of the stream is close_notify, then the FIN.
+        super::tls::close_notify(&mut conn.bev);
         if conn.bev.shutdown(std::net::Shutdown::Write).is_err() {
             self.remove(key);
             return;

@@ -13,12 +13,14 @@
 //! - `conn`: a connection's phases, replies and close (fixes 2 and 3, the linger);
 //! - `bell`: how workers wake each other;
 //! - `shutdown`: SIGINT and SIGTERM (fix 4);
-//! - `metrics`: the counters, and `--metrics` (an evhttp server on worker 0's loop).
+//! - `metrics`: the counters, and `--metrics` (an evhttp server on worker 0's loop);
+//! - `tls`: `--tls-cert`/`--tls-key`, each connection's bufferevent a TLS one.
 
 mod bell;
 mod conn;
 mod metrics;
 mod shutdown;
+mod tls;
 mod worker;
 
 use crate::config::Config;
@@ -54,6 +56,8 @@ struct Shared {
     bells: Vec<Bell>,
     /// One per worker, for `--metrics`.
     counters: Vec<metrics::Counters>,
+    /// `--tls-cert`: every connection is TLS.
+    tls: Option<tls::Tls>,
 }
 
 impl Shared {
@@ -132,6 +136,10 @@ impl Server {
             stopping: AtomicBool::new(false),
             bells,
             counters: (0..cfg.workers).map(|_| Default::default()).collect(),
+            tls: match (&cfg.tls_cert, &cfg.tls_key) {
+                (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key)?),
+                _ => None,
+            },
         });
         let first = Worker::start(shared.clone(), 0, cfg.listen)?;
         // With port 0 the kernel chose one: the other workers join that one.

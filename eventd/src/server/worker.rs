@@ -68,11 +68,14 @@ impl State {
         let id = self.shared.next_id.fetch_add(1, SeqCst) + 1;
         self.shared
             .log(format_args!("New connection (id = {id})..."));
-        let bev =
-            BufferEvent::from_tcp(&self.base, stream, Options::empty()).and_then(|mut bev| {
-                self.setup(&mut bev)?;
-                Ok(bev)
-            });
+        let bev = match &self.shared.tls {
+            Some(tls) => tls.bufferevent(&self.base, stream),
+            None => BufferEvent::from_tcp(&self.base, stream, Options::empty()).map_err(Into::into),
+        }
+        .and_then(|mut bev| {
+            self.setup(&mut bev)?;
+            Ok(bev)
+        });
         match bev {
             Ok(bev) => {
                 self.conns

@@ -85,7 +85,7 @@ pub fn wrapped() -> bool {
     std::env::var("EVENTD_WRAPPER").is_ok_and(|w| !w.trim().is_empty())
 }
 
-fn unique() -> u64 {
+pub fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
@@ -190,3 +190,4 @@ pub fn eventually(limit: Duration, cond: impl Fn() -> bool, what: impl Fn() -> S
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+pub mod replay;
