@@ -311,7 +311,9 @@ impl DnsBase {
 
     /// `evdns_base_set_option`: resolv.conf's options by name, with or without the colon
     /// (`timeout`, `attempts`, `ndots`, `max-timeouts`, `max-inflight`,
-    /// `initial-probe-timeout`, `randomize-case`...).
+    /// `initial-probe-timeout`, `randomize-case`, `getaddrinfo-allow-skew`, `bind-to`,
+    /// `so-rcvbuf`, `so-sndbuf`); a name libevent does not know is refused (libevent
+    /// itself would ignore it silently), and so is a value it cannot parse.
     ///
     /// ```
     /// # use libevent::*;
@@ -327,6 +329,10 @@ impl DnsBase {
         } else {
             format!("{name}:")
         };
+        // libevent ignores a name it does not know (and reports success): refuse it here.
+        if !OPTIONS.contains(&name.as_str()) {
+            return Err(Error::invalid("evdns_base_set_option", "unknown option"));
+        }
         let n = text("evdns_base_set_option", &name)?;
         let v = text("evdns_base_set_option", value)?;
         // SAFETY: the DNS base is live; the strings are read during the call.
@@ -455,6 +461,21 @@ impl std::fmt::Debug for DnsBase {
             .finish()
     }
 }
+
+/// The options `evdns_base_set_option` knows in libevent 2.1.
+const OPTIONS: [&str; 11] = [
+    "ndots:",
+    "timeout:",
+    "getaddrinfo-allow-skew:",
+    "max-timeouts:",
+    "max-inflight:",
+    "attempts:",
+    "randomize-case:",
+    "bind-to:",
+    "initial-probe-timeout:",
+    "so-rcvbuf:",
+    "so-sndbuf:",
+];
 
 fn text(function: &'static str, s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| Error::invalid(function, "NUL in a string"))

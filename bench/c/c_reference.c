@@ -8,6 +8,13 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#ifdef BENCH_TLS
+/* --tls-cert/--tls-key (bench feature `tls`): each connection a TLS bufferevent, as
+ * eventd --tls-cert has them, closed with close_notify. */
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+static SSL_CTX *tls_ctx;
+#endif
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <signal.h>
@@ -38,6 +45,10 @@ static int trimmed(unsigned char b)
 static void conn_free(struct bufferevent *bev, struct conn *c)
 {
 	struct server *s = c->srv;
+#ifdef BENCH_TLS
+	if (tls_ctx && bufferevent_openssl_get_ssl(bev))
+		SSL_shutdown(bufferevent_openssl_get_ssl(bev));
+#endif
 	bufferevent_free(bev);
 	free(c->pending);
 	free(c);
@@ -130,6 +141,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	struct conn *c = calloc(1, sizeof(*c));
 	(void)sa;
 	(void)len;
+#ifdef BENCH_TLS
+	if (tls_ctx) {
+		SSL *ssl = SSL_new(tls_ctx);
+		bev = ssl ? bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE) : NULL;
+		if (bev)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		else if (ssl)
+			SSL_free(ssl);
+	} else
+#endif
 	bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c || !bev) {
 		free(c);
@@ -158,7 +179,7 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-/* argv: --listen HOST:PORT [--timeout S] [--max-connections N] */
+/* argv: --listen HOST:PORT [--timeout S] [--max-connections N] [--tls-cert PEM --tls-key PEM] */
 int c_reference_main(int argc, char **argv)
 {
 	struct server s;
@@ -180,6 +201,19 @@ int c_reference_main(int argc, char **argv)
 			s.timeout.tv_sec = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--max-connections"))
 			s.max = atoi(argv[i + 1]);
+#ifdef BENCH_TLS
+		else if (!strcmp(argv[i], "--tls-cert") || !strcmp(argv[i], "--tls-key")) {
+			if (!tls_ctx && !(tls_ctx = SSL_CTX_new(TLS_server_method()))) {
+				fprintf(stderr, "c-reference: SSL_CTX_new failed\n");
+				return 1;
+			}
+			if (!strcmp(argv[i], "--tls-cert") ? SSL_CTX_use_certificate_chain_file(tls_ctx, argv[i + 1]) != 1
+			                                 : SSL_CTX_use_PrivateKey_file(tls_ctx, argv[i + 1], SSL_FILETYPE_PEM) != 1) {
+				fprintf(stderr, "c-reference: cannot read %s\n", argv[i + 1]);
+				return 1;
+			}
+		}
+#endif
 		else {
 			fprintf(stderr, "c-reference: unknown flag %s\n", argv[i]);
 			return 2;

@@ -1,6 +1,7 @@
 //! tokio-reference: the PROTOCOL.md server on tokio, for comparison with eventd.
 //!
-//! `tokio-reference --runtime current|multi --listen ADDR [--timeout S] [--max-connections N]`
+//! `tokio-reference --runtime current|multi --listen ADDR [--timeout S] [--max-connections N]
+//!   [--tls-cert PEM --tls-key PEM]` (TLS with bench's `tls` feature, through tokio-openssl)
 //!
 //! Same behaviour as eventd and c-reference on the wire: framing decided once per read
 //! (reads of at most 4096 bytes), QUIT, trimming, the idle timeout, at most N connections
@@ -9,8 +10,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 struct Args {
@@ -18,6 +19,8 @@ struct Args {
     listen: SocketAddr,
     timeout: u64,
     max: usize,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -26,6 +29,8 @@ fn parse() -> Result<Args, String> {
         listen: "127.0.0.1:1234".parse().unwrap(),
         timeout: 10,
         max: 100,
+        tls_cert: None,
+        tls_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,6 +48,8 @@ fn parse() -> Result<Args, String> {
             "--max-connections" => {
                 a.max = v.parse().map_err(|e| format!("--max-connections: {e}"))?
             }
+            "--tls-cert" => a.tls_cert = Some(v),
+            "--tls-key" => a.tls_key = Some(v),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -57,7 +64,7 @@ fn is_trimmed(b: u8) -> bool {
 }
 
 /// Serves one connection; returns when it is closed.
-async fn serve(mut s: TcpStream, timeout: u64) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, timeout: u64) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
     let mut out: Vec<u8> = Vec::new();
@@ -105,7 +112,38 @@ async fn serve(mut s: TcpStream, timeout: u64) {
     }
 }
 
+#[cfg(feature = "tls")]
+type Acceptor = Option<Arc<openssl::ssl::SslAcceptor>>;
+#[cfg(not(feature = "tls"))]
+type Acceptor = Option<Arc<()>>;
+
+#[cfg(feature = "tls")]
+fn acceptor(a: &Args) -> std::io::Result<Acceptor> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let (Some(cert), Some(key)) = (&a.tls_cert, &a.tls_key) else {
+        return Ok(None);
+    };
+    let mut b =
+        SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(std::io::Error::other)?;
+    b.set_certificate_chain_file(cert)
+        .map_err(std::io::Error::other)?;
+    b.set_private_key_file(key, SslFiletype::PEM)
+        .map_err(std::io::Error::other)?;
+    Ok(Some(Arc::new(b.build())))
+}
+
+#[cfg(not(feature = "tls"))]
+fn acceptor(a: &Args) -> std::io::Result<Acceptor> {
+    if a.tls_cert.is_some() || a.tls_key.is_some() {
+        return Err(std::io::Error::other(
+            "built without TLS (bench feature `tls`)",
+        ));
+    }
+    Ok(None)
+}
+
 async fn run(a: Args) -> std::io::Result<()> {
+    let tls = acceptor(&a)?;
     let listener = TcpListener::bind(a.listen).await?;
     println!("Listening on {}...", listener.local_addr()?);
     let slots = Arc::new(Semaphore::new(a.max));
@@ -123,8 +161,23 @@ async fn run(a: Args) -> std::io::Result<()> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let timeout = a.timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
-            serve(s, timeout).await;
+            match tls {
+                #[cfg(feature = "tls")]
+                Some(acc) => {
+                    if let Ok(ssl) = openssl::ssl::Ssl::new(acc.context()) {
+                        if let Ok(mut t) = tokio_openssl::SslStream::new(ssl, s) {
+                            if std::pin::Pin::new(&mut t).accept().await.is_ok() {
+                                serve(t, timeout).await;
+                            }
+                        }
+                    }
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(_) => {}
+                None => serve(s, timeout).await,
+            }
             drop(permit);
         });
     }

@@ -12,6 +12,8 @@ pub struct Args {
     pub servers: Vec<Server>,
     pub out: PathBuf,
     pub strict: bool,
+    /// Ping-pong over TLS: servers with --tls-cert/--tls-key, `tls-loadgen`.
+    pub tls: bool,
 }
 
 fn list<T>(v: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
@@ -28,7 +30,9 @@ pub fn parse() -> Result<Args, String> {
         servers: Server::DEFAULT.to_vec(),
         out: root.join("results"),
         strict: false,
+        tls: false,
     };
+    let (mut modes_given, mut servers_given) = (false, false);
     let mut out = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,6 +47,10 @@ pub fn parse() -> Result<Args, String> {
                 a.strict = true;
                 continue;
             }
+            "--tls" => {
+                a.tls = true;
+                continue;
+            }
             _ => {}
         }
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -53,10 +61,37 @@ pub fn parse() -> Result<Args, String> {
             "--connections" => {
                 a.connections = list(&v, |s| s.parse::<usize>().map_err(|e| bad(&e)))?
             }
-            "--modes" => a.modes = list(&v, Mode::parse)?,
-            "--servers" => a.servers = list(&v, Server::parse)?,
+            "--modes" => {
+                a.modes = list(&v, Mode::parse)?;
+                modes_given = true;
+            }
+            "--servers" => {
+                a.servers = list(&v, Server::parse)?;
+                servers_given = true;
+            }
             "--out" => out = Some(PathBuf::from(v)),
             _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if a.tls {
+        if !modes_given {
+            a.modes = vec![Mode::PingPong];
+        }
+        if !servers_given {
+            a.servers = Server::TLS.to_vec();
+        }
+        if a.modes != [Mode::PingPong] || a.servers.iter().any(|s| !Server::TLS.contains(s)) {
+            return Err(format!(
+                "--tls: ping-pong only, servers {}",
+                Server::TLS.map(|s| s.name()).join(", ")
+            ));
+        }
+        if out.is_none() {
+            a.out = if a.out == root.join("results") {
+                root.join("results/tls")
+            } else {
+                root.join("../target/bench-smoke-tls")
+            };
         }
     }
     if let Some(o) = out {

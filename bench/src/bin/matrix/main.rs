@@ -6,7 +6,7 @@
 //!     [--connections 1,100,1000,10000] [--modes pingpong,churn,idle]
 //!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi]
 //!     (also: eventd-upstream, eventd on libevent's exact upstream configuration)
-//!     [--out DIR] [--quick] [--strict]
+//!     [--out DIR] [--quick] [--strict] [--tls]
 //! ```
 //!
 //! - Each run starts a fresh server, waits for its port, reads its RSS, runs `loadgen`,
@@ -19,6 +19,10 @@
 //! - `--quick` (the CI smoke version): half a second per run, one repetition, output in
 //!   `target/bench-smoke` unless `--out` says otherwise.
 //! - `--strict`: exit 1 if any run had errors (connections refused, reset or lost).
+//! - `--tls`: ping-pong over TLS: eventd, c-reference and the tokio references with
+//!   `--tls-cert`/`--tls-key` (a self-signed P-256 certificate made with the `openssl`
+//!   tool), driven by `tls-loadgen`; everything built with the `tls` features; output in
+//!   `bench/results/tls` unless `--out` says otherwise.
 //!
 //! The binaries are taken from this executable's directory; under `cargo run`, `eventd` is
 //! built there first.
@@ -40,7 +44,7 @@ use std::time::Instant;
 /// The directory of the binaries; under `cargo run`, builds eventd there first (and,
 /// when `eventd-upstream` is to run, eventd on upstream's exact libevent configuration
 /// into its own target directory).
-fn binaries(servers: &[Server]) -> Result<PathBuf, String> {
+fn binaries(servers: &[Server], tls: bool) -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = me.parent().ok_or("no directory")?.to_path_buf();
     if let Some(cargo) = std::env::var_os("CARGO") {
@@ -59,7 +63,22 @@ fn binaries(servers: &[Server]) -> Result<PathBuf, String> {
                 .then_some(())
                 .ok_or_else(|| format!("cargo build {} failed", args.join(" ")))
         };
-        build(&["-p", "eventd", "-p", "bench", "--bins"], None)?;
+        if tls {
+            build(
+                &[
+                    "-p",
+                    "eventd",
+                    "-p",
+                    "bench",
+                    "--bins",
+                    "--features",
+                    "eventd/tls,bench/tls",
+                ],
+                None,
+            )?;
+        } else {
+            build(&["-p", "eventd", "-p", "bench", "--bins"], None)?;
+        }
         if servers.contains(&Server::EventdUpstream) {
             let target = dir.parent().unwrap_or(&dir).join(spec::UPSTREAM_TARGET);
             build(
@@ -71,7 +90,7 @@ fn binaries(servers: &[Server]) -> Result<PathBuf, String> {
     let needed = servers
         .iter()
         .map(|s| s.path(&dir))
-        .chain([dir.join("loadgen")]);
+        .chain([dir.join(if tls { "tls-loadgen" } else { "loadgen" })]);
     for path in needed {
         if !path.exists() {
             return Err(format!(
@@ -81,6 +100,32 @@ fn binaries(servers: &[Server]) -> Result<PathBuf, String> {
         }
     }
     Ok(dir)
+}
+
+/// A self-signed certificate and key for `--tls`, made with the `openssl` tool into the
+/// output directory.
+fn certificate(out: &std::path::Path) -> Result<(PathBuf, PathBuf), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let (cert, key) = (out.join("tls-cert.pem"), out.join("tls-key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("openssl (the tool, Debian's openssl package): {e}"))?;
+    st.success()
+        .then_some((cert, key))
+        .ok_or_else(|| "openssl req failed".to_string())
 }
 
 /// Pins only with `taskset` and at least two cores.
@@ -170,12 +215,17 @@ fn fail(code: i32, e: impl std::fmt::Display) -> ! {
 
 fn main() {
     let args = args::parse().unwrap_or_else(|e| fail(2, e));
-    let dir = binaries(&args.servers).unwrap_or_else(|e| fail(1, e));
+    let dir = binaries(&args.servers, args.tls).unwrap_or_else(|e| fail(1, e));
+    let tls = args
+        .tls
+        .then(|| certificate(&args.out))
+        .transpose()
+        .unwrap_or_else(|e| fail(1, e));
     let pin = can_pin();
     if !pin {
         eprintln!("matrix: not pinning (needs taskset and two cores)");
     }
-    let env = Env { dir, pin };
+    let env = Env { dir, pin, tls };
     let mut cells = empty_cells(&args);
     let started = Instant::now();
     run_all(&env, &args, &mut cells);

@@ -52,9 +52,20 @@ fn free_port() -> std::io::Result<u16> {
 pub struct Env {
     pub dir: PathBuf,
     pub pin: bool,
+    /// `--tls`: the certificate and key every server gets, and `tls-loadgen` drives them.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Env {
+    /// The load generator: `loadgen`, or `tls-loadgen` with `--tls`.
+    pub fn loadgen(&self) -> &'static str {
+        if self.tls.is_some() {
+            "tls-loadgen"
+        } else {
+            "loadgen"
+        }
+    }
+
     fn command(&self, path: PathBuf, core: Option<usize>) -> Command {
         match core {
             Some(c) if self.pin => {
@@ -74,6 +85,14 @@ impl Env {
             .arg(addr.to_string())
             .args(["--timeout", "60", "--max-connections", "20000"])
             .args(s.extra_args())
+            .args(self.tls.iter().flat_map(|(c, k)| {
+                [
+                    "--tls-cert".as_ref(),
+                    c.as_os_str(),
+                    "--tls-key".as_ref(),
+                    k.as_os_str(),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -120,7 +139,7 @@ impl Env {
         let spid = server.id();
         let baseline = rss_bytes(spid);
         let mut lg = self
-            .command(self.dir.join("loadgen"), Some(1))
+            .command(self.dir.join(self.loadgen()), Some(1))
             .arg("--addr")
             .arg(addr.to_string())
             .args(["--mode", mode.name(), "--connections", &conns.to_string()])

@@ -134,14 +134,16 @@ impl Report<'_> {
     fn header(&self) -> String {
         let m = machine();
         format!(
-            "# Benchmark matrix\n\n{} cores ({}), Linux {}; {} repetition(s) of {} s per cell, medians; \
-             pinned: {}. Produced by `cargo run --release -p bench --bin matrix` in {:.0} s.\n",
+            "# Benchmark matrix{}\n\n{} cores ({}), Linux {}; {} repetition(s) of {} s per cell, medians; \
+             pinned: {}. Produced by `cargo run --release -p bench --bin matrix{}` in {:.0} s.\n",
+            if self.args.tls { " over TLS" } else { "" },
             m["cpus"],
             m["cpu_model"].as_str().unwrap_or("?"),
             m["kernel"].as_str().unwrap_or("?"),
             self.args.reps,
             self.args.duration,
             self.pinned,
+            if self.args.tls { " -- --tls" } else { "" },
             self.seconds
         )
     }

@@ -39,6 +39,14 @@ impl Server {
         Server::TokioMulti,
     ];
 
+    /// The servers that speak the protocol over TLS (`--tls`).
+    pub const TLS: [Server; 4] = [
+        Server::Eventd,
+        Server::CReference,
+        Server::TokioCurrent,
+        Server::TokioMulti,
+    ];
+
     /// The ratios the report gives: (server, the server it is measured against).
     pub const PAIRS: [(Server, Server); 5] = [
         (Server::Eventd, Server::CReference),
