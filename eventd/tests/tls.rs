@@ -187,3 +187,108 @@ fn workers_and_a_graceful_shutdown_over_tls() {
             .expect("closed with close_notify at shutdown");
     }
 }
+
+#[test]
+fn fix1_and_fix2_over_tls_no_spin_at_the_limit_and_bounded_output() {
+    if common::wrapped() {
+        eprintln!("CPU time and RSS are not measured under a wrapper (valgrind); skipped");
+        return;
+    }
+    let (cert, key, c) = certificate();
+    const LIMIT: u64 = 1 << 20;
+    let limit = LIMIT.to_string();
+    let mut all = args(&cert, &key).to_vec();
+    all.extend([
+        "--max-connections",
+        "2",
+        "--output-limit",
+        &limit,
+        "--timeout",
+        "30",
+    ]);
+    let d = common::start(&all);
+    let pid = d.child.id();
+
+    // Fix 1: both slots taken, three clients waiting in the backlog: no busy loop.
+    let mut flood = connect(&c, d.addr);
+    let mut other = connect(&c, d.addr);
+    other.write_all(b"ping\r\n\r\n").unwrap();
+    assert_eq!(read_exactly(&mut other, 6), b"PING\r\n");
+    let _waiting: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(d.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let used = common::cpu_used_over(pid, Duration::from_secs(2));
+    assert!(
+        used < 0.10,
+        "eventd used {used:.3} s of CPU in 2 s at the limit"
+    );
+
+    // Fix 2: a client that sends without reading stops being read from.
+    let baseline = fixes_rss(pid);
+    flood.get_ref().set_nonblocking(true).unwrap();
+    let line = b"helloworld\r\n";
+    let chunk = line.repeat(4096);
+    let total = 50 * 1024 * 1024 / chunk.len() * chunk.len();
+    let (mut sent, mut at) = (0usize, 0usize);
+    let mut peak = 0;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) && sent < total {
+        match flood.write(&chunk[at..]) {
+            Ok(n) => {
+                sent += n;
+                at = (at + n) % chunk.len();
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+        peak = peak.max(fixes_rss(pid));
+    }
+    assert!(
+        sent < total,
+        "all 50 MB were taken while the client read nothing"
+    );
+    let bound = baseline + 6 * LIMIT;
+    assert!(
+        peak < bound,
+        "RSS grew to {peak} (baseline {baseline}, bound {bound})"
+    );
+    // Now it reads as it sends: every reply arrives. Replies are the messages upper-cased
+    // and framed per read (a message may hold several lines, or end mid-line past the
+    // size limit), so what must match exactly is the letters: all of them, once.
+    let want = total / line.len() * 10;
+    let mut letters = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while letters < want && std::time::Instant::now() < deadline {
+        if sent < total {
+            if let Ok(n) = flood.write(&chunk[at..]) {
+                sent += n;
+                at = (at + n) % chunk.len();
+            }
+        }
+        match flood.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                assert!(
+                    buf[..n].iter().all(|b| b"HELOWRD\r\n".contains(b)),
+                    "not upper-cased"
+                );
+                letters += buf[..n].iter().filter(|b| b.is_ascii_alphabetic()).count();
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    assert_eq!(letters, want, "replies lost or duplicated");
+    assert!(fixes_rss(pid) < bound);
+}
+
+/// The resident set of `pid`, from /proc.
+fn fixes_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    kb * 1024
+}
