@@ -102,11 +102,12 @@ fn binaries(servers: &[Server], tls: bool) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
-/// A self-signed certificate and key for `--tls`, made with the `openssl` tool into the
-/// output directory.
-fn certificate(out: &std::path::Path) -> Result<(PathBuf, PathBuf), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let (cert, key) = (out.join("tls-cert.pem"), out.join("tls-key.pem"));
+/// A self-signed certificate and key for `--tls`, made with the `openssl` tool in a
+/// directory of the system's temporary one (not the report's: a key is not a result).
+fn certificate() -> Result<(PathBuf, PathBuf), String> {
+    let dir = std::env::temp_dir().join(format!("matrix-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let st = Command::new("openssl")
         .args([
             "req",
