@@ -219,7 +219,7 @@ fn main() {
     let dir = binaries(&args.servers, args.tls).unwrap_or_else(|e| fail(1, e));
     let tls = args
         .tls
-        .then(|| certificate(&args.out))
+        .then(certificate)
         .transpose()
         .unwrap_or_else(|e| fail(1, e));
     let pin = can_pin();
