@@ -413,3 +413,37 @@ fn close_notify_gives_the_peer_a_clean_end_of_stream() {
     let (mut plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
     assert!(plain.close_notify().is_err());
 }
+
+extern "C" {
+    // A function in OpenSSL 1.1 and 3 (openssl-sys binds only the context's).
+    fn SSL_get_options(ssl: *const openssl_sys::SSL) -> u64;
+}
+
+#[test]
+fn renegotiation_is_refused_unless_asked_for() {
+    use foreign_types::ForeignTypeRef;
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let acc = acceptor(&pki.server.0, &pki.server.1);
+    for allow in [false, true] {
+        let ssl = Ssl::new(acc.context()).unwrap();
+        let bev = BufferEvent::openssl_socket_with(
+            &base,
+            None,
+            ssl,
+            SslState::Accepting,
+            Options::empty(),
+            allow,
+        )
+        .unwrap();
+        // SAFETY: the bufferevent's live session.
+        let opts = unsafe { SSL_get_options(bev.ssl().unwrap().as_ptr()) };
+        assert_eq!(opts & openssl_sys::SSL_OP_NO_RENEGOTIATION != 0, !allow);
+    }
+    let ssl = Ssl::new(acc.context()).unwrap();
+    let bev = BufferEvent::openssl_socket(&base, None, ssl, SslState::Accepting, Options::empty())
+        .unwrap();
+    // SAFETY: as above.
+    let opts = unsafe { SSL_get_options(bev.ssl().unwrap().as_ptr()) };
+    assert_ne!(opts & openssl_sys::SSL_OP_NO_RENEGOTIATION, 0);
+}
