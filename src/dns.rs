@@ -371,12 +371,7 @@ impl DnsBase {
         hints.ai_socktype = libc::SOCK_STREAM;
         hints.ai_protocol = libc::IPPROTO_TCP;
         hints.ai_flags = sys::EVUTIL_AI_NUMERICSERV;
-        let pending = Rc::new(Pending {
-            done: RefCell::new(Some(Box::new(done))),
-            finished: Cell::new(false),
-            dns: self.core.clone(),
-        });
-        let arg = Rc::into_raw(pending.clone()) as *mut c_void;
+        let (pending, arg) = self.pending(Box::new(done));
         // SAFETY: the DNS base is live; the strings and hints are read during the call;
         // arg is a counted reference that the callback (called exactly once, also on
         // cancel and on a synchronous answer) takes back.
@@ -406,12 +401,7 @@ impl DnsBase {
     where
         F: FnOnce(Result<String>) + 'static,
     {
-        let pending = Rc::new(Pending {
-            done: RefCell::new(Some(Box::new(done))),
-            finished: Cell::new(false),
-            dns: self.core.clone(),
-        });
-        let arg = Rc::into_raw(pending.clone()) as *mut c_void;
+        let (pending, arg) = self.pending(Box::new(done));
         // SAFETY: the DNS base is live; the address is read during the call; arg as in
         // getaddrinfo (the callback runs exactly once, on cancel too).
         let req = unsafe {
@@ -446,6 +436,17 @@ impl DnsBase {
             ));
         }
         Ok(ReverseLookup { req, pending })
+    }
+
+    /// A lookup's context, and C's counted reference to it (taken back by the callback).
+    fn pending<T>(&self, done: DoneFn<T>) -> (Rc<Pending<T>>, *mut c_void) {
+        let pending = Rc::new(Pending {
+            done: RefCell::new(Some(done)),
+            finished: Cell::new(false),
+            dns: self.core.clone(),
+        });
+        let arg = Rc::into_raw(pending.clone()) as *mut c_void;
+        (pending, arg)
     }
 
     /// The raw `struct evdns_base *`, still owned by the handle.

@@ -84,3 +84,19 @@ pub fn register_plot_font() -> Result<(), String> {
     }
     Err("no TrueType font for the plot: install fonts-dejavu-core or set BENCH_FONT=/path/to/font.ttf".into())
 }
+
+/// Stops a server the benchmarks started: SIGTERM, up to 10 s for it to exit, then
+/// SIGKILL; reaped either way.
+pub fn stop(child: &mut std::process::Child) {
+    // SAFETY: the pid is our child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -14,12 +14,12 @@
 //! `target/bench-smoke-http`. `--strict`: exit 1 if wrk saw any socket error or any
 //! response other than 200. Writes report.md, report.json and report.png.
 
-use bench::{cpu_seconds, median};
+use bench::{cpu_seconds, median, stop};
 use plotters::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -150,20 +150,6 @@ fn pinned(pin: bool, core: usize, program: &Path) -> Command {
     } else {
         Command::new(program)
     }
-}
-
-fn stop(child: &mut Child) {
-    // SAFETY: our child, not yet reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A wrk duration like `427.00us`, `1.05ms` or `2.00s`, in µs.

@@ -1,8 +1,8 @@
 //! One run: a fresh server, `loadgen` against it, and what both processes used.
 
 use crate::spec::{Mode, Server};
-use bench::cpu_seconds;
 pub use bench::median;
+use bench::{cpu_seconds, stop};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -197,18 +197,4 @@ impl Env {
         }
         Ok(run)
     }
-}
-
-fn stop(child: &mut Child) {
-    // SAFETY: the pid is our child, not yet reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
