@@ -253,8 +253,29 @@ impl State {
         if conn.holds_slot() {
             self.slot_freed();
         }
+        if self.conns.is_empty() {
+            self.idle();
+        }
         if self.shutting_down && self.conns.is_empty() {
             self.finish();
+        }
+    }
+
+    /// The last connection is gone: after a burst (the table grew past 64 slots), give
+    /// back what it left behind (the table's capacity, and on glibc the free memory at
+    /// the heap's top and in its arenas), so that the daemon's footprint after a flood is
+    /// its footprint before it. Not after every close: one connection at a time costs
+    /// nothing to keep, and trimming per close would.
+    fn idle(&mut self) {
+        if self.conns.capacity() <= 64 {
+            return;
+        }
+        self.conns.shrink_to_fit();
+        self.waiting.shrink_to_fit();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory to the system.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 
