@@ -126,6 +126,7 @@ mod http;
 mod listener;
 mod log;
 mod panic;
+mod task;
 mod thread;
 mod util;
 
@@ -149,6 +150,7 @@ pub use http::{
 };
 pub use listener::{Listener, ListenerFlags};
 pub use log::{enable_debug_logging, route_to_log_crate, set_fatal_callback};
+pub use task::JoinHandle;
 pub use thread::{enable_debug_mode, use_pthreads};
 
 /// The raw bindings this crate is built on.

@@ -1,0 +1,153 @@
+//! The executor on the event loop: spawn, join, cancel, wake from another thread, panics.
+
+use libevent::*;
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Ready on its second poll; its first poll hands the waker to another thread, which
+/// wakes it after `after`.
+struct WokenFromAThread {
+    polls: u32,
+    after: Duration,
+}
+
+impl Future for WokenFromAThread {
+    type Output = u32;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+        self.polls += 1;
+        if self.polls > 1 {
+            return Poll::Ready(self.polls);
+        }
+        let waker = cx.waker().clone();
+        let after = self.after;
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            waker.wake();
+        });
+        Poll::Pending
+    }
+}
+
+/// Never ready; records when it is dropped.
+struct Forever(Rc<Cell<bool>>);
+
+impl Future for Forever {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for Forever {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn spawn_join_and_block_on() {
+    let base = EventBase::new().unwrap();
+    let a = base.spawn_local(async { 2 }).unwrap();
+    let b = base.spawn_local(async { 40 }).unwrap();
+    assert!(!a.is_finished()); // tasks first run on the loop
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    assert!(a.is_finished() && b.is_finished());
+    let sum = base.block_on(async move { a.await + b.await }).unwrap();
+    assert_eq!(sum, 42);
+}
+
+#[test]
+fn a_waker_called_from_another_thread() {
+    let base = EventBase::new().unwrap();
+    let polls = base
+        .block_on(WokenFromAThread {
+            polls: 0,
+            after: Duration::from_millis(50),
+        })
+        .unwrap();
+    assert_eq!(polls, 2);
+}
+
+#[test]
+fn dropping_the_handle_cancels_the_task_at_once() {
+    let base = EventBase::new().unwrap();
+    let dropped = Rc::new(Cell::new(false));
+    let h = base.spawn_local(Forever(dropped.clone())).unwrap();
+    base.run(LoopFlags::NONBLOCK).unwrap(); // polled once: pending
+    assert!(!dropped.get());
+    drop(h);
+    assert!(dropped.get(), "the future is dropped with its handle");
+    // Nothing is left on the loop.
+    assert_eq!(base.dispatch().unwrap(), LoopExit::NoEvents);
+}
+
+#[test]
+fn a_future_nothing_can_wake_is_an_error_not_a_hang() {
+    let base = EventBase::new().unwrap();
+    let e = base.block_on(Forever(Rc::default())).unwrap_err();
+    assert_eq!(e.function(), "block_on");
+}
+
+#[test]
+fn a_task_that_panics_reaches_block_on_and_the_loop_stays_usable() {
+    let base = EventBase::new().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        base.block_on(async { panic!("task panicked") })
+    }));
+    assert_eq!(
+        r.unwrap_err().downcast_ref::<&str>(),
+        Some(&"task panicked")
+    );
+    assert_eq!(base.block_on(async { 7 }).unwrap(), 7);
+}
+
+#[test]
+fn thousands_of_tasks() {
+    let base = EventBase::new().unwrap();
+    let handles: Vec<_> = (0..10_000u64)
+        .map(|i| base.spawn_local(async move { i }).unwrap())
+        .collect();
+    let total = base
+        .block_on(async move {
+            let mut t = 0;
+            for h in handles {
+                t += h.await;
+            }
+            t
+        })
+        .unwrap();
+    assert_eq!(total, 10_000 * 9_999 / 2);
+}
+
+#[test]
+fn a_task_dropping_its_own_handle_and_tasks_inside_a_callback() {
+    let base = EventBase::new().unwrap();
+    let slot: Rc<std::cell::RefCell<Option<JoinHandle<()>>>> = Rc::default();
+    let s = slot.clone();
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let h = base
+        .spawn_local(async move {
+            s.borrow_mut().take(); // its own handle, dropped while it runs
+            r.set(r.get() + 1);
+        })
+        .unwrap();
+    *slot.borrow_mut() = Some(h);
+    // A timer callback spawns a task too.
+    let b = base.clone();
+    let r = ran.clone();
+    let t = Event::timer(&base, move |_| {
+        let r = r.clone();
+        b.spawn_local(async move { r.set(r.get() + 10) })
+            .unwrap()
+            .detach();
+    })
+    .unwrap();
+    t.add(Some(Duration::from_millis(1))).unwrap();
+    base.dispatch().unwrap();
+    assert_eq!(ran.get(), 11);
+}
