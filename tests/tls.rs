@@ -148,6 +148,11 @@ fn echo_server(
     (l, addr, conns)
 }
 
+/// A client session trusting `ca`, verifying `host` (and sending it as SNI).
+fn client_ssl(ca: &X509, host: &str) -> Ssl {
+    connector(ca).configure().unwrap().into_ssl(host).unwrap()
+}
+
 /// What a test client read, and the events it saw.
 type Seen<T> = Rc<RefCell<Vec<T>>>;
 
@@ -158,7 +163,7 @@ fn client(
     host: &str,
     addr: SocketAddr,
 ) -> (BufferEvent, Seen<u8>, Seen<BevEvent>) {
-    let ssl = connector(ca).configure().unwrap().into_ssl(host).unwrap();
+    let ssl = client_ssl(ca, host);
     let mut bev =
         BufferEvent::openssl_socket(base, None, ssl, SslState::Connecting, Options::empty())
             .unwrap();
@@ -277,11 +282,7 @@ fn tls_filters_over_a_pair_and_a_drop_inside_the_callback() {
         Options::empty(),
     )
     .unwrap();
-    let ssl = connector(&pki.ca)
-        .configure()
-        .unwrap()
-        .into_ssl("localhost")
-        .unwrap();
+    let ssl = client_ssl(&pki.ca, "localhost");
     let client =
         BufferEvent::openssl_filter(b, ssl, SslState::Connecting, Options::empty()).unwrap();
     let got = Rc::new(RefCell::new(Vec::new()));
@@ -336,11 +337,7 @@ fn https_server_and_client() {
         req.send_reply(200, None, format!("secure {tls}").as_bytes())
             .unwrap();
     });
-    let ssl = connector(&pki.ca)
-        .configure()
-        .unwrap()
-        .into_ssl("localhost")
-        .unwrap();
+    let ssl = client_ssl(&pki.ca, "localhost");
     let bev = BufferEvent::openssl_socket(&base, None, ssl, SslState::Connecting, Options::empty())
         .unwrap();
     let conn =

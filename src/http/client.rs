@@ -155,7 +155,7 @@ impl HttpConnection {
     /// `evhttp_connection_base_new` to `addr` (no DNS: the address is numeric).
     pub fn new(base: &EventBase, addr: SocketAddr) -> Result<HttpConnection> {
         let ip = CString::new(addr.ip().to_string()).expect("an IP has no NUL");
-        Self::make(base, None, &ip, addr.port(), addr.to_string())
+        Self::make_with(base, None, None, &ip, addr.port(), addr.to_string())
     }
 
     /// `evhttp_connection_base_new` to `host` (a name, resolved by `dns` when the
@@ -167,7 +167,7 @@ impl HttpConnection {
         port: u16,
     ) -> Result<HttpConnection> {
         let h = c_text("evhttp_connection_base_new", host, true)?;
-        Self::make(base, Some(dns), &h, port, format!("{host}:{port}"))
+        Self::make_with(base, Some(dns), None, &h, port, format!("{host}:{port}"))
     }
 
     /// `evhttp_connection_base_bufferevent_new`: a connection over a bufferevent the
@@ -191,16 +191,6 @@ impl HttpConnection {
         let raw_bev =
             bev.into_raw_for_c("evhttp_connection_base_bufferevent_new", base.as_raw())?;
         Self::make_with(base, dns, Some(raw_bev), &h, port, format!("{host}:{port}"))
-    }
-
-    fn make(
-        base: &EventBase,
-        dns: Option<&crate::dns::DnsBase>,
-        host_c: &std::ffi::CStr,
-        port: u16,
-        host: String,
-    ) -> Result<HttpConnection> {
-        Self::make_with(base, dns, None, host_c, port, host)
     }
 
     fn make_with(

@@ -4,7 +4,7 @@
 use super::server::{Core, Owner};
 use super::{c_text, status, str_from, HeadersRef, Method, UriRef};
 use crate::buffer::{EvBuffer, EvBufferRef};
-use crate::error::{call, Result};
+use crate::error::Result;
 use crate::handle::foreign_type;
 use libevent_sys as sys;
 use std::ffi::{c_char, CString};
@@ -316,6 +316,11 @@ impl ChunkedReply {
             return Ok(());
         }
         self.buf.add(data)?;
+        self.send_buffered()
+    }
+
+    /// Hands what `buf` holds to C as one chunk.
+    fn send_buffered(&mut self) -> Result<()> {
         // SAFETY: the request is live until end; the buffer is ours and drained by C
         // (or left as is for an abandoned request, which we clear).
         unsafe { sys::evhttp_send_reply_chunk(self.raw.as_ptr(), self.buf.as_raw()) };
@@ -331,15 +336,8 @@ impl ChunkedReply {
         if data.is_empty() {
             return Ok(());
         }
-        // SAFETY: as in send_chunk.
-        unsafe { call!(sys::evbuffer_add_buffer(self.buf.as_raw(), data.as_raw())) }?;
-        // SAFETY: as in send_chunk.
-        unsafe { sys::evhttp_send_reply_chunk(self.raw.as_ptr(), self.buf.as_raw()) };
-        let left = self.buf.len();
-        if left > 0 {
-            self.buf.drain(left)?;
-        }
-        Ok(())
+        self.buf.add_buffer(data)?;
+        self.send_buffered()
     }
 
     /// `evhttp_send_reply_end`: the last chunk; libevent frees the request once written.

@@ -387,36 +387,18 @@ fn plot(cells: &[Cell], args: &Args, path: &Path) -> Result<(), String> {
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(|e| e.to_string())?;
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-    ];
-    for (i, s) in Server::ALL.into_iter().enumerate() {
-        let pts: Vec<(f64, f64)> = cells
-            .iter()
-            .filter(|c| c.server == s)
-            .map(|c| (c.connections as f64, c.med(|r| r.per_second)))
-            .collect();
-        let color = colors[i];
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|e| e.to_string())?
-            .label(s.name())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-            .map_err(|e| e.to_string())?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let series = Server::ALL
+        .into_iter()
+        .map(|s| {
+            let pts = cells
+                .iter()
+                .filter(|c| c.server == s)
+                .map(|c| (c.connections as f64, c.med(|r| r.per_second)))
+                .collect();
+            (s.name(), pts)
+        })
+        .collect();
+    bench::draw_lines(&mut chart, series)?;
     root.present().map_err(|e| e.to_string())
 }
 

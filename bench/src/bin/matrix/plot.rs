@@ -22,13 +22,6 @@ pub fn plot(report: &Report<'_>, path: &Path) -> Result<(), String> {
     let root = BitMapBackend::new(path, (1000, 450 * modes.len() as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let panels = root.split_evenly((modes.len(), 1));
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-    ];
     let max_n = *report.args.connections.iter().max().unwrap_or(&1) as f64;
     for (panel, mode) in panels.iter().zip(modes) {
         let ymax = report
@@ -58,32 +51,21 @@ pub fn plot(report: &Report<'_>, path: &Path) -> Result<(), String> {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, &s) in report.args.servers.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = report
-                .args
-                .connections
-                .iter()
-                .filter_map(|&n| report.cell(s, mode, n).map(|c| (n as f64, c.per_second())))
-                .collect();
-            let color = colors[i % colors.len()];
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(s.name())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                .map_err(|e| e.to_string())?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        let series = report
+            .args
+            .servers
+            .iter()
+            .map(|&s| {
+                let pts = report
+                    .args
+                    .connections
+                    .iter()
+                    .filter_map(|&n| report.cell(s, mode, n).map(|c| (n as f64, c.per_second())))
+                    .collect();
+                (s.name(), pts)
+            })
+            .collect();
+        bench::draw_lines(&mut chart, series)?;
     }
     root.present().map_err(|e| e.to_string())
 }
