@@ -60,6 +60,10 @@ pub(crate) struct BaseInner {
     deferred: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The event that runs `deferred`, made on first use; null until then.
     deferred_ev: Cell<*mut sys::event>,
+    /// The tasks spawned on this base and not finished: cancelled before the base goes.
+    pub(crate) tasks: RefCell<crate::task::Registry>,
+    /// The async timers' durations and, once one is used often, its common timeout.
+    pub(crate) timer_durations: RefCell<crate::task::time::Durations>,
 }
 
 /// Runs the base's deferred work; `arg` is its `BaseInner`, which frees this event before
@@ -89,6 +93,9 @@ impl BaseInner {
 
 impl Drop for BaseInner {
     fn drop(&mut self) {
+        // Tasks still pending (detached, or whose handles outlive the base) end here:
+        // their events freed, their futures dropped, while the base lives.
+        crate::task::cancel_all(&self.tasks);
         // Deferred work frees C objects made on this base: do it while the base lives.
         self.run_deferred(|f| {
             panic::wrap(panic::Guard::Contain("deferred drop"), f);
@@ -129,6 +136,16 @@ impl Drop for BaseInner {
 #[derive(Clone)]
 pub struct EventBase {
     inner: Rc<BaseInner>,
+}
+
+/// An [`EventBase`] that may be gone (what a task keeps of its base).
+#[derive(Clone)]
+pub(crate) struct WeakBase(std::rc::Weak<BaseInner>);
+
+impl WeakBase {
+    pub(crate) fn upgrade(&self) -> Option<EventBase> {
+        self.0.upgrade().map(|inner| EventBase { inner })
+    }
 }
 
 /// How a loop call ended (`event_base_loop`'s 0 and 1).
@@ -378,6 +395,8 @@ impl EventBase {
                 owned,
                 deferred: RefCell::new(Vec::new()),
                 deferred_ev: Cell::new(std::ptr::null_mut()),
+                tasks: RefCell::new(Default::default()),
+                timer_durations: RefCell::new(Default::default()),
             }),
         }
     }
@@ -426,6 +445,15 @@ impl EventBase {
         let raw = NonNull::new(raw)
             .ok_or_else(|| Error::invalid("EventBase::from_raw_borrowed", "null event_base"))?;
         Ok(Self::adopt(raw, false))
+    }
+
+    /// A handle that does not keep the base alive.
+    pub(crate) fn downgrade(&self) -> WeakBase {
+        WeakBase(Rc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn inner(&self) -> &BaseInner {
+        &self.inner
     }
 
     /// The raw `struct event_base *`, still owned as before.

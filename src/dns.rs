@@ -395,6 +395,30 @@ impl DnsBase {
         })
     }
 
+    /// [`getaddrinfo`](Self::getaddrinfo) as a future: the addresses of `host` (A and
+    /// AAAA) with `port`. Dropping it before it completes cancels the lookup.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let dns = DnsBase::new(&base)?;
+    /// let addrs = base.block_on(dns.resolve("127.0.0.1", 80))??;
+    /// assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn resolve(&self, host: &str, port: u16) -> Resolve {
+        let answer = crate::task::Oneshot::new();
+        let a = answer.clone();
+        let lookup = match self.getaddrinfo(host, port, Family::Any, move |r| a.send(r)) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                answer.send(Err(e));
+                None
+            }
+        };
+        Resolve { lookup, answer }
+    }
+
     /// `evdns_base_resolve_reverse` (and `_ipv6`): the name of `ip` (a PTR lookup), to
     /// `done` on the loop; dropping the [`ReverseLookup`] first cancels it.
     pub fn resolve_reverse<F>(&self, ip: IpAddr, done: F) -> Result<ReverseLookup>
@@ -563,6 +587,30 @@ extern "C" fn reverse_tramp(
     };
     // SAFETY: arg is the reverse Pending; this callback comes exactly once.
     unsafe { finish::<String>(arg, name) };
+}
+
+/// [`DnsBase::resolve`]: the addresses, when awaited; dropping it cancels the lookup.
+pub struct Resolve {
+    lookup: Option<Lookup>,
+    answer: Rc<crate::task::Oneshot<Result<Vec<SocketAddr>>>>,
+}
+
+impl std::future::Future for Resolve {
+    type Output = Result<Vec<SocketAddr>>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.answer.poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Resolve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolve")
+            .field("lookup", &self.lookup)
+            .finish()
+    }
 }
 
 /// A [`DnsBase::getaddrinfo`] in flight; dropping it cancels the lookup (its callback is

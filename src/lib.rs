@@ -127,7 +127,7 @@ mod http;
 mod listener;
 mod log;
 mod panic;
-mod task;
+pub mod task;
 mod thread;
 mod util;
 
@@ -142,12 +142,13 @@ pub use bufferevent::{
 };
 #[cfg(all(feature = "openssl", libevent_openssl))]
 pub use bufferevent::{SslError, SslState};
-pub use dns::{DnsBase, DnsError, Family, Lookup, ReverseLookup};
+pub use dns::{DnsBase, DnsError, Family, Lookup, Resolve, ReverseLookup};
 pub use error::{Error, RequestError, Result};
 pub use event::{Event, Flags};
 pub use http::{
     decode_uri, encode_uri, parse_query, BoundSocket, ChunkedReply, HeadersIter, HeadersRef, Http,
-    HttpConnection, Method, Methods, Request, RequestBuilder, RequestRef, Uri, UriRef,
+    HttpConnection, Method, Methods, Request, RequestBuilder, RequestRef, Response, ResponseFuture,
+    Uri, UriRef,
 };
 pub use listener::{Listener, ListenerFlags};
 pub use log::{enable_debug_logging, route_to_log_crate, set_fatal_callback};

@@ -151,3 +151,32 @@ fn a_task_dropping_its_own_handle_and_tasks_inside_a_callback() {
     base.dispatch().unwrap();
     assert_eq!(ran.get(), 11);
 }
+
+#[test]
+fn a_base_dropped_with_tasks_pending_drops_their_futures() {
+    let base = EventBase::new().unwrap();
+    let (a, b) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+    base.spawn_local(Forever(a.clone())).unwrap().detach();
+    let kept = base.spawn_local(Forever(b.clone())).unwrap();
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    assert_eq!(base.tasks(), 2);
+    drop(base);
+    assert!(a.get() && b.get(), "both futures dropped with the base");
+    assert!(kept.is_finished());
+    drop(kept); // after its base: nothing left to free
+}
+
+#[test]
+fn spawn_from_inside_a_task_and_outside_one() {
+    let base = EventBase::new().unwrap();
+    let v = base
+        .block_on(async {
+            let inner = task::spawn(async { 20 }).unwrap();
+            inner.await + 1
+        })
+        .unwrap();
+    assert_eq!(v, 21);
+    assert_eq!(base.tasks(), 0);
+    let e = task::spawn(async {}).unwrap_err();
+    assert!(e.to_string().contains("not inside a task"), "{e}");
+}

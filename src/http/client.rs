@@ -551,6 +551,84 @@ impl RequestBuilder<'_> {
     }
 }
 
+impl RequestBuilder<'_> {
+    /// [`send`](Self::send) as a future: the whole response, copied out. Dropping the
+    /// future does not stop the request (libevent 2.1 cannot cancel one safely once
+    /// queued); its response is then discarded.
+    ///
+    /// ```no_run
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let conn = HttpConnection::new(&base, "127.0.0.1:8080".parse().unwrap())?;
+    /// let resp = base.block_on(conn.request(Method::Get, "/").send_async()?)??;
+    /// println!("{} {}", resp.status, String::from_utf8_lossy(&resp.body));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn send_async(self) -> Result<ResponseFuture> {
+        let answer = crate::task::Oneshot::new();
+        let a = answer.clone();
+        self.send(move |r| a.send(r.map(Response::from_request)))?;
+        Ok(ResponseFuture { answer })
+    }
+}
+
+/// A response, owned: what [`RequestBuilder::send_async`] gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: Option<String>,
+    /// The headers in order, as bytes.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn from_request(req: &mut RequestRef) -> Response {
+        Response {
+            status: req.response_code(),
+            reason: req.response_reason().map(str::to_owned),
+            headers: req
+                .input_headers()
+                .iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect(),
+            body: req.body(),
+        }
+    }
+
+    /// The first header of this name (ASCII case ignored), if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
+/// [`RequestBuilder::send_async`]'s future.
+pub struct ResponseFuture {
+    answer: Rc<crate::task::Oneshot<Result<Response>>>,
+}
+
+impl std::future::Future for ResponseFuture {
+    type Output = Result<Response>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.answer.poll(cx)
+    }
+}
+
+impl std::fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
 impl std::fmt::Debug for RequestBuilder<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequestBuilder")

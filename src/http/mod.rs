@@ -23,7 +23,7 @@ mod request;
 mod server;
 mod uri;
 
-pub use client::{HttpConnection, RequestBuilder};
+pub use client::{HttpConnection, RequestBuilder, Response, ResponseFuture};
 pub use headers::{HeadersIter, HeadersRef};
 pub use request::{ChunkedReply, Request, RequestRef};
 pub use server::{BoundSocket, Http};

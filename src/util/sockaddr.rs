@@ -67,18 +67,28 @@ pub(crate) unsafe fn sockaddr_to(sa: *const libc::sockaddr, len: i32) -> Option<
 
 /// The address a socket is bound to (getsockname).
 pub(crate) fn local_addr(fd: std::os::fd::RawFd) -> std::io::Result<SocketAddr> {
+    socket_addr(fd, false)
+}
+
+/// The address of a socket's peer (getpeername).
+pub(crate) fn peer_addr(fd: std::os::fd::RawFd) -> std::io::Result<SocketAddr> {
+    socket_addr(fd, true)
+}
+
+fn socket_addr(fd: std::os::fd::RawFd, peer: bool) -> std::io::Result<SocketAddr> {
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage/len are valid out pointers; a bad fd is reported, not UB.
+    let sa = &mut storage as *mut _ as *mut libc::sockaddr;
+    // SAFETY: sa/len are valid out pointers; a bad fd is reported, not UB.
     unsafe {
-        crate::error::call!(libc::getsockname(
-            fd,
-            &mut storage as *mut _ as *mut libc::sockaddr,
-            &mut len
-        ))
+        if peer {
+            crate::error::call!(libc::getpeername(fd, sa, &mut len))
+        } else {
+            crate::error::call!(libc::getsockname(fd, sa, &mut len))
+        }
     }?;
-    // SAFETY: getsockname wrote `len` bytes.
+    // SAFETY: the call wrote `len` bytes.
     unsafe { sockaddr_to(&storage as *const _ as *const libc::sockaddr, len as i32) }
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::Unsupported, "not an IP socket"))
 }

@@ -10,15 +10,25 @@
 //! On a base without locking (one from C, or the feature off) a wake from another thread
 //! is refused (logged), since it could only race.
 //!
-//! This is the executor only; timers, streams over bufferevents and the rest of async
-//! support come next.
+//! Beside the executor: timers ([`sleep`], [`timeout`], [`interval`]), async streams over
+//! bufferevents ([`TcpStream`], [`TcpListener`]), and async forms of the DNS and HTTP
+//! calls ([`DnsBase::resolve`](crate::DnsBase::resolve),
+//! [`RequestBuilder::send_async`](crate::RequestBuilder::send_async)).
 
-use crate::base::EventBase;
+mod net;
+pub(crate) mod time;
+
+pub use net::{Incoming, ReadHalf, TcpListener, TcpStream, WriteHalf, LINGER};
+pub use time::{
+    interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout, PROMOTE_AFTER,
+};
+
+use crate::base::{EventBase, WeakBase};
 use crate::error::{call, Error, Result};
 use crate::panic::{self, Guard};
 use crate::LoopFlags;
 use libevent_sys as sys;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_short, c_void};
 use std::future::Future;
 use std::pin::Pin;
@@ -73,11 +83,68 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 struct Task {
     future: RefCell<Option<BoxFuture>>,
     wakeup: Arc<Wakeup>,
-    base: *mut sys::event_base,
+    base: WeakBase,
+    /// Its index in the base's [`Registry`].
+    slot: Cell<usize>,
+}
+
+/// The tasks of one base that have not finished, each held here (C's event points at it
+/// without a count of its own), so that the base can end them before it goes.
+#[derive(Default)]
+pub(crate) struct Registry {
+    slots: Vec<Option<Rc<Task>>>,
+    free: Vec<usize>,
+}
+
+impl Registry {
+    fn insert(&mut self, task: Rc<Task>) {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        task.slot.set(i);
+        self.slots[i] = Some(task);
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Rc<Task>> {
+        let t = self.slots.get_mut(i)?.take();
+        if t.is_some() {
+            self.free.push(i);
+        }
+        t
+    }
+
+    /// How many tasks are spawned and not finished.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
+/// Ends every task of a base that is going away (its `BaseInner`'s drop): what their
+/// futures drop may spawn or cancel more, so this repeats until none is left.
+pub(crate) fn cancel_all(tasks: &RefCell<Registry>) {
+    loop {
+        let all: Vec<Rc<Task>> = {
+            let mut r = tasks.borrow_mut();
+            r.free.clear();
+            r.slots.drain(..).flatten().collect()
+        };
+        if all.is_empty() {
+            return;
+        }
+        for t in all {
+            panic::wrap(Guard::Contain("a task dropped with its event base"), || {
+                t.finish()
+            });
+        }
+    }
 }
 
 impl Task {
-    /// Frees the event and drops the future: the task will not run again.
+    /// Frees the event and drops the future: the task will not run again. Idempotent.
     fn finish(&self) {
         let ev = self
             .wakeup
@@ -88,21 +155,66 @@ impl Task {
         if let Some(EventPtr(ev)) = ev {
             // SAFETY: made by event_new, freed once, with no other thread able to reach
             // it (taken out of the mutex above). event_free inside its own callback is
-            // allowed.
+            // allowed. The base is live: a base going away ends its tasks first.
             unsafe { sys::event_free(ev) };
         }
         let f = self.future.borrow_mut().take();
+        // Out of the registry (the base's reference), unless the base is already going.
+        let entry = self
+            .base
+            .upgrade()
+            .and_then(|b| b.inner().tasks.borrow_mut().remove(self.slot.get()));
+        // Dropped outside every borrow: a future's drop may spawn or cancel tasks.
         drop(f);
+        drop(entry);
+    }
+}
+
+thread_local! {
+    /// The base of the task being polled on this thread: where [`sleep`](time::sleep),
+    /// [`TcpStream::connect`](net::TcpStream::connect) and the like make their events.
+    static CURRENT: RefCell<Option<EventBase>> = const { RefCell::new(None) };
+}
+
+/// The base of the task being polled on this thread.
+pub(crate) fn current_base(what: &'static str) -> Result<EventBase> {
+    CURRENT.with(|c| c.borrow().clone()).ok_or_else(|| {
+        Error::invalid(
+            what,
+            "not inside a task on an EventBase (spawn_local or block_on)",
+        )
+    })
+}
+
+/// Sets the current base for the duration of a poll, and restores the previous one.
+struct Enter(Option<EventBase>);
+
+impl Enter {
+    fn new(base: EventBase) -> Enter {
+        Enter(CURRENT.with(|c| c.replace(Some(base))))
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        let mine = CURRENT.with(|c| c.replace(prev));
+        drop(mine);
     }
 }
 
 extern "C" fn task_tramp(_fd: sys::evutil_socket_t, _what: c_short, arg: *mut c_void) {
-    // SAFETY: arg is the task's Rc, kept by the task table entry (`Rc::into_raw` in
-    // spawn) until finish() frees the event; we take a reference of our own.
+    // SAFETY: arg is the task's Rc, held by the base's registry until finish() has freed
+    // the event (after which C never passes arg again); we take a reference of our own.
     let task: Rc<Task> = unsafe { crate::handle::context_from_arg(arg) };
+    let Some(base) = task.base.upgrade() else {
+        return; // the base is going: the task is being cancelled
+    };
     let waker = Waker::from(task.wakeup.clone());
     let mut cx = Context::from_waker(&waker);
-    let done = panic::wrap(Guard::Loop(task.base), || {
+    let raw = base.as_raw();
+    let _enter = Enter::new(base);
+    let done = panic::wrap(Guard::Loop(raw), || {
         let Ok(mut slot) = task.future.try_borrow_mut() else {
             return false; // polled from inside its own poll: impossible, ignore
         };
@@ -115,10 +227,48 @@ extern "C" fn task_tramp(_fd: sys::evutil_socket_t, _what: c_short, arg: *mut c_
     // caller).
     if done != Some(false) {
         task.finish();
-        // SAFETY: the reference spawn gave to C, released once: finish() freed the
-        // event, so C will not pass arg again.
-        unsafe { drop(Rc::from_raw(Rc::as_ptr(&task))) };
     }
+}
+
+/// A value that one callback delivers once to one waiting future (a DNS answer, an HTTP
+/// response): the callback side calls [`Oneshot::send`], the future side polls.
+pub(crate) struct Oneshot<T> {
+    value: RefCell<Option<T>>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl<T> Oneshot<T> {
+    pub(crate) fn new() -> Rc<Oneshot<T>> {
+        Rc::new(Oneshot {
+            value: RefCell::new(None),
+            waker: Cell::new(None),
+        })
+    }
+
+    pub(crate) fn send(&self, v: T) {
+        *self.value.borrow_mut() = Some(v);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<T> {
+        if let Some(v) = self.value.borrow_mut().take() {
+            return Poll::Ready(v);
+        }
+        self.waker.set(Some(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+/// Runs `future` as a task on the base of the task calling this (see
+/// [`EventBase::spawn_local`]); an error outside a task.
+pub fn spawn<F>(future: F) -> Result<JoinHandle<F::Output>>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    current_base("spawn")?.spawn_local(future)
 }
 
 /// What a task's output and its awaiting side share.
@@ -173,10 +323,8 @@ impl<T> Drop for JoinHandle<T> {
             Ok(f) if f.is_none() => return,
             Ok(_) => {}
         }
-        // Cancel: free the event, drop the future, release C's reference.
+        // Cancel: free the event, drop the future, leave the registry.
         self.task.finish();
-        // SAFETY: C's reference (see task_tramp), released once: the event is gone.
-        unsafe { drop(Rc::from_raw(Rc::as_ptr(&self.task))) };
     }
 }
 
@@ -225,20 +373,15 @@ impl EventBase {
                 owner: std::thread::current().id(),
                 cross_thread: crate::thread::use_pthreads() && self.is_owned(),
             }),
-            base: self.as_raw(),
+            base: self.downgrade(),
+            slot: Cell::new(0),
         });
-        let arg = Rc::into_raw(task.clone()) as *mut c_void;
-        // SAFETY: base live; arg is a counted reference released when the task ends
-        // (task_tramp) or is cancelled (JoinHandle's drop), after the event is freed.
-        let ev = unsafe { call!(sys::event_new(self.as_raw(), -1, 0, Some(task_tramp), arg)) };
-        let ev = match ev {
-            Ok(ev) => ev.as_ptr(),
-            Err(e) => {
-                // SAFETY: C never got arg.
-                unsafe { drop(Rc::from_raw(arg as *const Task)) };
-                return Err(e);
-            }
-        };
+        let arg = crate::handle::context_arg(&task);
+        // SAFETY: base live; arg stays valid while the registry holds the task, which it
+        // does until finish() has freed the event.
+        let ev =
+            unsafe { call!(sys::event_new(self.as_raw(), -1, 0, Some(task_tramp), arg)) }?.as_ptr();
+        self.inner().tasks.borrow_mut().insert(task.clone());
         *task
             .wakeup
             .event
@@ -247,6 +390,22 @@ impl EventBase {
         // SAFETY: the event is live and ours.
         unsafe { sys::event_active(ev, sys::EV_TIMEOUT, 1) };
         Ok(JoinHandle { join, task })
+    }
+
+    /// How many tasks spawned through this handle's base (and its clones) have not
+    /// finished.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let t = base.spawn_local(async {})?;
+    /// assert_eq!(base.tasks(), 1);
+    /// base.block_on(t)?;
+    /// assert_eq!(base.tasks(), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn tasks(&self) -> usize {
+        self.inner().tasks.borrow().len()
     }
 
     /// Runs the loop until `future` completes, and returns its output. A panic inside
