@@ -449,3 +449,30 @@ fn dns_base_dropped_inside_its_own_callback() {
     drop(l);
     common::run_for(&base, Duration::from_millis(20));
 }
+
+#[test]
+fn resolve_awaited_in_a_task_then_connect() {
+    use libevent::task::{self, TcpListener, TcpStream};
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let (addrs, nx, timed_out) = base
+        .block_on(async move {
+            let mut l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let port = l.local_addr().unwrap().port();
+            let addrs = dns.resolve("local.test", port).await.unwrap();
+            // Connect to what the name gave.
+            let accept = task::spawn(async move { l.accept().await.map(|(_, p)| p) }).unwrap();
+            let c = TcpStream::connect(addrs[0]).await.unwrap();
+            assert_eq!(accept.await.unwrap(), c.local_addr().unwrap());
+            let nx = dns.resolve("nx.test", 1).await.unwrap_err();
+            // A lookup dropped by a timeout is cancelled.
+            let slow = task::timeout(Duration::from_millis(50), dns.resolve("slow.test", 1)).await;
+            (addrs, nx.dns_error(), slow.is_err())
+        })
+        .unwrap();
+    assert_eq!(addrs.len(), 1);
+    assert!(addrs[0].ip().is_loopback());
+    assert_eq!(nx, Some(DnsError::NoName));
+    assert!(timed_out);
+}

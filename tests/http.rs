@@ -757,3 +757,49 @@ fn output_headers_edit_and_default_content_type() {
         [(3, Some("1".into())), (2, None), (0, Some("kept".into()))]
     );
 }
+
+#[test]
+fn requests_awaited_in_a_task() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.set_cb("/echo", |mut req| {
+        let body = req.body();
+        req.output_headers()
+            .add("X-Len", &body.len().to_string())
+            .unwrap();
+        req.send_reply(201, Some("Made"), &body).unwrap();
+    })
+    .unwrap();
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let (a, b, missing) = base
+        .block_on(async move {
+            let a = conn
+                .request(Method::Post, "/echo")
+                .body("hello")
+                .send_async()
+                .unwrap();
+            // Two in flight on one connection, answered in order.
+            let b = conn
+                .request(Method::Post, "/echo")
+                .body("world!")
+                .send_async()
+                .unwrap();
+            let (a, b) = (a.await.unwrap(), b.await.unwrap());
+            let missing = conn
+                .request(Method::Get, "/nothing")
+                .send_async()
+                .unwrap()
+                .await
+                .unwrap();
+            (a, b, missing)
+        })
+        .unwrap();
+    assert_eq!((a.status, a.reason.as_deref()), (201, Some("Made")));
+    assert_eq!(a.body, b"hello");
+    assert_eq!(a.header("x-len"), Some("5"));
+    assert_eq!(b.body, b"world!");
+    assert_eq!(missing.status, 404);
+    // A bad request is refused before anything is sent.
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    assert!(conn.request(Method::Get, "/a b\r\n").send_async().is_err());
+}

@@ -138,26 +138,34 @@ impl TcpStream {
         Self::connect_on(&base, addr).await
     }
 
-    /// Connects to `addr` on `base`.
-    pub async fn connect_on(base: &EventBase, addr: SocketAddr) -> io::Result<TcpStream> {
-        let bev = BufferEvent::connect_tcp(base, addr, Options::empty())?;
-        let s = Self::wrap(bev)?;
-        std::future::poll_fn(|cx| {
-            let st = &s.core.st;
-            if let Some(f) = st.failure.get() {
-                return Poll::Ready(Err(f.to_io()));
-            }
-            if st.connected.get() {
-                return Poll::Ready(Ok(()));
-            }
-            if st.write_timed_out.take() {
-                return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
-            }
-            set_waker(&st.write_waker, cx.waker());
-            Poll::Pending
-        })
-        .await?;
-        Ok(s)
+    /// Connects to `addr` on `base` (the connect starts at once; the future waits for
+    /// it to finish).
+    pub fn connect_on(
+        base: &EventBase,
+        addr: SocketAddr,
+    ) -> impl std::future::Future<Output = io::Result<TcpStream>> + 'static {
+        let started = BufferEvent::connect_tcp(base, addr, Options::empty())
+            .map_err(io::Error::from)
+            .and_then(Self::wrap);
+        async move {
+            let s = started?;
+            std::future::poll_fn(|cx| {
+                let st = &s.core.st;
+                if let Some(f) = st.failure.get() {
+                    return Poll::Ready(Err(f.to_io()));
+                }
+                if st.connected.get() {
+                    return Poll::Ready(Ok(()));
+                }
+                if st.write_timed_out.take() {
+                    return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                }
+                set_waker(&st.write_waker, cx.waker());
+                Poll::Pending
+            })
+            .await?;
+            Ok(s)
+        }
     }
 
     /// A stream over a connected `std` stream, on `base`.

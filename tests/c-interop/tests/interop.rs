@@ -186,3 +186,78 @@ fn rust_lookups_through_a_resolver_that_c_made() {
         c_program_free_base(raw);
     }
 }
+
+#[test]
+fn async_tasks_serve_connections_and_fire_timers_inside_a_loop_that_c_runs() {
+    use futures_util::{AsyncReadExt, AsyncWriteExt};
+    use libevent::task::{self, TcpListener, TcpStream};
+    // SAFETY: plain C calls; the base is freed at the end, after every Rust handle.
+    let raw = unsafe { c_program_make_base() };
+    // C's own timer, on its own base, beside the Rust tasks.
+    // SAFETY: raw is live.
+    let c_timer = unsafe { c_add_timer(raw, 30_000) };
+    assert!(!c_timer.is_null());
+    let ticks = Rc::new(Cell::new(0));
+    let replies = Rc::new(RefCell::new(Vec::new()));
+    {
+        // SAFETY: raw outlives this scope and every Rust object made in it.
+        let base = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        let mut listener = TcpListener::bind_on(&base, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A server task: three connections, each answered in upper case by a task of its own.
+        base.spawn_local(async move {
+            for _ in 0..3 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                task::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let n = s.read(&mut buf).await.unwrap();
+                    s.write_all(&buf[..n].to_ascii_uppercase()).await.unwrap();
+                    s.close().await.unwrap();
+                })
+                .unwrap()
+                .detach();
+            }
+        })
+        .unwrap()
+        .detach();
+        // A timer task.
+        let t = ticks.clone();
+        base.spawn_local(async move {
+            let mut every = task::interval(Duration::from_millis(5)).unwrap();
+            for _ in 0..5 {
+                every.tick().await;
+                t.set(t.get() + 1);
+            }
+        })
+        .unwrap()
+        .detach();
+        // Clients, as tasks too.
+        for word in ["one", "two", "three"] {
+            let r = replies.clone();
+            base.spawn_local(async move {
+                task::sleep(Duration::from_millis(2)).await;
+                let mut c = TcpStream::connect(addr).await.unwrap();
+                c.write_all(word.as_bytes()).await.unwrap();
+                let mut back = String::new();
+                c.read_to_string(&mut back).await.unwrap();
+                r.borrow_mut().push(back);
+            })
+            .unwrap()
+            .detach();
+        }
+        // The C program runs its loop until nothing is left: every task has ended.
+        // SAFETY: raw is live.
+        let rc = unsafe { c_program_run_loop(raw) };
+        assert!(rc >= 0);
+        assert_eq!(base.tasks(), 0);
+    }
+    replies.borrow_mut().sort();
+    assert_eq!(*replies.borrow(), ["ONE", "THREE", "TWO"]);
+    assert_eq!(ticks.get(), 5);
+    // SAFETY: c_timer came from c_add_timer; its event was freed when it fired.
+    unsafe {
+        assert_eq!(c_counter_fired(c_timer), 1);
+        c_counter_free(c_timer);
+        c_program_free_base(raw);
+    }
+}
