@@ -93,6 +93,16 @@ timeout 20 $ex/dns_lookup --nameserver 127.0.0.1:9 --option timeout:0.2 --option
 if grep -q '^one.example: 10.1.1.1$' "$tmp/dl" && grep -q '^two.example: 10.2.2.2$' "$tmp/dl" \
    && grep -q '^192.0.2.9: 192.0.2.9$' "$tmp/dl" && grep -q '^nothing.invalid: error: ' "$tmp/dl"; then ok dns_lookup; else bad dns_lookup "$tmp/dl"; fi
 
+# async_eventd: eventd's protocol in async style (the full transcript replay is
+# tests/async_eventd.rs): two messages answered in upper case, QUIT closes, the log says so.
+$ex/async_eventd --listen 127.0.0.1:0 --timeout 5 --max-connections 2 >"$tmp/ae" 2>&1 & pid=$!
+if wait_for "$tmp/ae" "Listening on"; then
+  a=$(sed -n 's/.*Listening on \(.*\)\.\.\.$/\1/p' "$tmp/ae" | head -1)
+  got=$(timeout 5 bash -c "exec 3<>/dev/tcp/${a%:*}/${a##*:}; printf 'hello\r\n' >&3; sleep 0.2; printf 'two words\r\n' >&3; sleep 0.2; printf 'quit\r\n' >&3; cat <&3" | tr -d '\r')
+  kill $pid; wait $pid 2>/dev/null
+  if [ "$got" = "$(printf 'HELLO\nTWO WORDS')" ] && grep -q "New connection (id = 1)" "$tmp/ae" && grep -q "Closing connection (id = 1)" "$tmp/ae"; then ok async_eventd; else echo "got: $got" >>"$tmp/ae"; bad async_eventd "$tmp/ae"; fi
+else bad async_eventd "$tmp/ae"; fi
+
 # tls_echo_server (feature openssl), checked with `openssl s_client` and a certificate
 # made here.
 if cargo build --quiet --features openssl --example tls_echo_server && \

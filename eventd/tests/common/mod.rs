@@ -14,18 +14,32 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
+/// Another program speaking eventd's protocol and flags (the async example): it logs to
+/// standard output, which `start` sends to the log file.
+static OTHER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes `start` and `command` run `program` instead of eventd (set once per test binary).
+pub fn use_program(program: PathBuf) {
+    let set = OTHER.get_or_init(|| program.clone());
+    assert_eq!(*set, program, "one program per test binary");
+}
+
 /// Starts eventd on 127.0.0.1, port chosen by the kernel, logging to a file; waits for
 /// its "Listening on" line.
 pub fn start(args: &[&str]) -> Daemon {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let log = dir.join(format!("eventd-{}-{}.log", std::process::id(), unique()));
     let _ = fs::remove_file(&log);
-    let child = command()
-        .args(["--listen", "127.0.0.1:0", "--log-file"])
-        .arg(&log)
+    let mut cmd = command();
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    if OTHER.get().is_some() {
+        cmd.stdout(fs::File::create(&log).expect("log file"));
+    } else {
+        cmd.arg("--log-file").arg(&log).stdout(Stdio::null());
+    }
+    let child = cmd
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start eventd");
@@ -68,14 +82,18 @@ impl Daemon {
 /// The eventd command; under `EVENTD_WRAPPER` (scripts/valgrind.sh sets it to a valgrind
 /// command line) the daemon runs inside that wrapper.
 pub fn command() -> Command {
+    let program = match OTHER.get() {
+        Some(p) => p.clone(),
+        None => PathBuf::from(option_env!("CARGO_BIN_EXE_eventd").expect("eventd's own tests")),
+    };
     match std::env::var("EVENTD_WRAPPER") {
         Ok(w) if !w.trim().is_empty() => {
             let mut parts = w.split_whitespace();
             let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(env!("CARGO_BIN_EXE_eventd"));
+            c.args(parts).arg(program);
             c
         }
-        _ => Command::new(env!("CARGO_BIN_EXE_eventd")),
+        _ => Command::new(program),
     }
 }
 
