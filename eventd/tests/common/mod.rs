@@ -84,7 +84,11 @@ impl Daemon {
 pub fn command() -> Command {
     let program = match OTHER.get() {
         Some(p) => p.clone(),
-        None => PathBuf::from(option_env!("CARGO_BIN_EXE_eventd").expect("eventd's own tests")),
+        // Set in eventd's own tests; elsewhere use_program must come first.
+        None => match option_env!("CARGO_BIN_EXE_eventd") {
+            Some(p) => PathBuf::from(p),
+            None => panic!("common::use_program was not called"),
+        },
     };
     match std::env::var("EVENTD_WRAPPER") {
         Ok(w) if !w.trim().is_empty() => {
