@@ -6,7 +6,7 @@
 //! Logs to standard output as the original does. The project's conformance replay runs
 //! against it (tests/async_eventd.rs), byte for byte, log lines included.
 
-use futures_util::{AsyncReadExt, AsyncWriteExt};
+use futures_util::AsyncWriteExt;
 use libevent::task::{self, TcpListener, TcpStream};
 use libevent::EventBase;
 use std::cell::Cell;
@@ -86,14 +86,13 @@ fn failure(e: &std::io::Error) -> &'static str {
 /// Serves one connection until QUIT, end of stream, an error or the timeout.
 async fn serve(mut s: TcpStream, id: u64) {
     let mut pending = Vec::new();
-    let mut buf = [0u8; READ];
     let why = loop {
-        let n = match s.read(&mut buf).await {
+        // Straight from the bufferevent's input: an idle connection holds no read buffer.
+        match s.read_append(&mut pending, READ).await {
             Ok(0) => break "EVBUFFER_EOF",
-            Ok(n) => n,
+            Ok(_) => {}
             Err(e) => break failure(&e),
-        };
-        pending.extend_from_slice(&buf[..n]);
+        }
         let ready = pending.len() > MAX_SIZE || (pending.len() > 4 && pending.ends_with(b"\r\n"));
         if !ready {
             continue;

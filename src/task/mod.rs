@@ -170,28 +170,37 @@ impl Task {
     }
 }
 
+/// The task being polled on this thread.
+struct Current {
+    base: EventBase,
+    task: Rc<Task>,
+    waker: Waker,
+}
+
 thread_local! {
-    /// The base of the task being polled on this thread: where [`sleep`](time::sleep),
+    /// The task being polled on this thread, and its base: where [`sleep`](time::sleep),
     /// [`TcpStream::connect`](net::TcpStream::connect) and the like make their events.
-    static CURRENT: RefCell<Option<EventBase>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
 }
 
 /// The base of the task being polled on this thread.
 pub(crate) fn current_base(what: &'static str) -> Result<EventBase> {
-    CURRENT.with(|c| c.borrow().clone()).ok_or_else(|| {
-        Error::invalid(
-            what,
-            "not inside a task on an EventBase (spawn_local or block_on)",
-        )
-    })
+    CURRENT
+        .with(|c| c.borrow().as_ref().map(|c| c.base.clone()))
+        .ok_or_else(|| {
+            Error::invalid(
+                what,
+                "not inside a task on an EventBase (spawn_local or block_on)",
+            )
+        })
 }
 
-/// Sets the current base for the duration of a poll, and restores the previous one.
-struct Enter(Option<EventBase>);
+/// Sets the current task for the duration of a poll, and restores the previous one.
+struct Enter(Option<Current>);
 
 impl Enter {
-    fn new(base: EventBase) -> Enter {
-        Enter(CURRENT.with(|c| c.replace(Some(base))))
+    fn new(cur: Current) -> Enter {
+        Enter(CURRENT.with(|c| c.replace(Some(cur))))
     }
 }
 
@@ -203,17 +212,80 @@ impl Drop for Enter {
     }
 }
 
+/// Who waits for one thing (a stream's input, a timer), woken from this crate's own
+/// callbacks.
+///
+/// A task of the loop's base is polled right there, inside the callback that readied it
+/// (the bufferevent's read callback, the timer's): as a callback-style program would run
+/// its code, with the data still in cache, and without piling up every ready
+/// connection's input before any task takes it. This happens only when no task is being
+/// polled (so polls never nest) and the callback belongs to the task's own base;
+/// otherwise, and for any other waker, the wake goes through `event_active`.
+#[derive(Default)]
+pub(crate) struct WakeSlot(Cell<Option<Waiter>>);
+
+enum Waiter {
+    Task(std::rc::Weak<Task>),
+    Other(Waker),
+}
+
+impl WakeSlot {
+    /// Registers the waker of `cx`; `base` is the base whose callbacks will wake it.
+    pub(crate) fn register(&self, cx: &Context<'_>, base: *mut sys::event_base) {
+        let w = cx.waker();
+        let direct = CURRENT.with(|c| {
+            let c = c.borrow();
+            let c = c.as_ref()?;
+            (c.waker.will_wake(w) && c.base.as_raw() == base).then(|| Rc::downgrade(&c.task))
+        });
+        let waiter = match direct {
+            Some(t) => Waiter::Task(t),
+            None => match self.0.take() {
+                Some(Waiter::Other(old)) if old.will_wake(w) => Waiter::Other(old),
+                _ => Waiter::Other(w.clone()),
+            },
+        };
+        self.0.set(Some(waiter));
+    }
+
+    /// Wakes whoever waits (see the type's documentation), if anyone does.
+    pub(crate) fn wake(&self) {
+        match self.0.take() {
+            None => {}
+            Some(Waiter::Other(w)) => w.wake(),
+            Some(Waiter::Task(t)) => {
+                let Some(task) = t.upgrade() else { return };
+                let polling = CURRENT.with(|c| c.borrow().is_some());
+                if polling {
+                    task.wakeup.wake_by_ref();
+                } else {
+                    run(task);
+                }
+            }
+        }
+    }
+}
+
 extern "C" fn task_tramp(_fd: sys::evutil_socket_t, _what: c_short, arg: *mut c_void) {
     // SAFETY: arg is the task's Rc, held by the base's registry until finish() has freed
     // the event (after which C never passes arg again); we take a reference of our own.
     let task: Rc<Task> = unsafe { crate::handle::context_from_arg(arg) };
+    run(task);
+}
+
+/// Polls the task once (from its event, or straight from a [`WakeSlot`]).
+fn run(task: Rc<Task>) {
     let Some(base) = task.base.upgrade() else {
         return; // the base is going: the task is being cancelled
     };
     let waker = Waker::from(task.wakeup.clone());
     let mut cx = Context::from_waker(&waker);
     let raw = base.as_raw();
-    let _enter = Enter::new(base);
+    let _enter = Enter::new(Current {
+        base,
+        task: task.clone(),
+        waker: waker.clone(),
+    });
     let done = panic::wrap(Guard::Loop(raw), || {
         let Ok(mut slot) = task.future.try_borrow_mut() else {
             return false; // polled from inside its own poll: impossible, ignore

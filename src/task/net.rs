@@ -17,6 +17,7 @@
 //!   sits at its high watermark, which would spin.
 
 use super::current_base;
+use super::WakeSlot;
 use crate::base::EventBase;
 use crate::bufferevent::{BevEvent, BufferEvent, BufferEventRef, Options};
 use crate::event::Flags;
@@ -28,7 +29,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Default write high-water mark and read limit.
@@ -53,23 +54,12 @@ impl Failure {
     }
 }
 
-fn wake(slot: &Cell<Option<Waker>>) {
-    if let Some(w) = slot.take() {
-        w.wake();
-    }
-}
-
-fn set_waker(slot: &Cell<Option<Waker>>, w: &Waker) {
-    match slot.take() {
-        Some(old) if old.will_wake(w) => slot.set(Some(old)),
-        _ => slot.set(Some(w.clone())),
-    }
-}
-
 /// What the bufferevent's callbacks record for the stream.
 struct State {
-    read_waker: Cell<Option<Waker>>,
-    write_waker: Cell<Option<Waker>>,
+    /// The bufferevent's base: its callbacks may poll a task of it directly.
+    base: *mut libevent_sys::event_base,
+    read_waker: WakeSlot,
+    write_waker: WakeSlot,
     connected: Cell<bool>,
     eof: Cell<bool>,
     failure: Cell<Option<Failure>>,
@@ -160,7 +150,7 @@ impl TcpStream {
                 if st.write_timed_out.take() {
                     return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
                 }
-                set_waker(&st.write_waker, cx.waker());
+                st.write_waker.register(cx, st.base);
                 Poll::Pending
             })
             .await?;
@@ -201,8 +191,9 @@ impl TcpStream {
 
     fn wrap(mut bev: BufferEvent) -> io::Result<TcpStream> {
         let st = Rc::new(State {
-            read_waker: Cell::new(None),
-            write_waker: Cell::new(None),
+            base: bev.base().as_raw(),
+            read_waker: WakeSlot::default(),
+            write_waker: WakeSlot::default(),
             connected: Cell::new(false),
             eof: Cell::new(false),
             failure: Cell::new(None),
@@ -219,37 +210,44 @@ impl TcpStream {
             if bev.input().len() >= s.read_limit.get() && bev.disable(Flags::READ).is_ok() {
                 s.read_paused.set(true);
             }
-            wake(&s.read_waker);
+            s.read_waker.wake();
         })?;
         let s = st.clone();
-        bev.on_write(move |_| wake(&s.write_waker))?;
+        bev.on_write(move |_| s.write_waker.wake())?;
         let s = st.clone();
         bev.on_event(move |bev, what| {
             // First, before anything can change errno.
             let errno = io::Error::last_os_error().raw_os_error();
+            let (mut read, mut write) = (false, false);
             if what.contains(BevEvent::CONNECTED) {
                 s.connected.set(true);
-                wake(&s.write_waker);
+                write = true;
             }
             if what.contains(BevEvent::EOF) {
                 s.eof.set(true);
-                wake(&s.read_waker);
+                read = true;
             }
             if what.contains(BevEvent::ERROR) {
                 let e = bev.socket_error().or(errno.filter(|&e| e != 0));
                 s.failure.set(Some(e.map_or(Failure::Unknown, Failure::Os)));
-                wake(&s.read_waker);
-                wake(&s.write_waker);
+                (read, write) = (true, true);
             }
             if what.contains(BevEvent::TIMEOUT) {
                 if what.contains(BevEvent::READING) {
                     s.read_timed_out.set(true);
-                    wake(&s.read_waker);
+                    read = true;
                 }
                 if what.contains(BevEvent::WRITING) {
                     s.write_timed_out.set(true);
-                    wake(&s.write_waker);
+                    write = true;
                 }
+            }
+            // Last: a task polled from here may drop the stream.
+            if read {
+                s.read_waker.wake();
+            }
+            if write {
+                s.write_waker.wake();
             }
         })?;
         let half = DEFAULT_BUFFER / 2;
@@ -261,6 +259,29 @@ impl TcpStream {
                 st,
             }),
         })
+    }
+
+    /// Appends up to `max` bytes of what has arrived to `out`, taken straight from the
+    /// bufferevent's input (no read buffer of the caller's to size and keep); waits if
+    /// nothing has. 0 means end of stream (or `max` was 0).
+    ///
+    /// ```
+    /// use futures_util::AsyncWriteExt;
+    /// use libevent::{task::TcpStream, BufferEvent, EventBase, Options};
+    /// let base = EventBase::new()?;
+    /// let (a, b) = BufferEvent::pair(&base, Options::empty())?;
+    /// let (mut a, mut b) = (TcpStream::from_bufferevent(a)?, TcpStream::from_bufferevent(b)?);
+    /// let got = base.block_on(async move {
+    ///     a.write_all(b"abcdef").await?;
+    ///     let mut v = b"<".to_vec();
+    ///     b.read_append(&mut v, 4).await?;
+    ///     Ok::<_, std::io::Error>(v)
+    /// })??;
+    /// assert_eq!(got, b"<abcd");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn read_append(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.core.poll_append(cx, out, max)).await
     }
 
     /// Splits the stream into a reading and a writing half, usable from two tasks; the
@@ -346,9 +367,38 @@ impl Core {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        self.poll_read_with(cx, |bev| bev.read(buf))
+    }
+
+    fn poll_append(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        if max == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        self.poll_read_with(cx, |bev| {
+            let take = bev.input().len().min(max);
+            let old = out.len();
+            out.resize(old + take, 0);
+            let n = bev.read(&mut out[old..]);
+            out.truncate(old + n);
+            n
+        })
+    }
+
+    /// Takes input with `take` (which returns how much it took); else EOF, the error,
+    /// or waits.
+    fn poll_read_with(
+        &self,
+        cx: &mut Context<'_>,
+        take: impl FnOnce(&mut BufferEvent) -> usize,
+    ) -> Poll<io::Result<usize>> {
         let st = &self.st;
         self.with(|bev| {
-            let n = bev.read(buf);
+            let n = take(bev);
             if n > 0 {
                 if st.read_paused.get() && bev.input().len() < st.read_limit.get() {
                     st.read_paused.set(false);
@@ -368,7 +418,7 @@ impl Core {
                     "read timed out",
                 )));
             }
-            set_waker(&st.read_waker, cx.waker());
+            st.read_waker.register(cx, st.base);
             // libevent disables reading after a timeout (and we do at the limit).
             st.read_paused.set(false);
             if !bev.enabled().contains(Flags::READ) {
@@ -389,7 +439,7 @@ impl Core {
         }
         self.with(|bev| {
             if bev.output().len() >= st.write_high.get() {
-                set_waker(&st.write_waker, cx.waker());
+                st.write_waker.register(cx, st.base);
                 return Poll::Pending;
             }
             Poll::Ready(
@@ -424,7 +474,7 @@ impl Core {
         if let Some(e) = self.write_error() {
             return Poll::Ready(Err(e));
         }
-        set_waker(&self.st.write_waker, cx.waker());
+        self.st.write_waker.register(cx, self.st.base);
         Poll::Pending
     }
 
@@ -482,6 +532,13 @@ fn linger(mut bev: BufferEvent, write_timeout: Option<Duration>) {
 /// The reading half of a [`TcpStream::into_split`].
 pub struct ReadHalf {
     core: Rc<Core>,
+}
+
+impl ReadHalf {
+    /// [`TcpStream::read_append`] on this half.
+    pub async fn read_append(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.core.poll_append(cx, out, max)).await
+    }
 }
 
 /// The writing half of a [`TcpStream::into_split`].
@@ -561,8 +618,9 @@ impl std::fmt::Debug for WriteHalf {
 const ACCEPT_QUEUE: usize = 8;
 
 struct AcceptState {
+    base: *mut libevent_sys::event_base,
     queue: RefCell<VecDeque<(std::net::TcpStream, SocketAddr)>>,
-    waker: Cell<Option<Waker>>,
+    waker: WakeSlot,
     error: Cell<Option<i32>>,
     paused: Cell<bool>,
     /// The evconnlistener, set once it exists.
@@ -589,7 +647,7 @@ impl TcpListener {
 
     /// Binds `addr` on `base`.
     pub fn bind_on(base: &EventBase, addr: SocketAddr) -> io::Result<TcpListener> {
-        let st = Self::state();
+        let st = Self::state(base);
         let s = st.clone();
         let mut listener = Listener::bind(
             base,
@@ -608,7 +666,7 @@ impl TcpListener {
 
     /// Takes over a listening `std` listener, on `base`.
     pub fn from_std(base: &EventBase, l: std::net::TcpListener) -> io::Result<TcpListener> {
-        let st = Self::state();
+        let st = Self::state(base);
         let mut listener =
             Listener::from_tcp(base, l, ListenerFlags::empty(), Self::on_accept(st.clone()))?;
         Self::finish(&mut listener, &st)?;
@@ -619,10 +677,11 @@ impl TcpListener {
         })
     }
 
-    fn state() -> Rc<AcceptState> {
+    fn state(base: &EventBase) -> Rc<AcceptState> {
         Rc::new(AcceptState {
+            base: base.as_raw(),
             queue: RefCell::new(VecDeque::new()),
-            waker: Cell::new(None),
+            waker: WakeSlot::default(),
             error: Cell::new(None),
             paused: Cell::new(false),
             raw: Cell::new(std::ptr::null_mut()),
@@ -636,7 +695,6 @@ impl TcpListener {
                 q.push_back((stream, peer));
                 q.len()
             };
-            wake(&s.waker);
             let raw = s.raw.get();
             if n >= ACCEPT_QUEUE && !raw.is_null() && !s.paused.get() {
                 s.paused.set(true);
@@ -644,6 +702,8 @@ impl TcpListener {
                 // accept loop checks after each callback whether it was disabled.
                 unsafe { libevent_sys::evconnlistener_disable(raw) };
             }
+            // Last: a task polled from here may drop the listener.
+            s.waker.wake();
         }
     }
 
@@ -653,7 +713,7 @@ impl TcpListener {
         l.on_error(move |e| {
             s.error
                 .set(Some(io::Error::from(e).raw_os_error().unwrap_or(libc::EIO)));
-            wake(&s.waker);
+            s.waker.wake();
         })?;
         Ok(())
     }
@@ -685,7 +745,7 @@ impl TcpListener {
         if let Some(e) = self.st.error.take() {
             return Poll::Ready(Err(io::Error::from_raw_os_error(e)));
         }
-        set_waker(&self.st.waker, cx.waker());
+        self.st.waker.register(cx, self.st.base);
         if self.st.paused.get() {
             self.st.paused.set(false);
             self.listener.enable()?;

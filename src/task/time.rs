@@ -7,14 +7,14 @@
 //! duration to a libevent common timeout, a queue in place of heap entries, once it has
 //! seen it [`PROMOTE_AFTER`] times.
 
-use super::current_base;
+use super::{current_base, WakeSlot};
 use crate::base::{CommonTimeout, EventBase};
 use crate::event::Event;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// How many times one duration is used before it gets a common timeout.
@@ -47,18 +47,23 @@ impl Durations {
 }
 
 /// What a timer's event and its future share.
-#[derive(Default)]
 struct Shared {
     fired: Cell<u64>,
-    waker: Cell<Option<Waker>>,
+    waker: WakeSlot,
+    base: *mut crate::sys::event_base,
 }
 
 impl Shared {
-    fn set_waker(&self, w: &Waker) {
-        match self.waker.take() {
-            Some(old) if old.will_wake(w) => self.waker.set(Some(old)),
-            _ => self.waker.set(Some(w.clone())),
-        }
+    fn new(base: &EventBase) -> Rc<Shared> {
+        Rc::new(Shared {
+            fired: Cell::new(0),
+            waker: WakeSlot::default(),
+            base: base.as_raw(),
+        })
+    }
+
+    fn set_waker(&self, cx: &Context<'_>) {
+        self.waker.register(cx, self.base);
     }
 }
 
@@ -67,9 +72,7 @@ fn timer_event(base: &EventBase, shared: &Rc<Shared>, persist: bool) -> Event {
     let s = shared.clone();
     let fire = move |_| {
         s.fired.set(s.fired.get() + 1);
-        if let Some(w) = s.waker.take() {
-            w.wake();
-        }
+        s.waker.wake();
     };
     let flags = if persist {
         crate::Flags::PERSIST
@@ -191,15 +194,15 @@ impl Future for Sleep {
             if s.fired.get() > 0 {
                 return Poll::Ready(());
             }
-            s.set_waker(cx.waker());
+            s.set_waker(cx);
             return Poll::Pending;
         }
         if self.deadline <= Instant::now() {
             return Poll::Ready(());
         }
         let base = base_for(&self.base);
-        let shared = Rc::new(Shared::default());
-        shared.set_waker(cx.waker());
+        let shared = Shared::new(&base);
+        shared.set_waker(cx);
         self.timer = Some((timer_event(&base, &shared, false), shared));
         self.arm(&base);
         Poll::Pending
@@ -348,7 +351,7 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         let Some((_, s)) = &self.timer else {
             let base = base_for(&self.base);
-            let shared = Rc::new(Shared::default());
+            let shared = Shared::new(&base);
             let ev = timer_event(&base, &shared, true);
             let r = ev.add(Some(self.period));
             if let Err(e) = r {
@@ -362,7 +365,7 @@ impl Interval {
             self.taken = fired;
             return Poll::Ready(Instant::now());
         }
-        s.set_waker(cx.waker());
+        s.set_waker(cx);
         Poll::Pending
     }
 }

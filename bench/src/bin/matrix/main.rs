@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p bench --bin matrix -- [--reps 5] [--duration 2]
 //!     [--connections 1,100,1000,10000] [--modes pingpong,churn,idle]
-//!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi]
+//!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi,async-eventd]
 //!     (also: eventd-upstream, eventd on libevent's exact upstream configuration)
 //!     [--out DIR] [--quick] [--strict] [--tls]
 //! ```
@@ -78,6 +78,9 @@ fn binaries(servers: &[Server], tls: bool) -> Result<PathBuf, String> {
             )?;
         } else {
             build(&["-p", "eventd", "-p", "bench", "--bins"], None)?;
+        }
+        if servers.contains(&Server::AsyncEventd) {
+            build(&["-p", "libevent", "--example", "async_eventd"], None)?;
         }
         if servers.contains(&Server::EventdUpstream) {
             let target = dir.parent().unwrap_or(&dir).join(spec::UPSTREAM_TARGET);

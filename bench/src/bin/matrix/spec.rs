@@ -17,26 +17,31 @@ pub enum Server {
     CReference,
     TokioCurrent,
     TokioMulti,
+    /// examples/async_eventd.rs: the protocol in async style on the safe crate's executor
+    /// and streams (the `libevent` package's example, built on demand).
+    AsyncEventd,
 }
 
 impl Server {
     /// The servers a plain `matrix` run measures.
-    pub const DEFAULT: [Server; 5] = [
+    pub const DEFAULT: [Server; 6] = [
         Server::Eventd,
         Server::EventdW2,
         Server::CReference,
         Server::TokioCurrent,
         Server::TokioMulti,
+        Server::AsyncEventd,
     ];
 
     /// Every server `--servers` may name.
-    pub const ALL: [Server; 6] = [
+    pub const ALL: [Server; 7] = [
         Server::Eventd,
         Server::EventdUpstream,
         Server::EventdW2,
         Server::CReference,
         Server::TokioCurrent,
         Server::TokioMulti,
+        Server::AsyncEventd,
     ];
 
     /// The servers that speak the protocol over TLS (`--tls`).
@@ -48,12 +53,14 @@ impl Server {
     ];
 
     /// The ratios the report gives: (server, the server it is measured against).
-    pub const PAIRS: [(Server, Server); 5] = [
+    pub const PAIRS: [(Server, Server); 7] = [
         (Server::Eventd, Server::CReference),
         (Server::Eventd, Server::TokioCurrent),
         (Server::EventdW2, Server::TokioMulti),
         (Server::EventdUpstream, Server::TokioCurrent),
         (Server::Eventd, Server::EventdUpstream),
+        (Server::AsyncEventd, Server::Eventd),
+        (Server::AsyncEventd, Server::TokioCurrent),
     ];
 
     /// Its name in flags and in the report.
@@ -65,6 +72,7 @@ impl Server {
             Server::CReference => "c-reference",
             Server::TokioCurrent => "tokio-current",
             Server::TokioMulti => "tokio-multi",
+            Server::AsyncEventd => "async-eventd",
         }
     }
 
@@ -74,6 +82,7 @@ impl Server {
             Server::Eventd | Server::EventdW2 | Server::EventdUpstream => "eventd",
             Server::CReference => "c-reference",
             Server::TokioCurrent | Server::TokioMulti => "tokio-reference",
+            Server::AsyncEventd => "async_eventd",
         }
     }
 
@@ -83,7 +92,8 @@ impl Server {
         match self {
             Server::Eventd | Server::EventdUpstream => &["--log-file", "/dev/null"],
             Server::EventdW2 => &["--log-file", "/dev/null", "--workers", "2"],
-            Server::CReference => &[],
+            // Logs to standard output, which the matrix sends to /dev/null.
+            Server::CReference | Server::AsyncEventd => &[],
             Server::TokioCurrent => &["--runtime", "current"],
             Server::TokioMulti => &["--runtime", "multi"],
         }
@@ -92,9 +102,11 @@ impl Server {
     /// Threads the server runs its loops on: one is pinned to a core, more are not.
     pub fn threads(self) -> usize {
         match self {
-            Server::Eventd | Server::EventdUpstream | Server::CReference | Server::TokioCurrent => {
-                1
-            }
+            Server::Eventd
+            | Server::EventdUpstream
+            | Server::CReference
+            | Server::TokioCurrent
+            | Server::AsyncEventd => 1,
             Server::EventdW2 | Server::TokioMulti => 2,
         }
     }
@@ -108,6 +120,7 @@ impl Server {
                 let target = dir.parent().unwrap_or(dir);
                 target.join(UPSTREAM_TARGET).join(profile).join(self.bin())
             }
+            Server::AsyncEventd => dir.join("examples").join(self.bin()),
             _ => dir.join(self.bin()),
         }
     }
