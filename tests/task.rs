@@ -180,3 +180,36 @@ fn spawn_from_inside_a_task_and_outside_one() {
     let e = task::spawn(async {}).unwrap_err();
     assert!(e.to_string().contains("not inside a task"), "{e}");
 }
+
+#[test]
+fn a_waker_called_by_user_code_holding_a_borrow_defers_the_poll() {
+    // A user's callback wakes a task while it still holds a RefCell the task borrows:
+    // the wake goes through event_active, so the task runs after the callback returns.
+    let base = EventBase::new().unwrap();
+    let shared: Rc<std::cell::RefCell<(Vec<u32>, Option<std::task::Waker>)>> = Rc::default();
+    let s = shared.clone();
+    let consumer = base
+        .spawn_local(std::future::poll_fn(move |cx| {
+            let mut g = s.borrow_mut();
+            if g.0.len() == 3 {
+                return Poll::Ready(g.0.iter().sum::<u32>());
+            }
+            g.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }))
+        .unwrap();
+    let s = shared.clone();
+    let n = Rc::new(Cell::new(0u32));
+    let tick = Event::interval(&base, Duration::from_millis(1), move |_| {
+        let mut g = s.borrow_mut();
+        n.set(n.get() + 1);
+        g.0.push(n.get());
+        if let Some(w) = g.1.take() {
+            w.wake(); // while `g` is borrowed
+        }
+    })
+    .unwrap();
+    let sum = base.block_on(consumer).unwrap();
+    drop(tick);
+    assert_eq!(sum, 1 + 2 + 3);
+}
