@@ -383,6 +383,11 @@ fn lines_codec_over_a_stream() {
         .unwrap()
         .unwrap();
     assert_eq!(got, ["ONE", "TWO", "THREE"]);
+    // The server task still waits for its client's end of stream, holding a stream
+    // made on the base (and so the base): cancel it.
+    assert_eq!(base.tasks(), 1);
+    base.cancel_tasks();
+    assert_eq!(base.tasks(), 0);
 }
 
 #[test]

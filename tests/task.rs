@@ -213,3 +213,43 @@ fn a_waker_called_by_user_code_holding_a_borrow_defers_the_poll() {
     drop(tick);
     assert_eq!(sum, 1 + 2 + 3);
 }
+
+/// Never ready; counts its drops.
+struct Counted(Rc<Cell<u32>>);
+
+impl Future for Counted {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn cancel_tasks_from_outside_and_from_inside_a_task() {
+    let base = EventBase::new().unwrap();
+    let dropped = Rc::new(Cell::new(0));
+    for _ in 0..3 {
+        let d = Counted(dropped.clone());
+        base.spawn_local(d).unwrap().detach();
+    }
+    let b = base.clone();
+    let left = base
+        .block_on(async move {
+            task::sleep(Duration::from_millis(1)).await; // the others have run by now
+            b.cancel_tasks(); // all but this one
+            b.tasks()
+        })
+        .unwrap();
+    assert_eq!(left, 1, "only the task that cancelled the others");
+    assert_eq!(dropped.get(), 3);
+    let d = Counted(dropped.clone());
+    base.spawn_local(d).unwrap().detach();
+    base.cancel_tasks();
+    assert_eq!((base.tasks(), dropped.get()), (0, 4));
+}

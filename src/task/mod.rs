@@ -109,12 +109,17 @@ impl Registry {
         self.slots[i] = Some(task);
     }
 
-    fn remove(&mut self, i: usize) -> Option<Rc<Task>> {
-        let t = self.slots.get_mut(i)?.take();
-        if t.is_some() {
-            self.free.push(i);
+    /// Takes `task` out of slot `i`, if it is still there (a slot is reused once free).
+    fn remove(&mut self, i: usize, task: *const Task) -> Option<Rc<Task>> {
+        let slot = self.slots.get_mut(i)?;
+        if !slot
+            .as_ref()
+            .is_some_and(|t| std::ptr::eq(Rc::as_ptr(t), task))
+        {
+            return None;
         }
-        t
+        self.free.push(i);
+        slot.take()
     }
 
     /// How many tasks are spawned and not finished.
@@ -126,11 +131,26 @@ impl Registry {
 /// Ends every task of a base that is going away (its `BaseInner`'s drop): what their
 /// futures drop may spawn or cancel more, so this repeats until none is left.
 pub(crate) fn cancel_all(tasks: &RefCell<Registry>) {
+    cancel_all_but(tasks, None);
+}
+
+/// [`cancel_all`], leaving `keep` (the task being polled) alone.
+fn cancel_all_but(tasks: &RefCell<Registry>, keep: Option<&Rc<Task>>) {
     loop {
+        // Out of the registry first: finish() cannot reach it while the base goes.
         let all: Vec<Rc<Task>> = {
             let mut r = tasks.borrow_mut();
-            r.free.clear();
-            r.slots.drain(..).flatten().collect()
+            let doomed: Vec<(usize, *const Task)> = r
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| Some((i, Rc::as_ptr(t.as_ref()?))))
+                .filter(|&(_, t)| !keep.is_some_and(|k| std::ptr::eq(Rc::as_ptr(k), t)))
+                .collect();
+            doomed
+                .into_iter()
+                .filter_map(|(i, t)| r.remove(i, t))
+                .collect()
         };
         if all.is_empty() {
             return;
@@ -163,7 +183,7 @@ impl Task {
         let entry = self
             .base
             .upgrade()
-            .and_then(|b| b.inner().tasks.borrow_mut().remove(self.slot.get()));
+            .and_then(|b| b.inner().tasks.borrow_mut().remove(self.slot.get(), self));
         // Dropped outside every borrow: a future's drop may spawn or cancel tasks.
         drop(f);
         drop(entry);
@@ -462,6 +482,30 @@ impl EventBase {
         // SAFETY: the event is live and ours.
         unsafe { sys::event_active(ev, sys::EV_TIMEOUT, 1) };
         Ok(JoinHandle { join, task })
+    }
+
+    /// Cancels every task on this base (their futures are dropped, here and now), but
+    /// the one calling this, if a task does. A task that never ends and holds something
+    /// made on the base (a stream, a timer) keeps the base alive, and itself with it:
+    /// call this before dropping the base when detached tasks may still wait.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let b = base.clone();
+    /// base.spawn_local(async move {
+    ///     b.sleep(std::time::Duration::from_secs(3600)).await; // holds the base
+    /// })?
+    /// .detach();
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(base.tasks(), 1);
+    /// base.cancel_tasks();
+    /// assert_eq!(base.tasks(), 0); // and the base can now be freed
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn cancel_tasks(&self) {
+        let me = CURRENT.with(|c| c.borrow().as_ref().map(|c| c.task.clone()));
+        cancel_all_but(&self.inner().tasks, me.as_ref());
     }
 
     /// How many tasks spawned through this handle's base (and its clones) have not

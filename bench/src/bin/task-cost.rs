@@ -106,8 +106,7 @@ fn libevent_sample(n: u64) -> (f64, f64, f64) {
         }
         let wake = start.elapsed().as_nanos() as f64 / n as f64;
         let b2 = b.clone();
-        let d = ping_pong(n, move |f| b2.spawn_local(f).expect("spawn"))
-        .await;
+        let d = ping_pong(n, move |f| b2.spawn_local(f).expect("spawn")).await;
         (spawn, wake, d.as_nanos() as f64 / (2 * n) as f64)
     })
     .expect("block_on")
