@@ -55,7 +55,10 @@
 //! | `bufferevent_openssl_socket_new`, `_filter_new` (feature `openssl`) | `BufferEvent::openssl_socket`, `BufferEvent::openssl_filter`, `SslState` |
 //! | `bufferevent_openssl_get_ssl`, `bufferevent_get_openssl_error`, `_set_allow_dirty_shutdown` (feature `openssl`) | `BufferEventRef::ssl`, `BufferEventRef::openssl_error` (`SslError`), `BufferEventRef::set_allow_dirty_shutdown` |
 //! | `evhttp_connection_base_bufferevent_new` (HTTPS with a TLS bufferevent) | [`HttpConnection::with_bufferevent`] |
-//! | a task per future, woken through `event_active` (no C counterpart) | [`EventBase::spawn_local`], [`EventBase::block_on`], [`JoinHandle`] |
+//! | a task per future, woken through `event_active` (no C counterpart) | [`EventBase::spawn_local`], [`task::spawn`], [`EventBase::block_on`], [`JoinHandle`], [`EventBase::cancel_tasks`] |
+//! | `evtimer_new` + `event_add` (common timeouts for often-used durations), as futures | [`task::sleep`], [`task::sleep_until`], [`task::timeout`], [`task::interval`] |
+//! | a bufferevent as `AsyncRead`/`AsyncWrite`, an evconnlistener as a stream of them | [`task::TcpStream`], [`task::TcpListener`] |
+//! | `evdns_getaddrinfo`, `evhttp_make_request` awaited | [`DnsBase::resolve`], [`RequestBuilder::send_async`] |
 //! | `evthread_use_pthreads` | [`use_pthreads`] (done by the first base) |
 //! | `event_set_log_callback`, `event_set_fatal_callback`, `event_enable_debug_mode` | [`route_to_log_crate`] (done by the first base), [`set_fatal_callback`], [`enable_debug_mode`] |
 //!
