@@ -296,9 +296,18 @@ impl TcpStream {
     }
 
     /// `bufferevent_set_timeouts`: reading (or writing) that waits longer than this on
-    /// the socket fails with `ErrorKind::TimedOut`. `None` turns one off.
+    /// the socket fails with `ErrorKind::TimedOut`. `None` turns one off. A duration
+    /// many streams share (an idle timeout) becomes a libevent common timeout, as for
+    /// [`sleep`](super::sleep).
     pub fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()> {
-        self.core.with(|b| b.set_timeouts(read, write))?;
+        self.core.with(|b| {
+            let base = b.base().clone();
+            let common = |d: Option<Duration>| d.map(|d| super::time::common_for(&base, d));
+            match (common(read), common(write)) {
+                (Some(None), _) | (_, Some(None)) => b.set_timeouts(read, write),
+                (r, w) => b.set_common_timeouts(r.flatten(), w.flatten()),
+            }
+        })?;
         self.core.st.write_timeout.set(write);
         Ok(())
     }

@@ -46,6 +46,11 @@ impl Durations {
     }
 }
 
+/// The common timeout for `d` on `base`, once `d` has been used often enough.
+pub(crate) fn common_for(base: &EventBase, d: Duration) -> Option<CommonTimeout> {
+    base.inner().timer_durations.borrow_mut().common(base, d)
+}
+
 /// What a timer's event and its future share.
 struct Shared {
     fired: Cell<u64>,
@@ -168,10 +173,7 @@ impl Sleep {
         let left = self.deadline.saturating_duration_since(Instant::now());
         // Registering the whole duration fires at most a millisecond late.
         let common = if left + Duration::from_millis(1) >= self.duration {
-            base.inner()
-                .timer_durations
-                .borrow_mut()
-                .common(base, self.duration)
+            common_for(base, self.duration)
         } else {
             None
         };
