@@ -10,6 +10,12 @@
 //! On a base without locking (one from C, or the feature off) a wake from another thread
 //! is refused (logged), since it could only race.
 //!
+//! One shortcut: where this crate's own callbacks make ready what a task waits for (a
+//! stream's input or room to write, a timer, an accepted connection), the task is polled
+//! inside that callback, as callback code would have run there, when no other task is
+//! being polled and the callback belongs to the task's base. Every other wake, a user's
+//! included, goes through `event_active`.
+//!
 //! Beside the executor: timers ([`sleep`], [`timeout`], [`interval`]), async streams over
 //! bufferevents ([`TcpStream`], [`TcpListener`]), and async forms of the DNS and HTTP
 //! calls ([`DnsBase::resolve`](crate::DnsBase::resolve),
