@@ -134,7 +134,8 @@ fn a_read_timeout_is_timed_out_once_and_the_stream_goes_on() {
             s.set_timeouts(Some(Duration::from_millis(50)), None)?;
             let t = Instant::now();
             let first = s.read(&mut [0u8; 8]).await.map_err(|e| e.kind());
-            assert!(t.elapsed() >= Duration::from_millis(50));
+            // libevent measures from the time cached at the start of a loop pass.
+            assert!(t.elapsed() >= Duration::from_millis(40), "{:?}", t.elapsed());
             s.set_timeouts(None, None)?;
             let mut buf = [0u8; 4];
             s.read_exact(&mut buf).await?;

@@ -77,7 +77,9 @@ fn interval_ticks_first_at_once_then_every_period() {
         })
         .unwrap();
     assert!(first < Duration::from_millis(5), "{first:?}");
-    assert!(total >= Duration::from_millis(50), "{total:?}");
+    // Five periods, measured by libevent from the time it cached at the start of a loop
+    // pass (a little before `t` under valgrind): allow for that.
+    assert!(total >= Duration::from_millis(45), "{total:?}");
     assert!(task::interval(Duration::ZERO).is_err());
 }
 

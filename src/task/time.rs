@@ -149,9 +149,10 @@ impl Sleep {
         self.deadline
     }
 
-    /// True once the deadline has passed and the timer fired.
+    /// True once the timer fired and the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
         self.timer.as_ref().is_some_and(|(_, s)| s.fired.get() > 0)
+            && Instant::now() >= self.deadline
     }
 
     /// Moves the deadline to `duration` from now, reusing the timer's event (an idle
@@ -192,9 +193,16 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some((_, s)) = &self.timer {
+        if let Some((ev, s)) = &self.timer {
             if s.fired.get() > 0 {
-                return Poll::Ready(());
+                // libevent measures from the time it cached at the start of the loop's
+                // pass, so a timer can fire a little before the deadline: wait the rest.
+                if Instant::now() >= self.deadline {
+                    return Poll::Ready(());
+                }
+                s.fired.set(0);
+                let base = ev.base().clone();
+                self.arm(&base);
             }
             s.set_waker(cx);
             return Poll::Pending;
