@@ -135,7 +135,11 @@ fn a_read_timeout_is_timed_out_once_and_the_stream_goes_on() {
             let t = Instant::now();
             let first = s.read(&mut [0u8; 8]).await.map_err(|e| e.kind());
             // libevent measures from the time cached at the start of a loop pass.
-            assert!(t.elapsed() >= Duration::from_millis(40), "{:?}", t.elapsed());
+            assert!(
+                t.elapsed() >= Duration::from_millis(40),
+                "{:?}",
+                t.elapsed()
+            );
             s.set_timeouts(None, None)?;
             let mut buf = [0u8; 4];
             s.read_exact(&mut buf).await?;

@@ -1,14 +1,18 @@
 //! loadgen: drives a PROTOCOL.md server over loopback.
 //!
 //! ```text
-//! loadgen --addr 127.0.0.1:1234 [--mode pingpong|churn|idle] [--connections N]
-//!         [--duration SECS] [--threads T] [--sources K]
+//! loadgen --addr 127.0.0.1:1234 [--mode pingpong|churn|idle|soak] [--connections N]
+//!         [--duration SECS] [--threads T] [--sources K] [--replace FRACTION]
 //! ```
 //! - pingpong: N connections, each looping "hello world\r\n" -> "HELLO WORLD\r\n";
 //!   reports requests per second and p50/p99/p999 latency.
 //! - churn: N slots, each looping connect, one request, QUIT, wait for the close;
 //!   reports connections per second.
 //! - idle: opens N connections and holds them for the duration (for the server's RSS).
+//! - soak: N connections in ping-pong, of which `--replace` (a fraction, 0.1 by default)
+//!   are replaced every second, spread over ten steps a second: each one finishes its
+//!   request, sends QUIT, waits for the server's close, and a new connection takes its
+//!   slot. Reports requests and replacements per second; any other close is an error.
 //! - `--sources K` (K > 1, IPv4 loopback targets): connection i comes from 127.0.0.(2 + i
 //!   mod K), so that no one source address's ephemeral ports (about 28,000) limit how
 //!   many connections one machine can hold.
@@ -37,6 +41,7 @@ enum Mode {
     PingPong,
     Churn,
     Idle,
+    Soak,
 }
 
 struct Args {
@@ -47,6 +52,8 @@ struct Args {
     threads: usize,
     /// Source addresses to spread connections over (empty: the kernel's choice).
     sources: Vec<SocketAddr>,
+    /// Soak: the fraction of the connections replaced each second.
+    replace: f64,
 }
 
 /// 127.0.0.2 .. 127.0.0.(k + 1), for an IPv4 loopback target; none for k = 1.
@@ -73,6 +80,7 @@ fn parse() -> Result<Args, String> {
         duration: Duration::from_secs(5),
         threads: 1,
         sources: Vec::new(),
+        replace: 0.1,
     };
     let mut k = 1;
     let mut it = std::env::args().skip(1);
@@ -86,15 +94,20 @@ fn parse() -> Result<Args, String> {
                     "pingpong" => Mode::PingPong,
                     "churn" => Mode::Churn,
                     "idle" => Mode::Idle,
-                    _ => return Err(format!("--mode: {v}? (pingpong, churn, idle)")),
+                    "soak" => Mode::Soak,
+                    _ => return Err(format!("--mode: {v}? (pingpong, churn, idle, soak)")),
                 }
             }
             "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
             "--duration" => a.duration = Duration::from_secs_f64(v.parse().map_err(|e| bad(&e))?),
             "--threads" => a.threads = v.parse().map_err(|e| bad(&e))?,
             "--sources" => k = v.parse().map_err(|e| bad(&e))?,
+            "--replace" => a.replace = v.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown flag {flag}")),
         }
+    }
+    if !(0.0..=1.0).contains(&a.replace) {
+        return Err("--replace: a fraction between 0 and 1".into());
     }
     if a.connections == 0 || a.threads == 0 || a.threads > a.connections {
         return Err("need 1 <= threads <= connections".into());
@@ -119,6 +132,8 @@ fn raise_nofile() {
 #[derive(Default)]
 struct Stats {
     done: u64,
+    /// Soak: connections closed after QUIT and opened again.
+    replaced: u64,
     errors: u64,
     connected: usize,
     latencies_us: Vec<u32>,
@@ -144,6 +159,8 @@ struct Conn {
     phase: Phase,
     sent: Instant,
     got: usize,
+    /// Soak: send QUIT instead of the next request.
+    quit_next: bool,
 }
 
 fn errno() -> io::Error {
@@ -231,6 +248,9 @@ fn send(fd: RawFd, buf: &[u8]) -> bool {
 }
 
 struct Worker {
+    /// Soak: the next slot to replace, and replacements owed (fractional).
+    cursor: usize,
+    owed: f64,
     addr: SocketAddr,
     sources: Vec<SocketAddr>,
     mode: Mode,
@@ -257,6 +277,7 @@ impl Worker {
                     phase: Phase::Connecting,
                     sent: Instant::now(),
                     got: 0,
+                    quit_next: false,
                 });
             }
             Err(_) => self.stats.errors += 1,
@@ -282,7 +303,7 @@ impl Worker {
         if error {
             self.stats.errors += 1;
         }
-        if self.mode == Mode::Churn {
+        if matches!(self.mode, Mode::Churn | Mode::Soak) {
             self.to_open.push(slot);
         }
     }
@@ -349,7 +370,10 @@ impl Worker {
                 // The server closed: expected only after QUIT.
                 let expected = c.phase == Phase::Quitting;
                 if expected && self.measuring {
-                    self.stats.done += 1;
+                    match self.mode {
+                        Mode::Soak => self.stats.replaced += 1,
+                        _ => self.stats.done += 1,
+                    }
                 }
                 self.close(slot, !expected);
                 return;
@@ -368,7 +392,8 @@ impl Worker {
                     }
                     match self.mode {
                         Mode::PingPong => self.request(slot),
-                        Mode::Churn => {
+                        Mode::Soak if !c.quit_next => self.request(slot),
+                        Mode::Churn | Mode::Soak => {
                             c.phase = Phase::Quitting;
                             if !send(fd, b"QUIT\r\n") {
                                 self.close(slot, true);
@@ -386,6 +411,20 @@ impl Worker {
         }
     }
 
+    /// Soak: marks the next `k` open connections (round robin) to QUIT after their reply.
+    fn replace_some(&mut self, k: usize) {
+        let n = self.conns.len();
+        for _ in 0..k.min(n) {
+            let slot = self.cursor % n;
+            self.cursor += 1;
+            if let Some(c) = self.conns[slot].as_mut() {
+                if c.phase == Phase::Waiting {
+                    c.quit_next = true;
+                }
+            }
+        }
+    }
+
     fn poll(&mut self, events: &mut [libc::epoll_event], timeout_ms: i32) {
         let n = self.epoll.wait(events, timeout_ms);
         for ev in &events[..n] {
@@ -396,15 +435,19 @@ impl Worker {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_thread(
     addr: SocketAddr,
     sources: Vec<SocketAddr>,
     mode: Mode,
     n: usize,
     duration: Duration,
+    replace: f64,
     ready: std::sync::mpsc::Sender<()>,
 ) -> Stats {
     let mut w = Worker {
+        cursor: 0,
+        owed: 0.0,
         addr,
         sources,
         mode,
@@ -428,12 +471,30 @@ fn run_thread(
     w.stats.done = 0;
     w.stats.latencies_us.clear();
     let end = Instant::now() + duration;
+    // Soak: a tenth of the second's replacements every 100 ms.
+    let step = Duration::from_millis(100);
+    let mut next_step = Instant::now() + step;
     loop {
         let now = Instant::now();
         if now >= end {
             break;
         }
-        let ms = (end - now).as_millis().clamp(1, 100) as i32;
+        if mode == Mode::Soak && now >= next_step {
+            next_step += step;
+            w.owed += replace * n as f64 / 10.0;
+            let k = w.owed as usize;
+            w.owed -= k as f64;
+            w.replace_some(k);
+        }
+        let until = if mode == Mode::Soak {
+            end.min(next_step)
+        } else {
+            end
+        };
+        let ms = until
+            .saturating_duration_since(now)
+            .as_millis()
+            .clamp(1, 100) as i32;
         w.poll(&mut events, ms);
     }
     w.stats
@@ -456,8 +517,8 @@ fn main() {
                 per
             };
             let (addr, mode, d, ready) = (args.addr, args.mode, args.duration, ready_tx.clone());
-            let sources = args.sources.clone();
-            std::thread::spawn(move || run_thread(addr, sources, mode, n, d, ready))
+            let (sources, replace) = (args.sources.clone(), args.replace);
+            std::thread::spawn(move || run_thread(addr, sources, mode, n, d, replace, ready))
         })
         .collect();
     for _ in 0..args.threads {
@@ -476,6 +537,7 @@ fn main() {
     for h in handles {
         let s = h.join().expect("worker thread");
         total.done += s.done;
+        total.replaced += s.replaced;
         total.errors += s.errors;
         total.connected += s.connected;
         total.latencies_us.extend(s.latencies_us);
@@ -495,16 +557,18 @@ fn main() {
         Mode::PingPong => "pingpong",
         Mode::Churn => "churn",
         Mode::Idle => "idle",
+        Mode::Soak => "soak",
     };
     // A reader that went away is not worth a panic.
     let _ = writeln!(
         std::io::stdout(),
-        "mode={mode} connections={} threads={} seconds={secs:.1} connected={} done={} per_second={:.0} p50_us={} p99_us={} p999_us={} errors={}",
+        "mode={mode} connections={} threads={} seconds={secs:.1} connected={} done={} per_second={:.0} replaced={} p50_us={} p99_us={} p999_us={} errors={}",
         args.connections,
         args.threads,
         total.connected,
         total.done,
         total.done as f64 / secs,
+        total.replaced,
         pct(0.50),
         pct(0.99),
         pct(0.999),

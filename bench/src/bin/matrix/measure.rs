@@ -32,19 +32,6 @@ pub fn field(line: &str, key: &str) -> Option<f64> {
         .ok()
 }
 
-/// Resident set of `pid` (all its threads), in bytes.
-fn rss_bytes(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024.0)
-}
-
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -137,7 +124,7 @@ impl Env {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port().map_err(|e| e.to_string())?).into();
         let mut server = self.start_server(s, addr)?;
         let spid = server.id();
-        let baseline = rss_bytes(spid);
+        let baseline = bench::rss_bytes(spid);
         let mut lg = self
             .command(self.dir.join(self.loadgen()), Some(1))
             .arg("--addr")
@@ -159,7 +146,7 @@ impl Env {
                 window = Some((Instant::now(), cpu_seconds(spid), cpu_seconds(lpid)));
                 if mode == Mode::Idle {
                     std::thread::sleep(Duration::from_secs_f64((duration / 2.0).min(0.5)));
-                    if let (Some(b), Some(now)) = (baseline, rss_bytes(spid)) {
+                    if let (Some(b), Some(now)) = (baseline, bench::rss_bytes(spid)) {
                         run.rss_per_conn = Some((now - b) / conns as f64);
                     }
                 }

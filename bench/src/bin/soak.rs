@@ -1,0 +1,254 @@
+//! soak: eventd under churn for a chosen time: N connections in ping-pong with a fraction
+//! of them replaced every second (`loadgen --mode soak`), the daemon's resident memory,
+//! open descriptors and CPU sampled every second.
+//!
+//! ```text
+//! cargo run --release -p bench --bin soak -- [--duration 30] [--connections 10000]
+//!     [--replace 0.1] [--warmup 5] [--out DIR] [--strict]
+//! ```
+//!
+//! Passes (and with `--strict` exits 0) when loadgen saw no error, the daemon's
+//! descriptors after the run are back to their count before it, and its memory is flat
+//! after the warm-up: the last sample within 10% of the highest sample of the warm-up's
+//! end. Writes `soak.md` and `soak.json` to `--out` (default `target/soak`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Args {
+    duration: u64,
+    connections: usize,
+    replace: f64,
+    warmup: u64,
+    out: PathBuf,
+    strict: bool,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        duration: 30,
+        connections: 10_000,
+        replace: 0.1,
+        warmup: 5,
+        out: PathBuf::from("target/soak"),
+        strict: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--strict" {
+            a.strict = true;
+            continue;
+        }
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
+        match flag.as_str() {
+            "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
+            "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
+            "--replace" => a.replace = v.parse().map_err(|e| bad(&e))?,
+            "--warmup" => a.warmup = v.parse().map_err(|e| bad(&e))?,
+            "--out" => a.out = PathBuf::from(v),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if a.warmup >= a.duration {
+        return Err("--warmup must be shorter than --duration".into());
+    }
+    if a.connections == 0 || a.connections > 19_000 {
+        return Err("--connections: 1 to 19,000 (one process's descriptors)".into());
+    }
+    Ok(a)
+}
+
+/// The directory of the binaries; under `cargo run`, builds eventd and loadgen there.
+fn binaries() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = me.parent().ok_or("no directory")?.to_path_buf();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "eventd", "-p", "bench", "--bins"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+        if !st.success() {
+            return Err("cargo build failed".into());
+        }
+    }
+    for b in ["eventd", "loadgen"] {
+        if !dir.join(b).exists() {
+            return Err(format!("{} is missing", dir.join(b).display()));
+        }
+    }
+    Ok(dir)
+}
+
+struct Sample {
+    t: u64,
+    rss: f64,
+    fds: usize,
+    cpu: f64,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("soak: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let a = parse()?;
+    let dir = binaries()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Command::new(dir.join("eventd"))
+        .args([
+            "--listen",
+            &addr,
+            "--timeout",
+            "60",
+            "--max-connections",
+            "20000",
+        ])
+        .args(["--log-file", "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("eventd: {e}"))?;
+    let pid = server.id();
+    let start = Instant::now();
+    while TcpStream::connect(&addr).is_err() {
+        if start.elapsed() > Duration::from_secs(10) {
+            bench::stop(&mut server);
+            return Err("eventd did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let fds_before = bench::open_fds(pid).ok_or("no /proc/PID/fd")?;
+    let rss_before = bench::rss_bytes(pid).unwrap_or(0.0);
+    let mut load = Command::new(dir.join("loadgen"))
+        .args(["--addr", &addr, "--mode", "soak"])
+        .args(["--connections", &a.connections.to_string()])
+        .args(["--duration", &a.duration.to_string()])
+        .args(["--replace", &a.replace.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("loadgen: {e}"))?;
+    // The "# connected" line starts the clock.
+    let mut out = BufReader::new(load.stdout.take().ok_or("loadgen's output")?);
+    let mut line = String::new();
+    out.read_line(&mut line).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    for t in 1..=a.duration {
+        let at = t0 + Duration::from_secs(t);
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+        samples.push(Sample {
+            t,
+            rss: bench::rss_bytes(pid).unwrap_or(0.0),
+            fds: bench::open_fds(pid).unwrap_or(0),
+            cpu: bench::cpu_seconds(pid),
+        });
+    }
+    let mut last = String::new();
+    for l in out.lines().map_while(Result::ok) {
+        last = l;
+    }
+    let _ = load.wait();
+    // Every connection closed by loadgen's exit: the daemon's descriptors settle.
+    let settle = Instant::now();
+    let mut fds_after = bench::open_fds(pid).unwrap_or(0);
+    while fds_after > fds_before && settle.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        fds_after = bench::open_fds(pid).unwrap_or(0);
+    }
+    let rss_idle = bench::rss_bytes(pid).unwrap_or(0.0);
+    bench::stop(&mut server);
+
+    let field = |k: &str| -> f64 {
+        last.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let (errors, per_second, replaced) = (field("errors"), field("per_second"), field("replaced"));
+    let warm: Vec<&Sample> = samples.iter().filter(|s| s.t <= a.warmup).collect();
+    let warm_rss = warm.iter().map(|s| s.rss).fold(0.0, f64::max);
+    let end_rss = samples.last().map_or(0.0, |s| s.rss);
+    let growth = if warm_rss > 0.0 {
+        end_rss / warm_rss - 1.0
+    } else {
+        0.0
+    };
+    let flat = growth <= 0.10;
+    let fds_ok = fds_after <= fds_before;
+    let ok = errors == 0.0 && fds_ok && flat;
+
+    let mut md = format!(
+        "# Soak\n\n`cargo run --release -p bench --bin soak -- --duration {} --connections {} --replace {}`\n\n\
+         eventd, {} connections in ping-pong, {:.0}% replaced every second, {} s (warm-up {} s).\n\n\
+         | figure | value |\n|---|---|\n\
+         | requests per second | {per_second:.0} |\n\
+         | connections replaced | {replaced:.0} ({:.0} per second) |\n\
+         | loadgen errors | {errors:.0} |\n\
+         | descriptors: before, during (last sample), after | {fds_before}, {}, {fds_after} |\n\
+         | RSS: before, end of warm-up (highest), end, idle after | {:.1} MB, {:.1} MB, {:.1} MB, {:.1} MB |\n\
+         | RSS growth after the warm-up | {:+.1}% |\n\
+         | verdict | {} |\n\n\
+         Samples, one every {} s:\n\n| s | RSS MB | descriptors | CPU s |\n|---:|---:|---:|---:|\n",
+        a.duration,
+        a.connections,
+        a.replace,
+        a.connections,
+        a.replace * 100.0,
+        a.duration,
+        a.warmup,
+        replaced / a.duration as f64,
+        samples.last().map_or(0, |s| s.fds),
+        rss_before / 1e6,
+        warm_rss / 1e6,
+        end_rss / 1e6,
+        rss_idle / 1e6,
+        growth * 100.0,
+        if ok { "pass" } else { "FAIL" },
+        (a.duration / 20).max(1),
+    );
+    let every = (a.duration / 20).max(1);
+    for s in samples.iter().filter(|s| s.t % every == 0) {
+        md += &format!(
+            "| {} | {:.1} | {} | {:.1} |\n",
+            s.t,
+            s.rss / 1e6,
+            s.fds,
+            s.cpu
+        );
+    }
+    std::fs::create_dir_all(&a.out).map_err(|e| e.to_string())?;
+    std::fs::write(a.out.join("soak.md"), &md).map_err(|e| e.to_string())?;
+    let json = format!(
+        "{{\"duration\":{},\"connections\":{},\"replace\":{},\"errors\":{errors},\"per_second\":{per_second},\"replaced\":{replaced},\"fds_before\":{fds_before},\"fds_after\":{fds_after},\"rss_warm\":{warm_rss},\"rss_end\":{end_rss},\"pass\":{ok},\"samples\":[{}]}}",
+        a.duration,
+        a.connections,
+        a.replace,
+        samples
+            .iter()
+            .map(|s| format!("[{},{},{},{:.2}]", s.t, s.rss, s.fds, s.cpu))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    std::fs::write(a.out.join("soak.json"), json).map_err(|e| e.to_string())?;
+    let _ = std::io::stdout().write_all(md.as_bytes());
+    println!("\nwritten to {}", a.out.display());
+    if a.strict && !ok {
+        return Err("the soak failed (errors, descriptors not back, or memory growing)".into());
+    }
+    Ok(())
+}
