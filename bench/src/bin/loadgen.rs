@@ -3,6 +3,7 @@
 //! ```text
 //! loadgen --addr 127.0.0.1:1234 [--mode pingpong|churn|idle|soak] [--connections N]
 //!         [--duration SECS] [--threads T] [--sources K] [--replace FRACTION]
+//!         [--active FRACTION]
 //! ```
 //! - pingpong: N connections, each looping "hello world\r\n" -> "HELLO WORLD\r\n";
 //!   reports requests per second and p50/p99/p999 latency.
@@ -13,6 +14,9 @@
 //!   are replaced every second, spread over ten steps a second: each one finishes its
 //!   request, sends QUIT, waits for the server's close, and a new connection takes its
 //!   slot. Reports requests and replacements per second; any other close is an error.
+//! - `--active F` (pingpong): only that fraction of the connections (spread evenly over
+//!   the slots) loops requests; the others are opened and held idle, as on a server where
+//!   1% of the clients talk at any moment (`--active 0.01`).
 //! - `--sources K` (K > 1, IPv4 loopback targets): connection i comes from 127.0.0.(2 + i
 //!   mod K), so that no one source address's ephemeral ports (about 28,000) limit how
 //!   many connections one machine can hold.
@@ -54,6 +58,8 @@ struct Args {
     sources: Vec<SocketAddr>,
     /// Soak: the fraction of the connections replaced each second.
     replace: f64,
+    /// Pingpong: the fraction of the connections that loop requests.
+    active: f64,
 }
 
 /// 127.0.0.2 .. 127.0.0.(k + 1), for an IPv4 loopback target; none for k = 1.
@@ -81,6 +87,7 @@ fn parse() -> Result<Args, String> {
         threads: 1,
         sources: Vec::new(),
         replace: 0.1,
+        active: 1.0,
     };
     let mut k = 1;
     let mut it = std::env::args().skip(1);
@@ -103,8 +110,15 @@ fn parse() -> Result<Args, String> {
             "--threads" => a.threads = v.parse().map_err(|e| bad(&e))?,
             "--sources" => k = v.parse().map_err(|e| bad(&e))?,
             "--replace" => a.replace = v.parse().map_err(|e| bad(&e))?,
+            "--active" => a.active = v.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown flag {flag}")),
         }
+    }
+    if !(a.active > 0.0 && a.active <= 1.0) {
+        return Err("--active: a fraction above 0, at most 1".into());
+    }
+    if a.active < 1.0 && a.mode != Mode::PingPong {
+        return Err("--active is for --mode pingpong".into());
     }
     if !(0.0..=1.0).contains(&a.replace) {
         return Err("--replace: a fraction between 0 and 1".into());
@@ -248,6 +262,8 @@ fn send(fd: RawFd, buf: &[u8]) -> bool {
 }
 
 struct Worker {
+    /// Pingpong with `--active`: slot i loops requests when i % every == 0.
+    every: usize,
     /// Soak: the next slot to replace, and replacements owed (fractional).
     cursor: usize,
     owed: f64,
@@ -338,7 +354,7 @@ impl Worker {
             }
             self.stats.connected += 1;
             c.phase = Phase::Parked;
-            if self.mode != Mode::Idle {
+            if self.mode != Mode::Idle && slot.is_multiple_of(self.every) {
                 self.request(slot);
             }
             return;
@@ -443,9 +459,11 @@ fn run_thread(
     n: usize,
     duration: Duration,
     replace: f64,
+    active: f64,
     ready: std::sync::mpsc::Sender<()>,
 ) -> Stats {
     let mut w = Worker {
+        every: ((1.0 / active).round() as usize).max(1),
         cursor: 0,
         owed: 0.0,
         addr,
@@ -517,8 +535,10 @@ fn main() {
                 per
             };
             let (addr, mode, d, ready) = (args.addr, args.mode, args.duration, ready_tx.clone());
-            let (sources, replace) = (args.sources.clone(), args.replace);
-            std::thread::spawn(move || run_thread(addr, sources, mode, n, d, replace, ready))
+            let (sources, replace, active) = (args.sources.clone(), args.replace, args.active);
+            std::thread::spawn(move || {
+                run_thread(addr, sources, mode, n, d, replace, active, ready)
+            })
         })
         .collect();
     for _ in 0..args.threads {

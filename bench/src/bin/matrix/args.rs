@@ -26,7 +26,7 @@ pub fn parse() -> Result<Args, String> {
         reps: 5,
         duration: 2.0,
         connections: vec![1, 100, 1000, 10000],
-        modes: Mode::ALL.to_vec(),
+        modes: Mode::DEFAULT.to_vec(),
         servers: Server::DEFAULT.to_vec(),
         out: root.join("results"),
         strict: false,

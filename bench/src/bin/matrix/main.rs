@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p bench --bin matrix -- [--reps 5] [--duration 2]
 //!     [--connections 1,100,1000,10000] [--modes pingpong,churn,idle]
+//!     (also: active1, ping-pong on 1% of the connections, the rest idle)
 //!     [--servers eventd,eventd-w2,c-reference,tokio-current,tokio-multi,async-eventd]
 //!     (also: eventd-upstream, eventd on libevent's exact upstream configuration)
 //!     [--out DIR] [--quick] [--strict] [--tls]

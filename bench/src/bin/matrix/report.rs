@@ -87,7 +87,7 @@ impl Report<'_> {
         let (x, y) = (self.cell(a, mode, conns)?, self.cell(b, mode, conns)?);
         let (x, y) = match mode {
             Mode::Idle => (x.rss_per_conn()?, y.rss_per_conn()?),
-            Mode::PingPong | Mode::Churn => (x.per_second(), y.per_second()),
+            Mode::PingPong | Mode::Churn | Mode::Active => (x.per_second(), y.per_second()),
         };
         (y > 0.0).then(|| (x / y * 1000.0).round() / 1000.0)
     }
@@ -154,7 +154,9 @@ impl Report<'_> {
         md += &self.server_table(mode, |c| {
             let v = match mode {
                 Mode::Idle => c.rss_per_conn().map_or("n/a".into(), |b| format!("{b:.0}")),
-                Mode::PingPong => format!("{:.0} ({:.0})", c.per_second(), c.med(|r| r.p99_us)),
+                Mode::PingPong | Mode::Active => {
+                    format!("{:.0} ({:.0})", c.per_second(), c.med(|r| r.p99_us))
+                }
                 Mode::Churn => format!("{:.0}", c.per_second()),
             };
             match c.errors() {
@@ -214,7 +216,7 @@ impl Report<'_> {
         let pairs = self.pairs();
         let figure = match mode {
             Mode::Idle => "RSS per connection",
-            Mode::PingPong | Mode::Churn => "per second",
+            Mode::PingPong | Mode::Churn | Mode::Active => "per second",
         };
         let mut md = format!("\nRatios ({figure}):\n\n| connections |");
         for &(a, b) in &pairs {

@@ -139,10 +139,16 @@ pub enum Mode {
     Churn,
     /// Connections held open: server RSS per connection.
     Idle,
+    /// Ping-pong on 1% of the connections, the rest held idle (`loadgen --active 0.01`):
+    /// a server with many clients of which few talk at once. Not in the default set.
+    Active,
 }
 
 impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::PingPong, Mode::Churn, Mode::Idle];
+    /// What a plain `matrix` run measures.
+    pub const DEFAULT: [Mode; 3] = [Mode::PingPong, Mode::Churn, Mode::Idle];
+    /// Every mode `--modes` may name.
+    pub const ALL: [Mode; 4] = [Mode::PingPong, Mode::Churn, Mode::Idle, Mode::Active];
 
     /// Its name for `loadgen --mode` and in the report.
     pub fn name(self) -> &'static str {
@@ -150,6 +156,17 @@ impl Mode {
             Mode::PingPong => "pingpong",
             Mode::Churn => "churn",
             Mode::Idle => "idle",
+            Mode::Active => "active1",
+        }
+    }
+
+    /// How `loadgen` is told to run it.
+    pub fn loadgen_args(self) -> &'static [&'static str] {
+        match self {
+            Mode::PingPong => &["--mode", "pingpong"],
+            Mode::Churn => &["--mode", "churn"],
+            Mode::Idle => &["--mode", "idle"],
+            Mode::Active => &["--mode", "pingpong", "--active", "0.01"],
         }
     }
 
@@ -159,6 +176,9 @@ impl Mode {
             Mode::PingPong => "requests per second (p99 latency in µs)",
             Mode::Churn => "connections per second (connect, one request, QUIT)",
             Mode::Idle => "server RSS per idle connection, bytes",
+            Mode::Active => {
+                "requests per second with 1% of the connections active (p99 latency in µs)"
+            }
         }
     }
 
