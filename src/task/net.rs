@@ -327,7 +327,8 @@ impl TcpStream {
         self.core.st.read_limit.set(bytes.max(1));
     }
 
-    /// The peer's address (`None` for a bufferevent without a socket).
+    /// The peer's address (`ErrorKind::NotConnected` for a bufferevent without a socket,
+    /// such as a pair).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.core.fd_addr(true)
     }
@@ -657,33 +658,16 @@ impl TcpListener {
     /// Binds `addr` on `base`.
     pub fn bind_on(base: &EventBase, addr: SocketAddr) -> io::Result<TcpListener> {
         let st = Self::state(base);
-        let s = st.clone();
-        let mut listener = Listener::bind(
-            base,
-            addr,
-            1024,
-            ListenerFlags::REUSEABLE,
-            Self::on_accept(s),
-        )?;
-        Self::finish(&mut listener, &st)?;
-        Ok(TcpListener {
-            listener,
-            st,
-            base: base.clone(),
-        })
+        let flags = ListenerFlags::REUSEABLE;
+        let l = Listener::bind(base, addr, 1024, flags, Self::on_accept(st.clone()));
+        Self::adopt(base, st, l)
     }
 
     /// Takes over a listening `std` listener, on `base`.
     pub fn from_std(base: &EventBase, l: std::net::TcpListener) -> io::Result<TcpListener> {
         let st = Self::state(base);
-        let mut listener =
-            Listener::from_tcp(base, l, ListenerFlags::empty(), Self::on_accept(st.clone()))?;
-        Self::finish(&mut listener, &st)?;
-        Ok(TcpListener {
-            listener,
-            st,
-            base: base.clone(),
-        })
+        let l = Listener::from_tcp(base, l, ListenerFlags::empty(), Self::on_accept(st.clone()));
+        Self::adopt(base, st, l)
     }
 
     fn state(base: &EventBase) -> Rc<AcceptState> {
@@ -716,15 +700,25 @@ impl TcpListener {
         }
     }
 
-    fn finish(l: &mut Listener, st: &Rc<AcceptState>) -> io::Result<()> {
-        st.raw.set(l.as_raw());
+    /// The listener made with `on_accept(st)`, wired to report accept errors.
+    fn adopt(
+        base: &EventBase,
+        st: Rc<AcceptState>,
+        listener: crate::Result<Listener>,
+    ) -> io::Result<TcpListener> {
+        let mut listener = listener?;
+        st.raw.set(listener.as_raw());
         let s = st.clone();
-        l.on_error(move |e| {
+        listener.on_error(move |e| {
             s.error
                 .set(Some(io::Error::from(e).raw_os_error().unwrap_or(libc::EIO)));
             s.waker.wake();
         })?;
-        Ok(())
+        Ok(TcpListener {
+            listener,
+            st,
+            base: base.clone(),
+        })
     }
 
     /// The address it listens on.
