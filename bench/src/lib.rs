@@ -42,6 +42,26 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / hz
 }
 
+/// The directory of this executable, where the other binaries of its build are; under
+/// `cargo run`, first `cargo build <args>` into it (with `--release` when it is a release
+/// build), so the binaries measured are the ones of this checkout.
+pub fn binaries_built_with(args: &[&str]) -> Result<std::path::PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = me.parent().ok_or("no directory")?.to_path_buf();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.arg("build").args(args);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+        if !st.success() {
+            return Err(format!("cargo build {} failed", args.join(" ")));
+        }
+    }
+    Ok(dir)
+}
+
 /// Resident set of `pid` (all its threads), in bytes.
 pub fn rss_bytes(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -117,20 +117,16 @@ fn parse_args() -> Result<Args, String> {
 
 /// The binaries' directory; under `cargo run`, builds the servers there first.
 fn binaries() -> Result<PathBuf, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = me.parent().ok_or("no directory")?.to_path_buf();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "libevent", "--example", "http_server"])
-            .args(["-p", "bench", "--bins"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
-        if !st.success() {
-            return Err("cargo build of the servers failed".into());
-        }
-    }
+    let dir = bench::binaries_built_with(&[
+        "-q",
+        "-p",
+        "libevent",
+        "--example",
+        "http_server",
+        "-p",
+        "bench",
+        "--bins",
+    ])?;
     for s in Server::ALL {
         if !s.path(&dir).exists() {
             return Err(format!(

@@ -64,19 +64,7 @@ fn parse() -> Result<Args, String> {
 
 /// The directory of the binaries; under `cargo run`, builds eventd and loadgen there.
 fn binaries() -> Result<PathBuf, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = me.parent().ok_or("no directory")?.to_path_buf();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "eventd", "-p", "bench", "--bins"]);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let st = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
-        if !st.success() {
-            return Err("cargo build failed".into());
-        }
-    }
+    let dir = bench::binaries_built_with(&["-p", "eventd", "-p", "bench", "--bins"])?;
     for b in ["eventd", "loadgen"] {
         if !dir.join(b).exists() {
             return Err(format!("{} is missing", dir.join(b).display()));
