@@ -75,6 +75,12 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = workers, allow_negative_numbers = true)]
     pub workers: usize,
 
+    /// Set SO_REUSEPORT on the listener even with one worker, so that several eventd
+    /// processes can listen on one port and the kernel spreads new connections over
+    /// them. Each process keeps its own --max-connections.
+    #[arg(long)]
+    pub reuse_port: bool,
+
     /// Detach from the terminal and run in the background.
     #[arg(long)]
     pub daemonize: bool,

@@ -241,3 +241,57 @@ fn accept_failing_with_emfile_backs_off_instead_of_spinning() {
     let missing: Vec<usize> = (0..30).filter(|&i| !clients[i].1).collect();
     assert!(missing.is_empty(), "never served: {missing:?}");
 }
+
+#[test]
+fn reuse_port_lets_several_processes_share_one_port() {
+    let first = common::start(&["--reuse-port"]);
+    let port = first.addr.to_string();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let start_on_port = |extra: &[&str]| {
+        let log = dir.join(format!(
+            "eventd-reuse-{}-{}.log",
+            std::process::id(),
+            common::unique()
+        ));
+        let mut cmd = common::command();
+        cmd.args(["--listen", &port, "--log-file"])
+            .arg(&log)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        (cmd.spawn().expect("start eventd"), log)
+    };
+
+    // Without the flag, the port is taken: a clear error and a failed exit.
+    let (mut refused, _) = start_on_port(&[]);
+    let code = common::wait_timeout(&mut refused, Duration::from_secs(15));
+    let mut err = String::new();
+    refused.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("cannot listen on"), "{err}");
+
+    let (child, log) = start_on_port(&["--reuse-port"]);
+    let second = common::Daemon::wait_for(child, log);
+    assert_eq!(listeners(first.addr), 2, "two processes listening on one port");
+
+    // The kernel spreads new connections over both processes; every one is answered.
+    let mut clients: Vec<(TcpStream, bool)> = (0..40)
+        .map(|i| (client(first.addr, &format!("client{i}\r\n")), false))
+        .collect();
+    let mut served = Vec::new();
+    let start = Instant::now();
+    while served.len() < 40 && start.elapsed() < Duration::from_secs(10) {
+        served.extend(answered_now(&mut clients, Duration::from_millis(20)));
+    }
+    assert_eq!(served.len(), 40, "answered: {served:?}");
+    let opened = |d: &common::Daemon| {
+        common::read_log(&d.log)
+            .iter()
+            .filter(|l| l.starts_with("New connection"))
+            .count()
+    };
+    let (a, b) = (opened(&first), opened(&second));
+    assert_eq!(a + b, 40, "each connection opened in one process");
+    assert!(a > 0 && b > 0, "both processes took connections: {a} and {b}");
+}

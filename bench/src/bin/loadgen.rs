@@ -1,7 +1,7 @@
 //! loadgen: drives a PROTOCOL.md server over loopback.
 //!
 //! ```text
-//! loadgen --addr 127.0.0.1:1234 [--mode pingpong|churn|idle|soak] [--connections N]
+//! loadgen --addr 127.0.0.1:1234 [--mode pingpong|churn|idle|ramp|soak] [--connections N]
 //!         [--duration SECS] [--threads T] [--sources K] [--replace FRACTION]
 //!         [--active FRACTION]
 //! ```
@@ -10,6 +10,10 @@
 //! - churn: N slots, each looping connect, one request, QUIT, wait for the close;
 //!   reports connections per second.
 //! - idle: opens N connections and holds them for the duration (for the server's RSS).
+//! - ramp: as idle, but every connection sends one request as soon as it is connected,
+//!   and counts as up only when its reply is back: `# connected in S s` is then the time
+//!   from the first connect to the last answer (the server's accept rate, not the
+//!   kernel's handshakes).
 //! - soak: N connections in ping-pong, of which `--replace` (a fraction, 0.1 by default)
 //!   are replaced every second, spread over ten steps a second: each one finishes its
 //!   request, sends QUIT, waits for the server's close, and a new connection takes its
@@ -45,6 +49,7 @@ enum Mode {
     PingPong,
     Churn,
     Idle,
+    Ramp,
     Soak,
 }
 
@@ -101,8 +106,9 @@ fn parse() -> Result<Args, String> {
                     "pingpong" => Mode::PingPong,
                     "churn" => Mode::Churn,
                     "idle" => Mode::Idle,
+                    "ramp" => Mode::Ramp,
                     "soak" => Mode::Soak,
-                    _ => return Err(format!("--mode: {v}? (pingpong, churn, idle, soak)")),
+                    _ => return Err(format!("--mode: {v}? (pingpong, churn, idle, ramp, soak)")),
                 }
             }
             "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
@@ -352,10 +358,16 @@ impl Worker {
                 self.close(slot, true);
                 return;
             }
-            self.stats.connected += 1;
             c.phase = Phase::Parked;
-            if self.mode != Mode::Idle && slot.is_multiple_of(self.every) {
-                self.request(slot);
+            match self.mode {
+                // Up once the reply is back.
+                Mode::Ramp => self.request(slot),
+                Mode::Idle => {}
+                _ if slot.is_multiple_of(self.every) => self.request(slot),
+                _ => {}
+            }
+            if self.mode != Mode::Ramp {
+                self.stats.connected += 1;
             }
             return;
         }
@@ -417,6 +429,10 @@ impl Worker {
                             }
                         }
                         Mode::Idle => c.phase = Phase::Parked,
+                        Mode::Ramp => {
+                            c.phase = Phase::Parked;
+                            self.stats.connected += 1;
+                        }
                     }
                 }
             }
@@ -478,9 +494,10 @@ fn run_thread(
     };
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
     w.open_more();
-    // Every connection up (at most 30 s) before measuring.
+    // Every connection up (at most 30 s, or 120 s for a ramp) before measuring.
     let start = Instant::now();
-    while w.stats.connected < n && start.elapsed() < Duration::from_secs(30) && w.stats.errors == 0
+    let cap = Duration::from_secs(if mode == Mode::Ramp { 120 } else { 30 });
+    while w.stats.connected < n && start.elapsed() < cap && w.stats.errors == 0
     {
         w.poll(&mut events, 100);
     }
@@ -577,6 +594,7 @@ fn main() {
         Mode::PingPong => "pingpong",
         Mode::Churn => "churn",
         Mode::Idle => "idle",
+        Mode::Ramp => "ramp",
         Mode::Soak => "soak",
     };
     // A reader that went away is not worth a panic.

@@ -231,7 +231,7 @@ impl Worker {
         }));
         WORKER.with(|w| *w.borrow_mut() = Rc::downgrade(&state));
         let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
-        if shared.bells.len() > 1 {
+        if shared.bells.len() > 1 || shared.cfg.reuse_port {
             flags |= ListenerFlags::REUSEABLE_PORT;
         }
         let mut listener =
