@@ -2,6 +2,8 @@
 
 use std::ffi::{c_char, c_int};
 
+pub mod spec;
+
 extern "C" {
     /// The C reference server's `main` (c/c_reference.c), compiled by build.rs.
     pub fn c_reference_main(argc: c_int, argv: *mut *mut c_char) -> c_int;

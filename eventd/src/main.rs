@@ -1,5 +1,6 @@
 //! eventd: the uppercase daemon of "PHP Daemon, part III", on libevent.
 
+mod alloc;
 mod config;
 mod daemon;
 mod log;
@@ -36,6 +37,8 @@ fn raise_nofile() {
 }
 
 fn main() {
+    // Before anything uses libevent.
+    alloc::install();
     let cfg = config::Config::from_args();
     if let Err(e) = run(cfg) {
         eprintln!("eventd: {e:#}");

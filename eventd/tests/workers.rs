@@ -267,13 +267,22 @@ fn reuse_port_lets_several_processes_share_one_port() {
     let (mut refused, _) = start_on_port(&[]);
     let code = common::wait_timeout(&mut refused, Duration::from_secs(15));
     let mut err = String::new();
-    refused.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    refused
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("cannot listen on"), "{err}");
 
     let (child, log) = start_on_port(&["--reuse-port"]);
     let second = common::Daemon::wait_for(child, log);
-    assert_eq!(listeners(first.addr), 2, "two processes listening on one port");
+    assert_eq!(
+        listeners(first.addr),
+        2,
+        "two processes listening on one port"
+    );
 
     // The kernel spreads new connections over both processes; every one is answered.
     let mut clients: Vec<(TcpStream, bool)> = (0..40)
@@ -293,5 +302,8 @@ fn reuse_port_lets_several_processes_share_one_port() {
     };
     let (a, b) = (opened(&first), opened(&second));
     assert_eq!(a + b, 40, "each connection opened in one process");
-    assert!(a > 0 && b > 0, "both processes took connections: {a} and {b}");
+    assert!(
+        a > 0 && b > 0,
+        "both processes took connections: {a} and {b}"
+    );
 }

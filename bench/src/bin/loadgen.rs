@@ -497,8 +497,7 @@ fn run_thread(
     // Every connection up (at most 30 s, or 120 s for a ramp) before measuring.
     let start = Instant::now();
     let cap = Duration::from_secs(if mode == Mode::Ramp { 120 } else { 30 });
-    while w.stats.connected < n && start.elapsed() < cap && w.stats.errors == 0
-    {
+    while w.stats.connected < n && start.elapsed() < cap && w.stats.errors == 0 {
         w.poll(&mut events, 100);
     }
     let _ = ready.send(());

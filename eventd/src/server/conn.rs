@@ -3,7 +3,7 @@
 
 use super::metrics::add;
 use super::worker::State;
-use super::{conn_key, with_state};
+use super::{conn_key, with_state, TRIM_DELAY};
 use crate::protocol::{Action, Framer};
 use libevent::{BevEvent, BufferEvent, BufferEventRef, Flags};
 
@@ -262,20 +262,25 @@ impl State {
     }
 
     /// The last connection is gone: after a burst (the table grew past 64 slots), give
-    /// back what it left behind (the table's capacity, and on glibc the free memory at
-    /// the heap's top and in its arenas), so that the daemon's footprint after a flood is
-    /// its footprint before it. Not after every close: one connection at a time costs
-    /// nothing to keep, and trimming per close would.
+    /// back what it left behind (the table's capacity, and on glibc the free memory in
+    /// the heap), so that the daemon's footprint after a flood is its footprint before
+    /// it. Not after every close: one connection at a time costs nothing to keep, and
+    /// trimming per close would.
+    ///
+    /// The trim waits for a later loop pass: libevent frees a closed bufferevent with
+    /// its finalizers, after the callbacks of the pass that closed it, so a trim here
+    /// would find the connections' memory still in use. (What lets the trim give pages
+    /// back at all is that libevent's per-descriptor records live apart from the heap:
+    /// `crate::alloc`.)
     fn idle(&mut self) {
         if self.conns.capacity() <= 64 {
             return;
         }
         self.conns.shrink_to_fit();
         self.waiting.shrink_to_fit();
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only returns free memory to the system.
-        unsafe {
-            libc::malloc_trim(0);
+        if let Some(t) = &self.trim_timer {
+            // If the timer cannot be armed, the memory is kept until the next burst.
+            let _ = t.add(Some(TRIM_DELAY));
         }
     }
 

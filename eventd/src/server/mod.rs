@@ -44,6 +44,19 @@ const LINGER: Duration = Duration::from_secs(2);
 /// that stays readable while accept() keeps failing would otherwise spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How long after the last connection went the worker gives memory back (a few loop
+/// passes, so libevent's finalizers have freed the closed connections).
+const TRIM_DELAY: Duration = Duration::from_millis(50);
+
+/// Returns the heap's free pages to the system (glibc; elsewhere nothing).
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// What the workers share.
 struct Shared {
     cfg: Config,

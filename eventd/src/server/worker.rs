@@ -4,7 +4,7 @@
 
 use super::conn::Conn;
 use super::metrics::{self, add};
-use super::{conn_key, with_state, Shared, ACCEPT_BACKOFF, LINGER, WORKER};
+use super::{conn_key, trim, with_state, Shared, ACCEPT_BACKOFF, LINGER, WORKER};
 use anyhow::{Context, Result};
 use libevent::{
     BufferEvent, CommonTimeout, Event, EventBase, Flags, Http, Listener, ListenerFlags, Options,
@@ -38,6 +38,9 @@ pub(super) struct State {
     /// accept() failed; accepting resumes when `backoff_timer` fires.
     backoff: bool,
     backoff_timer: Option<Event>,
+    /// Gives free memory back to the system a moment after the last connection went
+    /// (see `State::idle`).
+    pub(super) trim_timer: Option<Event>,
     bell_event: Option<Event>,
     /// `--timeout` and LINGER, as libevent common timeouts: every connection shares
     /// them, so libevent keeps each in a queue (O(1) per reset) rather than its heap.
@@ -189,6 +192,7 @@ impl State {
         self.listener = None;
         self.grace_timer = None;
         self.backoff_timer = None;
+        self.trim_timer = None;
         self.bell_event = None;
         self.metrics = None;
     }
@@ -223,6 +227,7 @@ impl Worker {
             listening: true,
             backoff: false,
             backoff_timer: None,
+            trim_timer: None,
             bell_event: None,
             shutting_down: false,
             finished: false,
@@ -242,6 +247,7 @@ impl Worker {
             .with_context(|| format!("cannot listen on {addr}"))?;
         listener.on_error(|e| with_state(|st| st.accept_failed(e)))?;
         let backoff_timer = Event::timer(&base, |_| with_state(|st| st.backoff_over()))?;
+        let trim_timer = Event::timer(&base, |_| trim())?;
         let bell_fd = shared.bells[index].rx.as_raw_fd();
         let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, |_| {
             with_state(|st| st.on_bell())
@@ -273,6 +279,7 @@ impl Worker {
             st.metrics = metrics;
             st.listener = Some(listener);
             st.backoff_timer = Some(backoff_timer);
+            st.trim_timer = Some(trim_timer);
             st.bell_event = Some(bell_event);
         }
         Ok(Worker {

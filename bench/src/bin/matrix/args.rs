@@ -1,6 +1,6 @@
 //! The command line.
 
-use crate::spec::{Mode, Server};
+use bench::spec::{Mode, Server};
 use std::path::{Path, PathBuf};
 
 /// What to run, and where the report goes.

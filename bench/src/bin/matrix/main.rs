@@ -32,7 +32,7 @@ mod args;
 mod measure;
 mod plot;
 mod report;
-mod spec;
+use bench::spec;
 
 use measure::Env;
 use report::{Cell, Report};

@@ -1,7 +1,7 @@
 //! One run: a fresh server, `loadgen` against it, and what both processes used.
 
-use crate::spec::{Mode, Server};
 pub use bench::median;
+use bench::spec::{Mode, Server};
 use bench::{cpu_seconds, stop};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 //! report.png: per second against connections, one panel per throughput mode.
 
 use crate::report::{Cell, Report};
-use crate::spec::Mode;
+use bench::spec::Mode;
 use plotters::prelude::*;
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 
 use crate::args::Args;
 use crate::measure::{median, Run};
-use crate::spec::{Mode, Server};
+use bench::spec::{Mode, Server};
 use serde_json::{json, Value};
 
 /// One cell's runs, summarised.

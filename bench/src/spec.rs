@@ -1,4 +1,5 @@
-//! What the matrix measures: the servers and the load modes.
+//! What the matrix measures: the servers and the load modes (the scale runner starts
+//! the same servers).
 
 use std::path::{Path, PathBuf};
 
