@@ -7,10 +7,16 @@
 //!     [--replace 0.1] [--warmup 5] [--out DIR] [--strict]
 //! ```
 //!
+//! Before the soak, N connections come (one request each) and go at once: libevent
+//! sizes its per-descriptor tables for the most descriptors it has seen and keeps them
+//! for the life of its base (24 bytes a descriptor), so the daemon's baseline is taken
+//! after that ramp; its RSS from a cold start is reported beside it.
+//!
 //! Passes (and with `--strict` exits 0) when loadgen saw no error, the daemon's
-//! descriptors after the run are back to their count before it, and its memory is flat
-//! after the warm-up: the last sample within 10% of the highest sample of the warm-up's
-//! end. Writes `soak.md` and `soak.json` to `--out` (default `target/soak`).
+//! descriptors after the run are back to their count before it, its memory is flat
+//! after the warm-up (the last sample within 10% of the highest sample of the warm-up's
+//! end), and once the connections have gone its memory is back within 10% of the
+//! baseline. Writes `soak.md` and `soak.json` to `--out` (default `target/soak`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -73,6 +79,20 @@ fn binaries() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Waits (up to 10 s) for `pid`'s descriptors to be back to `fds_before`, then a
+/// second for the daemon to give memory back (it trims a moment after its last
+/// connection went); returns the descriptors then.
+fn settle(pid: u32, fds_before: usize) -> usize {
+    let start = Instant::now();
+    let mut fds = bench::open_fds(pid).unwrap_or(0);
+    while fds > fds_before && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        fds = bench::open_fds(pid).unwrap_or(0);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    fds
+}
+
 struct Sample {
     t: u64,
     rss: f64,
@@ -121,6 +141,18 @@ fn run() -> Result<(), String> {
     }
     std::thread::sleep(Duration::from_millis(200));
     let fds_before = bench::open_fds(pid).ok_or("no /proc/PID/fd")?;
+    let rss_cold = bench::rss_bytes(pid).unwrap_or(0.0);
+    let ramp = Command::new(dir.join("loadgen"))
+        .args(["--addr", &addr, "--mode", "ramp", "--duration", "0.5"])
+        .args(["--connections", &a.connections.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("loadgen: {e}"))?;
+    if !ramp.success() {
+        bench::stop(&mut server);
+        return Err("the first ramp failed".into());
+    }
+    settle(pid, fds_before);
     let rss_before = bench::rss_bytes(pid).unwrap_or(0.0);
     let mut load = Command::new(dir.join("loadgen"))
         .args(["--addr", &addr, "--mode", "soak"])
@@ -151,16 +183,7 @@ fn run() -> Result<(), String> {
         last = l;
     }
     let _ = load.wait();
-    // Every connection closed by loadgen's exit: the daemon's descriptors settle.
-    let settle = Instant::now();
-    let mut fds_after = bench::open_fds(pid).unwrap_or(0);
-    while fds_after > fds_before && settle.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-        fds_after = bench::open_fds(pid).unwrap_or(0);
-    }
-    // The daemon gives memory back when its last connection has gone (a moment after
-    // the last descriptor).
-    std::thread::sleep(Duration::from_secs(1));
+    let fds_after = settle(pid, fds_before);
     let rss_idle = bench::rss_bytes(pid).unwrap_or(0.0);
     bench::stop(&mut server);
 
@@ -181,7 +204,8 @@ fn run() -> Result<(), String> {
     };
     let flat = growth <= 0.10;
     let fds_ok = fds_after <= fds_before;
-    let ok = errors == 0.0 && fds_ok && flat;
+    let back = rss_idle <= rss_before * 1.10;
+    let ok = errors == 0.0 && fds_ok && flat && back;
 
     let mut md = format!(
         "# Soak\n\n`cargo run --release -p bench --bin soak -- --duration {} --connections {} --replace {}`\n\n\
@@ -191,8 +215,10 @@ fn run() -> Result<(), String> {
          | connections replaced | {replaced:.0} ({:.0} per second) |\n\
          | loadgen errors | {errors:.0} |\n\
          | descriptors: before, during (last sample), after | {fds_before}, {}, {fds_after} |\n\
-         | RSS: before, end of warm-up (highest), end, idle after | {:.1} MB, {:.1} MB, {:.1} MB, {:.1} MB |\n\
+         | RSS: cold start; baseline (after a first ramp of {} connections came and went) | {:.1} MB; {:.1} MB |\n\
+         | RSS: end of warm-up (highest), end, idle after | {:.1} MB, {:.1} MB, {:.1} MB |\n\
          | RSS growth after the warm-up | {:+.1}% |\n\
+         | RSS idle after, against the baseline | {:+.1}% |\n\
          | verdict | {} |\n\n\
          Samples, one every {} s:\n\n| s | RSS MB | descriptors | CPU s |\n|---:|---:|---:|---:|\n",
         a.duration,
@@ -204,11 +230,14 @@ fn run() -> Result<(), String> {
         a.warmup,
         replaced / a.duration as f64,
         samples.last().map_or(0, |s| s.fds),
+        a.connections,
+        rss_cold / 1e6,
         rss_before / 1e6,
         warm_rss / 1e6,
         end_rss / 1e6,
         rss_idle / 1e6,
         growth * 100.0,
+        (rss_idle / rss_before.max(1.0) - 1.0) * 100.0,
         if ok { "pass" } else { "FAIL" },
         (a.duration / 20).max(1),
     );
@@ -225,7 +254,7 @@ fn run() -> Result<(), String> {
     std::fs::create_dir_all(&a.out).map_err(|e| e.to_string())?;
     std::fs::write(a.out.join("soak.md"), &md).map_err(|e| e.to_string())?;
     let json = format!(
-        "{{\"duration\":{},\"connections\":{},\"replace\":{},\"errors\":{errors},\"per_second\":{per_second},\"replaced\":{replaced},\"fds_before\":{fds_before},\"fds_after\":{fds_after},\"rss_warm\":{warm_rss},\"rss_end\":{end_rss},\"pass\":{ok},\"samples\":[{}]}}",
+        "{{\"duration\":{},\"connections\":{},\"replace\":{},\"errors\":{errors},\"per_second\":{per_second},\"replaced\":{replaced},\"fds_before\":{fds_before},\"fds_after\":{fds_after},\"rss_cold\":{rss_cold},\"rss_before\":{rss_before},\"rss_warm\":{warm_rss},\"rss_end\":{end_rss},\"rss_idle\":{rss_idle},\"pass\":{ok},\"samples\":[{}]}}",
         a.duration,
         a.connections,
         a.replace,
@@ -239,7 +268,10 @@ fn run() -> Result<(), String> {
     let _ = std::io::stdout().write_all(md.as_bytes());
     println!("\nwritten to {}", a.out.display());
     if a.strict && !ok {
-        return Err("the soak failed (errors, descriptors not back, or memory growing)".into());
+        return Err(
+            "the soak failed (errors, descriptors not back, memory growing, or not given back)"
+                .into(),
+        );
     }
     Ok(())
 }
