@@ -100,6 +100,8 @@ struct Sample {
     rss: f64,
     cpu: f64,
     load_cpu: f64,
+    /// Whether the load was still running.
+    loading: bool,
 }
 
 /// What one run measured.
@@ -316,6 +318,14 @@ fn watch(
         kernel: Kernel::default(),
     };
     let (mut last_t, mut last_cpu, mut last_load) = (0.0, cpu(servers), 0.0);
+    w.samples.push(Sample {
+        t: 0.0,
+        conns: 0,
+        rss: servers.iter().filter_map(|&p| bench::rss_bytes(p)).sum(),
+        cpu: 0.0,
+        load_cpu: 0.0,
+        loading: true,
+    });
     let mut exited_at = None;
     let mut most = 0;
     let mut next = t0 + every;
@@ -345,6 +355,7 @@ fn watch(
             rss,
             cpu: (c - last_cpu) / dt,
             load_cpu,
+            loading: exited_at.is_none(),
         });
         (last_t, last_cpu, last_load) = (t, c, lc);
         // Every load polled (each takes its lines), then asked whether all have exited.
@@ -789,8 +800,8 @@ fn plot(runs: &[Run], path: &Path, what: &str) -> Result<(), String> {
                 let pts: Vec<(f64, f64)> = r
                     .samples
                     .iter()
+                    .filter(|s| s.loading)
                     .map(|s| (s.t, s.load_cpu))
-                    .filter(|p| p.1 > 0.0)
                     .collect();
                 chart
                     .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(1)))
