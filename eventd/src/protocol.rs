@@ -261,11 +261,16 @@ mod tests {
     }
 }
 
-/// The framing against a model written plainly from PROTOCOL.md ("Framing, per
-/// connection"), over generated sequences of reads.
+/// PROTOCOL.md's framing written plainly, to check [`Framer`] against: by the property
+/// test below and by the fuzz target (fuzz/, which includes this file and the model's).
+#[cfg(any(test, fuzzing))]
+#[path = "protocol_model.rs"]
+pub mod model;
+
+/// The framing against the model, over generated sequences of reads.
 #[cfg(test)]
-mod model {
-    use super::*;
+mod prop {
+    use super::model::{framer, model};
     use proptest::prelude::*;
 
     /// `PROPTEST_CASES` if set (scripts/valgrind.sh sets it low), else `default`.
@@ -274,71 +279,6 @@ mod model {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
-    }
-
-    /// What the connection shows: the bytes it sends, and whether it closed (QUIT).
-    #[derive(Debug, PartialEq, Eq)]
-    struct Outcome {
-        sent: Vec<u8>,
-        closed: bool,
-    }
-
-    /// PROTOCOL.md's rules 1 to 5, one read at a time.
-    fn model(reads: &[Vec<u8>], max: usize) -> Outcome {
-        let trimmed = |b: &u8| b" \t\n\r\0\x0b".contains(b);
-        let mut pending: Vec<u8> = Vec::new();
-        let mut sent = Vec::new();
-        for read in reads {
-            pending.extend_from_slice(read);
-            let n = pending.len();
-            if !(n > max || (n > 4 && pending.ends_with(b"\r\n"))) {
-                continue;
-            }
-            let start = pending.iter().position(|b| !trimmed(b)).unwrap_or(n);
-            let end = pending
-                .iter()
-                .rposition(|b| !trimmed(b))
-                .map_or(start, |i| i + 1);
-            let msg = pending[start..end].to_vec();
-            pending.clear();
-            if msg.is_empty() || msg == b"0" {
-                continue;
-            }
-            let upper = msg.to_ascii_uppercase();
-            if upper == b"QUIT" {
-                return Outcome { sent, closed: true };
-            }
-            if upper.len() > 1 {
-                sent.extend_from_slice(&upper);
-                sent.extend_from_slice(b"\r\n");
-            }
-        }
-        Outcome {
-            sent,
-            closed: false,
-        }
-    }
-
-    /// The same reads through [`Framer`], as the server drives it.
-    fn framer(reads: &[Vec<u8>], max: usize) -> Outcome {
-        let mut f = Framer::new();
-        let mut reply = Vec::new();
-        let mut sent = Vec::new();
-        for read in reads {
-            f.extend_with(read.len(), |buf| {
-                buf.copy_from_slice(read);
-                read.len()
-            });
-            match f.decide(max, &mut reply) {
-                Action::Wait | Action::Silent => {}
-                Action::Reply(bytes) => sent.extend_from_slice(bytes),
-                Action::Quit => return Outcome { sent, closed: true },
-            }
-        }
-        Outcome {
-            sent,
-            closed: false,
-        }
     }
 
     /// Pieces that make the rules matter: line ends (and their halves), the trimmed
@@ -386,5 +326,30 @@ mod model {
             prop_assert_eq!(framer(&reads, max), model(&reads, max));
         }
 
+    }
+
+    /// The fuzz target's seed corpus and every input it ever failed on (fuzz/, see
+    /// scripts/fuzz.sh), replayed without the fuzzer.
+    #[test]
+    fn fuzz_corpus_and_regressions_pass() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut n = 0;
+        for dir in ["corpus/framing", "regressions/framing"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for e in entries {
+                let path = e.unwrap().path();
+                let (reads, max) = super::model::reads_from(&std::fs::read(&path).unwrap());
+                assert_eq!(
+                    framer(&reads, max),
+                    model(&reads, max),
+                    "{}",
+                    path.display()
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 4, "the seed corpus is missing ({n} inputs)");
     }
 }
