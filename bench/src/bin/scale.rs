@@ -88,6 +88,13 @@ fn parse() -> Result<Args, String> {
     if !(1..=250).contains(&a.sources) {
         return Err("--sources: 1 to 250".into());
     }
+    // Each source address has about 28,000 ephemeral ports toward one server port.
+    let per_source = a.connections * a.processes.max(1) / a.sources;
+    if per_source > 28_000 {
+        return Err(format!(
+            "{per_source} connections per source address: more than its ephemeral ports; raise --sources"
+        ));
+    }
     Ok(a)
 }
 
