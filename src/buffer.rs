@@ -402,11 +402,12 @@ impl EvBufferRef {
     /// ```
     pub fn readln(&mut self, eol: Eol) -> Option<Vec<u8>> {
         let mut n: usize = 0;
-        // SAFETY: self live; the result is malloc'd by libevent and freed here.
+        // SAFETY: self live; the result is allocated by libevent and freed here, through
+        // libevent (the program may have replaced its allocator).
         unsafe {
             let p = call!(sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw())).ok()?;
             let line = std::slice::from_raw_parts(p.as_ptr() as *const u8, n).to_vec();
-            libc::free(p.as_ptr() as *mut c_void);
+            sys::event_mm_free_(p.as_ptr() as *mut c_void);
             Some(line)
         }
     }

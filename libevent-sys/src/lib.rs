@@ -73,3 +73,16 @@ pub const BUNDLED_VERSION: &str = env!("LIBEVENT_SYS_BUNDLED_VERSION");
 // openssl-sys must be linked in when bufferevent_openssl.c is.
 #[cfg(feature = "openssl")]
 extern crate openssl_sys;
+
+extern "C" {
+    /// libevent's own `free` (`mm_free` in its sources): memory that libevent hands to
+    /// the caller (`evbuffer_readln`, `evhttp_uriencode`, `evhttp_uridecode`,
+    /// `evhttp_uri_join`...) must go back through it, not `free(3)`, because a program
+    /// may have replaced libevent's allocator with `event_set_mem_functions` (event.h:
+    /// "it will not be appropriate to free() memory that you get from Libevent").
+    /// Declared in libevent's internal `mm-internal.h` but exported
+    /// (`EVENT2_EXPORT_SYMBOL`), by this crate's build and by distributions' shared
+    /// libraries alike; absent only from a libevent configured with
+    /// `--disable-malloc-replacement`, which has no `event_set_mem_functions` either.
+    pub fn event_mm_free_(ptr: *mut ::core::ffi::c_void);
+}

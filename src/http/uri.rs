@@ -199,7 +199,7 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>> {
 /// ```
 pub fn encode_uri(s: &str) -> String {
     // SAFETY: s is s.len() readable bytes (a NUL among them is encoded as %00); the
-    // result is a malloc'd string we free.
+    // result is a string libevent allocated, which we free through libevent.
     unsafe {
         let p = sys::evhttp_uriencode(s.as_ptr().cast(), s.len() as isize, 0);
         take_c_string(p).unwrap_or_default()
@@ -217,7 +217,8 @@ pub fn encode_uri(s: &str) -> String {
 pub fn decode_uri(s: &str, plus_is_space: bool) -> Result<String> {
     let c = c_text("evhttp_uridecode", s, false)?;
     let mut n = 0usize;
-    // SAFETY: c is valid; the result is malloc'd, n bytes long, ours to free.
+    // SAFETY: c is valid; the result is n bytes long, allocated by libevent, ours to
+    // free through libevent.
     unsafe {
         let p = call!(sys::evhttp_uridecode(
             c.as_ptr(),
@@ -226,15 +227,16 @@ pub fn decode_uri(s: &str, plus_is_space: bool) -> Result<String> {
         ))?;
         let bytes = std::slice::from_raw_parts(p.as_ptr().cast::<u8>(), n);
         let out = String::from_utf8_lossy(bytes).into_owned();
-        libc::free(p.as_ptr().cast());
+        sys::event_mm_free_(p.as_ptr().cast());
         Ok(out)
     }
 }
 
-/// Copies and frees a string libevent malloc'd.
+/// Copies and frees a string libevent allocated (through `event_mm_free_`: the program
+/// may have replaced libevent's allocator).
 ///
 /// # Safety
-/// `p` is null or a malloc'd NUL-terminated string nobody else frees.
+/// `p` is null or a NUL-terminated string libevent allocated, which nobody else frees.
 unsafe fn take_c_string(p: *mut std::ffi::c_char) -> Option<String> {
     if p.is_null() {
         return None;
@@ -242,7 +244,7 @@ unsafe fn take_c_string(p: *mut std::ffi::c_char) -> Option<String> {
     // SAFETY: per the caller.
     unsafe {
         let s = CStr::from_ptr(p).to_string_lossy().into_owned();
-        libc::free(p.cast());
+        sys::event_mm_free_(p.cast());
         Some(s)
     }
 }
