@@ -15,7 +15,8 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(framing evbuffer_ops)
 
-command -v cargo-afl >/dev/null || cargo install --locked cargo-afl
+# The same version as the afl crate in fuzz/Cargo.lock: AFL++ is built per version.
+command -v cargo-afl >/dev/null || cargo install --locked cargo-afl --version 0.18.2
 # AFL++ itself, built once per toolchain (its source ships in the afl crate).
 if ! out=$(cargo afl config --build 2>&1); then
     grep -q "already built" <<<"$out" || { echo "$out" >&2; exit 1; }
