@@ -89,6 +89,12 @@ fn fix2_a_client_that_never_reads_cannot_grow_memory() {
     let d = common::start(&["--output-limit", &LIMIT.to_string(), "--timeout", "30"]);
     let pid = d.child.id();
     let baseline = rss_bytes(pid);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let fds_before = fds();
 
     let line = b"helloworld\r\n";
     let total = 50 * 1024 * 1024 / line.len() * line.len();
@@ -116,6 +122,16 @@ fn fix2_a_client_that_never_reads_cannot_grow_memory() {
         !sender.is_finished(),
         "all 50 MB were taken while the client read nothing"
     );
+    // Another client is served meanwhile.
+    let mut other = TcpStream::connect(d.addr).unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    other.write_all(b"another client\r\n").unwrap();
+    let mut reply = [0u8; 16];
+    other.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"ANOTHER CLIENT\r\n");
+    drop(other);
     let bound = baseline + 6 * LIMIT;
     assert!(
         peak < bound,
@@ -140,6 +156,23 @@ fn fix2_a_client_that_never_reads_cannot_grow_memory() {
     assert!(
         peak < bound,
         "RSS grew to {peak} bytes while draining (bound {bound})"
+    );
+    // The log says what happened to both, and the daemon is back where it started.
+    let log = common::read_log(&d.log);
+    for id in [1, 2] {
+        let closing = format!("Closing connection (id = {id})...");
+        assert!(log.contains(&closing), "{log:?}");
+    }
+    common::eventually(
+        Duration::from_secs(5),
+        || fds() <= fds_before && rss_bytes(pid) <= baseline + baseline / 10,
+        || {
+            format!(
+                "descriptors {} (before {fds_before}), RSS {} (before {baseline})",
+                fds(),
+                rss_bytes(pid)
+            )
+        },
     );
 }
 
