@@ -151,6 +151,33 @@ pub type LogChart<'a, DB> = plotters::chart::ChartContext<
     >,
 >;
 
+/// The plots' line colours, in series order.
+pub const PALETTE: [plotters::style::RGBColor; 5] = [
+    plotters::style::RGBColor(31, 119, 180),
+    plotters::style::RGBColor(255, 127, 14),
+    plotters::style::RGBColor(44, 160, 44),
+    plotters::style::RGBColor(214, 39, 40),
+    plotters::style::RGBColor(148, 103, 189),
+];
+
+/// Draws the legend box of a chart whose series have labels, at its upper right.
+pub fn draw_legend<'a, DB, CT>(
+    chart: &mut plotters::chart::ChartContext<'a, DB, CT>,
+) -> Result<(), String>
+where
+    DB: plotters::prelude::DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    use plotters::prelude::*;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// Draws one line with points per series (named, in the palette's order) and the
 /// legend box.
 pub fn draw_lines<'a, DB: plotters::prelude::DrawingBackend + 'a>(
@@ -158,15 +185,8 @@ pub fn draw_lines<'a, DB: plotters::prelude::DrawingBackend + 'a>(
     series: Vec<(&'static str, Vec<(f64, f64)>)>,
 ) -> Result<(), String> {
     use plotters::prelude::*;
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-    ];
     for (i, (name, pts)) in series.into_iter().enumerate() {
-        let color = colors[i % colors.len()];
+        let color = PALETTE[i % PALETTE.len()];
         chart
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(|e| e.to_string())?
@@ -178,11 +198,5 @@ pub fn draw_lines<'a, DB: plotters::prelude::DrawingBackend + 'a>(
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
             .map_err(|e| e.to_string())?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())
+    draw_legend(chart)
 }

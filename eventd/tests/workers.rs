@@ -61,6 +61,24 @@ fn answered_now(clients: &mut [(TcpStream, bool)], wait: Duration) -> Vec<usize>
     got
 }
 
+/// `n` clients, client i having sent "client{i}\r\n", each with a flag for "answered".
+fn clients(addr: SocketAddr, n: usize) -> Vec<(TcpStream, bool)> {
+    (0..n)
+        .map(|i| (client(addr, &format!("client{i}\r\n")), false))
+        .collect()
+}
+
+/// Polls the clients until `want` have been answered or 10 s have passed; returns
+/// the indexes of those answered.
+fn served(clients: &mut [(TcpStream, bool)], want: usize) -> Vec<usize> {
+    let mut served = Vec::new();
+    let start = Instant::now();
+    while served.len() < want && start.elapsed() < Duration::from_secs(10) {
+        served.extend(answered_now(clients, Duration::from_millis(20)));
+    }
+    served
+}
+
 /// The log of a daemon stopped by a signal: `closed` connections closed, and the
 /// shutdown line once, last.
 fn assert_clean_end(log: &[String], closed: usize) {
@@ -84,14 +102,8 @@ fn workers_share_one_limit_on_one_port_and_do_not_spin_at_it() {
 
     // Twelve clients, each with its message sent: the kernel spreads them over both
     // listeners, and exactly four are served, whichever worker took them.
-    let mut clients: Vec<(TcpStream, bool)> = (0..12)
-        .map(|i| (client(d.addr, &format!("client{i}\r\n")), false))
-        .collect();
-    let mut served = Vec::new();
-    let start = Instant::now();
-    while served.len() < 4 && start.elapsed() < Duration::from_secs(10) {
-        served.extend(answered_now(&mut clients, Duration::from_millis(20)));
-    }
+    let mut clients = clients(d.addr, 12);
+    let served = served(&mut clients, 4);
     assert_eq!(served.len(), 4, "served at the limit of 4: {served:?}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
@@ -285,14 +297,8 @@ fn reuse_port_lets_several_processes_share_one_port() {
     );
 
     // The kernel spreads new connections over both processes; every one is answered.
-    let mut clients: Vec<(TcpStream, bool)> = (0..40)
-        .map(|i| (client(first.addr, &format!("client{i}\r\n")), false))
-        .collect();
-    let mut served = Vec::new();
-    let start = Instant::now();
-    while served.len() < 40 && start.elapsed() < Duration::from_secs(10) {
-        served.extend(answered_now(&mut clients, Duration::from_millis(20)));
-    }
+    let mut clients = clients(first.addr, 40);
+    let served = served(&mut clients, 40);
     assert_eq!(served.len(), 40, "answered: {served:?}");
     let opened = |d: &common::Daemon| {
         common::read_log(&d.log)

@@ -762,13 +762,6 @@ fn plot(runs: &[Run], path: &Path, what: &str) -> Result<(), String> {
         ("resident memory", "MB", |s| s.rss / 1e6),
         ("CPU (dashed: loadgen)", "cores", |s| s.cpu),
     ];
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-    ];
     for (i, (panel, (title, unit, pick))) in panels.iter().zip(figures).enumerate() {
         let mut ymax = runs
             .iter()
@@ -794,7 +787,7 @@ fn plot(runs: &[Run], path: &Path, what: &str) -> Result<(), String> {
             .draw()
             .map_err(|e| e.to_string())?;
         for (k, r) in runs.iter().enumerate() {
-            let color = colors[k % colors.len()];
+            let color = bench::PALETTE[k % bench::PALETTE.len()];
             let pts: Vec<(f64, f64)> = r.samples.iter().map(|s| (s.t, pick(s))).collect();
             chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(2)))
@@ -815,13 +808,7 @@ fn plot(runs: &[Run], path: &Path, what: &str) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+        bench::draw_legend(&mut chart)?;
     }
     root.present().map_err(|e| e.to_string())
 }
