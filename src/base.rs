@@ -867,7 +867,7 @@ pub fn supported_methods() -> Vec<&'static str> {
     out
 }
 
-/// `event_get_version`: "2.1.12-stable" for the bundled build.
+/// `event_get_version`: "2.1.13-stable" for the bundled build.
 ///
 /// ```
 /// # use libevent::*;

@@ -217,7 +217,7 @@ fn config_avoid_method_and_features() {
         .unwrap_err()
         .is_invalid_input());
     assert!(libevent::supported_methods().contains(&"epoll"));
-    assert_eq!(libevent::version(), "2.1.12-stable");
+    assert_eq!(libevent::version(), "2.1.13-stable");
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! Builds libevent 2.1.12-stable from its pristine upstream tree, or links the system's.
+//! Builds libevent 2.1.13-stable from its pristine upstream release, or links the system's.
 //!
 //! Two paths, chosen by the `system` feature:
-//! - `compile::build_bundled`: get the tree (`fetch`: cargo fetches it, or
-//!   `LIBEVENT_SRC_DIR` names one), probe the C compiler (`probe`) to write
+//! - `compile::build_bundled`: get the tree (`fetch`: `LIBEVENT_SRC_DIR`, or upstream's
+//!   release tarball from `LIBEVENT_TARBALL`, the cache or the network, checked against
+//!   its sha256), probe the C compiler (`probe`) to write
 //!   `event2/event-config.h` and `evconfig-private.h` (`config`), and compile the static
 //!   libraries with `cc`. Nothing is written outside `OUT_DIR`.
 //! - `system::build_linked`: find libevent with pkg-config.
@@ -23,18 +24,18 @@ mod system;
 
 /// The upstream release this crate binds: the one place its version is written. The
 /// bindings, the configuration header and the tests follow it.
-const LIBEVENT_VERSION: &str = "2.1.12-stable";
-/// The crates.io package whose `libevent/` folder is the upstream tree, unmodified.
-#[cfg(not(feature = "system"))]
-const CARRIER_PACKAGE: &str = "libevent-sys";
-#[cfg(not(feature = "system"))]
-const CARRIER_VERSION: &str = "0.4.0";
+const LIBEVENT_VERSION: &str = "2.1.13-stable";
 
 fn main() {
     println!("cargo:rerun-if-changed=build");
     println!("cargo:rerun-if-changed=wrapper.h");
-    println!("cargo:rerun-if-env-changed=LIBEVENT_SRC_DIR");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
     println!("cargo:rustc-env=LIBEVENT_SYS_BUNDLED_VERSION={LIBEVENT_VERSION}");
+    if std::env::var_os("DOCS_RS").is_some() {
+        // docs.rs builds documentation from the committed bindings: nothing to fetch,
+        // compile or link.
+        return;
+    }
 
     #[cfg(feature = "system")]
     system::build_linked();

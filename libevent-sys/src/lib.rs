@@ -1,4 +1,4 @@
-//! Raw bindings to libevent 2.1.12-stable.
+//! Raw bindings to libevent 2.1.13-stable.
 //!
 //! By default the library is compiled from the pristine upstream tree, which the build script
 //! fetches through cargo (or takes from `LIBEVENT_SRC_DIR`), with a configuration header

@@ -21,10 +21,10 @@ fn version_is_the_bundled_one() {
     if cfg!(feature = "system") {
         assert!(v.starts_with("2."), "system libevent {v}");
     } else {
-        assert_eq!(v, "2.1.12-stable");
+        assert_eq!(v, "2.1.13-stable");
         assert_eq!(v, BUNDLED_VERSION);
         // SAFETY: no preconditions.
-        assert_eq!(unsafe { event_get_version_number() }, 0x0201_0c00);
+        assert_eq!(unsafe { event_get_version_number() }, 0x0201_0d00);
     }
 }
 
