@@ -21,6 +21,7 @@ mod client;
 mod headers;
 mod request;
 mod server;
+mod strict;
 mod uri;
 
 pub use client::{HttpConnection, RequestBuilder, Response, ResponseFuture};

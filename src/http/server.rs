@@ -1,6 +1,7 @@
 //! `struct evhttp`: the server.
 
 use super::request::Request;
+use super::strict;
 use super::{c_text, InCallback, Methods};
 use crate::base::EventBase;
 use crate::bufferevent::BufferEvent;
@@ -12,6 +13,7 @@ use crate::util::sockaddr::local_addr;
 use crate::util::time::timeval;
 use libevent_sys as sys;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::RawFd;
@@ -42,9 +44,11 @@ struct Handler {
     f: RefCell<HandlerFn>,
 }
 
+/// The `evhttp_set_bevcb` context: the user's bufferevent maker, if any; the strict layer
+/// goes over whatever it makes (or over a plain socket bufferevent).
 struct BevCallback {
     core: Weak<Core>,
-    f: RefCell<BevFn>,
+    f: RefCell<Option<BevFn>>,
 }
 
 /// Callbacks waiting on one request: the client going away, the reply being written.
@@ -75,6 +79,15 @@ pub(crate) struct Core {
     http_gone: Cell<bool>,
     /// `evhttp_set_default_content_type` keeps the pointer it is given, not a copy.
     content_type: RefCell<Option<CString>>,
+    /// New connections read through the strict framing layer (`strict.rs`).
+    strict: Cell<bool>,
+    /// The strict layer's bound on a request head (`set_max_headers_size`, or its default).
+    max_head: Cell<usize>,
+    /// The strict layer's state of each connection, by bufferevent address. An entry goes
+    /// when its connection's close callback runs (set once its first bytes arrive), or
+    /// when a new bufferevent takes the address (the old one was freed, with its input
+    /// buffer and so its callback), or with the Core (after evhttp_free).
+    strict_conns: RefCell<HashMap<usize, Box<strict::Conn>>>,
 }
 
 /// What `Http` handles and pending `Request`s share; its drop frees the C server (later,
@@ -181,8 +194,9 @@ extern "C" fn bev_tramp(base: *mut sys::event_base, arg: *mut c_void) -> *mut sy
     let Ok(ebase) = (unsafe { EventBase::from_raw_borrowed(base) }) else {
         return std::ptr::null_mut();
     };
-    panic::wrap(Guard::Loop(core.base), || {
-        let bev = cb.f.try_borrow_mut().ok().and_then(|mut f| f(&ebase))?;
+    let made = panic::wrap(Guard::Loop(core.base), || {
+        let mut f = cb.f.try_borrow_mut().ok()?;
+        let bev = f.as_mut()?(&ebase)?;
         match bev.into_raw_for_c("evhttp_set_bevcb", base) {
             Ok(raw) => Some(raw.as_ptr()),
             Err(e) => {
@@ -190,9 +204,47 @@ extern "C" fn bev_tramp(base: *mut sys::event_base, arg: *mut c_void) -> *mut sy
                 None
             }
         }
-    })
-    .flatten()
-    .unwrap_or(std::ptr::null_mut())
+    });
+    let Some(made) = made else {
+        // The user's callback panicked: no connection (libevent would make its own, which
+        // would bypass the strict layer too).
+        return std::ptr::null_mut();
+    };
+    if !core.strict.get() {
+        return made.unwrap_or(std::ptr::null_mut());
+    }
+    let bev = match made {
+        Some(raw) => raw,
+        // SAFETY: base is live; a socket bufferevent without a socket yet, exactly as
+        // libevent makes its own (evhttp sets the socket, and closes it).
+        None => unsafe { sys::bufferevent_socket_new(base, -1, 0) },
+    };
+    if bev.is_null() {
+        log::error!("bufferevent_socket_new failed: the connection is refused");
+        return std::ptr::null_mut();
+    }
+    let weak = Rc::downgrade(&core);
+    let first = Box::new(move |evcon: *mut sys::evhttp_connection| {
+        if let Some(core) = weak.upgrade() {
+            core.watch_strict(evcon);
+        }
+    });
+    // SAFETY: bev is live and new; the Conn is kept in the Core until the connection's
+    // close callback detaches it (the bufferevent still live), or past the bufferevent's
+    // input buffer (a later bufferevent at the same address, or evhttp_free before the
+    // Core goes).
+    match unsafe { strict::Conn::attach(bev, core.max_head.get(), first) } {
+        Some(conn) => {
+            core.strict_conns.borrow_mut().insert(bev as usize, conn);
+            bev
+        }
+        None => {
+            log::error!("no memory for the strict layer: the connection is refused");
+            // SAFETY: ours, never handed to evhttp.
+            unsafe { sys::bufferevent_free(bev) };
+            std::ptr::null_mut()
+        }
+    }
 }
 
 /// A connection closed: requests watched on it are abandoned (if not finished).
@@ -201,6 +253,7 @@ extern "C" fn close_tramp(conn: *mut sys::evhttp_connection, arg: *mut c_void) {
     // SAFETY: arg is the Core of the server the connection belongs to; a close callback
     // is registered only while a watch exists, and taken back before the Core goes.
     let core = unsafe { &*(arg as *const Core) };
+    core.unwatch_strict(conn);
     let gone: Vec<Watch> = {
         let mut w = core.watches.borrow_mut();
         let (gone, keep) = std::mem::take(&mut *w)
@@ -315,8 +368,39 @@ impl Core {
         self.unwatch_conn_if_idle(conn);
     }
 
+    /// A strict connection's first bytes came: its close callback frees its state.
+    fn watch_strict(&self, evcon: *mut sys::evhttp_connection) {
+        if evcon.is_null() {
+            return;
+        }
+        let arg = self as *const Core as *mut c_void;
+        // SAFETY: evcon is live (its bufferevent is reading); the Core outlives the
+        // registration (taken back with the state, or freed with evhttp_free first).
+        unsafe { sys::evhttp_connection_set_closecb(evcon, Some(close_tramp), arg) };
+    }
+
+    /// The strict state of `conn`'s bufferevent, if any, leaves (the connection closes).
+    fn unwatch_strict(&self, conn: *mut sys::evhttp_connection) {
+        // SAFETY: conn is live (its close callback is running).
+        let bev = unsafe { sys::evhttp_connection_get_bufferevent(conn) };
+        let gone = self.strict_conns.borrow_mut().remove(&(bev as usize));
+        if let Some(mut state) = gone {
+            // SAFETY: the bufferevent is still live: evhttp frees it after this callback.
+            unsafe { state.detach() };
+        }
+    }
+
+    fn has_strict(&self, conn: *mut sys::evhttp_connection) -> bool {
+        // SAFETY: conn is live (the caller's).
+        let bev = unsafe { sys::evhttp_connection_get_bufferevent(conn) };
+        self.strict_conns
+            .borrow()
+            .get(&(bev as usize))
+            .is_some_and(|c| c.evcon == conn)
+    }
+
     fn unwatch_conn_if_idle(&self, conn: *mut sys::evhttp_connection) {
-        if self.watches.borrow().iter().any(|w| w.conn == conn) {
+        if self.watches.borrow().iter().any(|w| w.conn == conn) || self.has_strict(conn) {
             return;
         }
         // SAFETY: a connection with a watch until now is live (its close callback would
@@ -380,13 +464,21 @@ impl Http {
             watches: RefCell::new(Vec::new()),
             http_gone: Cell::new(false),
             content_type: RefCell::new(None),
+            strict: Cell::new(false),
+            max_head: Cell::new(strict::DEFAULT_MAX_HEAD),
+            strict_conns: RefCell::new(HashMap::new()),
         });
         let owner = Rc::new(Owner {
             core,
             base: base.clone(),
         });
         *owner.core.root.borrow_mut() = Rc::downgrade(&owner);
-        Http { owner }
+        let http = Http { owner };
+        if mode == Mode::Owned {
+            http.install_bevcb(None);
+            http.core().strict.set(true);
+        }
+        http
     }
 
     fn core(&self) -> &Core {
@@ -555,18 +647,84 @@ impl Http {
     }
 
     /// `evhttp_set_bevcb`: `f` makes the bufferevent of each new connection (a TLS one,
-    /// say); libevent sets its socket. `None` lets libevent make a plain one.
+    /// say); libevent sets its socket. `None` lets libevent make a plain one. On a strict
+    /// server (the default) the strict layer reads through it.
     pub fn set_bevcb<F>(&self, f: F)
     where
         F: FnMut(&EventBase) -> Option<BufferEvent> + 'static,
     {
+        self.install_bevcb(Some(Box::new(f)));
+    }
+
+    fn install_bevcb(&self, f: Option<BevFn>) {
+        if let Some(cb) = self.core().bevcb.borrow().as_ref() {
+            if f.is_some() {
+                // The trampoline may be running it (a connection being accepted now):
+                // replaced once it returns, through a fresh context instead.
+                if let Ok(mut cur) = cb.f.try_borrow_mut() {
+                    *cur = f;
+                    return;
+                }
+            } else {
+                return;
+            }
+        }
         let cb = Rc::new(BevCallback {
             core: Rc::downgrade(&self.owner.core),
-            f: RefCell::new(Box::new(f)),
+            f: RefCell::new(f),
         });
-        // SAFETY: the server is live; cb is kept in the Core.
+        // SAFETY: the server is live; cb is kept in the Core until C can no longer call it
+        // (the old context, if any, is dropped here only after C has the new one).
         unsafe { sys::evhttp_set_bevcb(self.as_raw(), Some(bev_tramp), context_arg(&cb)) };
         *self.core().bevcb.borrow_mut() = Some(cb);
+    }
+
+    /// Whether new connections read through the strict framing layer: RFC 9112's rules
+    /// for where a request ends, enforced before evhttp parses anything (on by default
+    /// for a server made by [`Http::new`]). A
+    /// request that breaks a rule is answered `400 Bad Request` (`501 Not Implemented`
+    /// for a transfer coding other than `chunked`; libevent's `413` inside a chunked
+    /// body) and its connection closed; no handler sees it, nor anything after it on
+    /// that connection. `false` gives libevent 2.1.13's own parser alone. Connections
+    /// already open keep what they had. The rules and what upstream does for each: the
+    /// README's security section.
+    ///
+    /// On a server C owns ([`Http::from_raw_borrowed`]) turning it on is an error: the
+    /// layer keeps per-connection state that must go before the server does.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let http = Http::new(&base)?;
+    /// assert!(http.strict());
+    /// http.set_strict(false)?;
+    /// assert!(!http.strict());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_strict(&self, on: bool) -> Result<()> {
+        if on && self.core().mode.get() == Mode::Borrowed {
+            return Err(Error::invalid(
+                "Http::set_strict",
+                "the strict layer needs a server this crate made (Http::new)",
+            ));
+        }
+        if on {
+            self.install_bevcb(None);
+        }
+        self.core().strict.set(on);
+        Ok(())
+    }
+
+    /// Whether new connections read through the strict framing layer.
+    pub fn strict(&self) -> bool {
+        self.core().strict.get()
+    }
+
+    /// How many connections' strict-layer states the server holds (for tests: each goes
+    /// when its connection closes).
+    #[doc(hidden)]
+    pub fn strict_states(&self) -> usize {
+        self.core().strict_conns.borrow().len()
     }
 
     /// `evhttp_set_allowed_methods`: others get `501 Not Implemented` (default: GET,
@@ -584,8 +742,11 @@ impl Http {
         Ok(())
     }
 
-    /// `evhttp_set_max_headers_size`: larger request headers get `400 Bad Request`.
+    /// `evhttp_set_max_headers_size`: larger request headers get `400 Bad Request`. The
+    /// strict layer holds a request's head until it is complete, at most this many bytes
+    /// (64 KiB by default, where libevent's own limit is none).
     pub fn set_max_headers_size(&self, bytes: usize) {
+        self.core().max_head.set(bytes);
         // SAFETY: the server is live.
         unsafe {
             sys::evhttp_set_max_headers_size(

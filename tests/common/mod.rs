@@ -1,6 +1,9 @@
 //! Helpers shared by the safe crate's integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "openssl")]
+pub mod pki;
+
 use libevent::{EventBase, LoopFlags};
 use std::io::Read;
 use std::net::TcpStream;
