@@ -29,5 +29,26 @@ pub(crate) fn build_linked() {
     println!("cargo:system=1");
     println!("cargo:openssl={}", u8::from(cfg!(feature = "openssl")));
     println!("cargo:version={}", libs[0].version);
+    warn_if_older_than_fixes(&libs[0].version);
     generate_bindings(&[include]);
+}
+
+/// A libevent older than 2.1.13 builds, with a warning: upstream's security fixes came in
+/// 2.1.13, though distributions backport them (Debian 12's 2.1.12-stable-8+deb12u1 has
+/// them), which pkg-config's version cannot show.
+fn warn_if_older_than_fixes(version: &str) {
+    let numbers: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if numbers.len() == 3 && (numbers[0], numbers[1], numbers[2]) < (2, 1, 13) {
+        println!(
+            "cargo:warning=libevent-sys: the system's libevent is {version}, older than \
+             2.1.13-stable, which fixes CVE-2026-63379 to CVE-2026-63388 (HTTP request \
+             smuggling, evbuffer_add_reference, evdns dnsname_to_labels, evtag, the AF_UNIX \
+             accept path); make sure your distribution backported them (Debian 12's \
+             2.1.12-stable-8+deb12u1 has), or build the bundled 2.1.13"
+        );
+    }
 }

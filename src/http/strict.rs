@@ -695,3 +695,114 @@ extern "C" fn input_cb(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` a line or body piece at a time, as the glue does; what was passed on,
+    /// and the refusal if any.
+    fn drive(input: &[u8]) -> (Vec<u8>, Option<Rejection>) {
+        let mut f = Framer::new(DEFAULT_MAX_HEAD);
+        let mut out = Vec::new();
+        let mut rest = input;
+        while let Some(want) = f.want() {
+            match want {
+                Want::Body(n) => {
+                    let m = (n as usize).min(rest.len());
+                    if m == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&rest[..m]);
+                    f.body(m as u64);
+                    rest = &rest[m..];
+                }
+                Want::Line { max } => {
+                    let Some(p) = rest.iter().position(|&b| b == b'\n') else {
+                        if rest.len() >= max {
+                            return (out, Some(f.line_too_long()));
+                        }
+                        break;
+                    };
+                    if p + 1 > max {
+                        return (out, Some(f.line_too_long()));
+                    }
+                    let (line, tail) = rest.split_at(p + 1);
+                    rest = tail;
+                    match f.line(line) {
+                        Ok(Step::Held) => {}
+                        Ok(Step::ForwardHeld) => {
+                            out.extend_from_slice(f.held());
+                            f.clear_held();
+                        }
+                        Ok(Step::ForwardLine) => out.extend_from_slice(line),
+                        Err(r) => return (out, Some(r)),
+                    }
+                }
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn valid_streams_pass_byte_for_byte() {
+        let s: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
+            POST /p HTTP/1.1\nHost: a\nContent-Length: 3\n\nabc\
+            PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n\
+            a;n=v;q=\"x\\\"y\"\r\n0123456789\r\n0\r\nT: 1\r\n\r\n";
+        assert_eq!(drive(s), (s.to_vec(), None));
+        // Cut anywhere: what passed is a prefix, and nothing is refused.
+        for cut in 0..s.len() {
+            let (out, r) = drive(&s[..cut]);
+            assert!(r.is_none(), "cut {cut}");
+            assert!(s.starts_with(&out));
+        }
+    }
+
+    #[test]
+    fn heads_are_held_until_complete_and_refused_whole() {
+        let (out, r) =
+            drive(b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        assert!(out.is_empty());
+        let r = r.unwrap();
+        assert_eq!((r.status, r.mid_body), (400, false));
+        let (_, r) = drive(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: br, chunked\r\n\r\n");
+        assert_eq!(r.unwrap().status, 501);
+        let (out, r) =
+            drive(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n");
+        assert!(out.ends_with(b"\r\n\r\n"));
+        assert!(r.unwrap().mid_body);
+    }
+
+    #[test]
+    fn chunk_size_grammar() {
+        assert_eq!(chunk_size(b"0"), Some(0));
+        assert_eq!(chunk_size(b"fF"), Some(255));
+        assert_eq!(chunk_size(b"5 ; a = b ; c"), Some(5));
+        assert_eq!(chunk_size(b"5;a=\"b;\\\"c\""), Some(5));
+        for bad in [
+            &b""[..],
+            b" 5",
+            b"5 x",
+            b"5;",
+            b"5;=b",
+            b"5;a=",
+            b"5;a=\"b",
+            b"-1",
+            b"1000000000000000",
+        ] {
+            assert_eq!(chunk_size(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(chunk_size(b"fffffffffffffff"), Some(0xfff_ffff_ffff_ffff));
+    }
+
+    #[test]
+    fn lines_past_their_bound_are_refused() {
+        let mut f = Framer::new(100);
+        assert_eq!(f.want(), Some(Want::Line { max: 100 }));
+        assert_eq!(f.line(b"GET / HTTP/1.1\r\n"), Ok(Step::Held));
+        assert_eq!(f.want(), Some(Want::Line { max: 84 }));
+        assert_eq!(f.line_too_long().status, 400);
+        assert_eq!(f.want(), None);
+    }
+}
