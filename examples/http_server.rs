@@ -6,7 +6,9 @@
 //! - `GET /headers`: one line `name: value` per request header, in the order received;
 //! - anything else: 404; a body over 1 MiB: 413.
 //!
-//! `cargo run --release --example http_server -- 127.0.0.1:8080` (port 0: any).
+//! `cargo run --release --example http_server -- 127.0.0.1:8080` (port 0: any). The strict
+//! framing layer is on (the default); `--lenient` after the address turns it off, to
+//! compare with libevent's own parser alone.
 
 use libevent::{ChunkedReply, Event, EventBase, Http, Method, Request};
 use std::cell::RefCell;
@@ -14,12 +16,19 @@ use std::rc::Rc;
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let addr = args
+        .next()
         .unwrap_or_else(|| "127.0.0.1:8080".into())
         .parse()?;
+    let lenient = match args.next().as_deref() {
+        None => false,
+        Some("--lenient") => true,
+        Some(other) => return Err(format!("unknown argument {other:?} (only --lenient)").into()),
+    };
     let base = EventBase::new()?;
     let http = Http::new(&base)?;
+    http.set_strict(!lenient)?;
     http.set_max_body_size(1 << 20);
     // Read what is left of a body over the limit, so that the client sees the 413.
     http.set_lingering_close(true)?;

@@ -83,20 +83,9 @@ fn good_and_hostile_replies() {
 /// scripts/fuzz.sh), replayed without the fuzzer.
 #[test]
 fn fuzz_corpus_and_regressions_pass() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut n = 0;
-    for dir in ["corpus/dns_reply", "regressions/dns_reply"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            if let Err(why) = check(&data) {
-                panic!("{}: {why}", path.display());
-            }
-            n += 1;
+    for (path, data) in common::fuzz_inputs("dns_reply", 3) {
+        if let Err(why) = check(&data) {
+            panic!("{}: {why}", path.display());
         }
     }
-    assert!(n >= 3, "the seed corpus is missing ({n} inputs)");
 }

@@ -132,20 +132,9 @@ proptest! {
 /// scripts/fuzz.sh), replayed without the fuzzer.
 #[test]
 fn fuzz_corpus_and_regressions_pass() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let mut n = 0;
-    for dir in ["corpus/http_server", "regressions/http_server"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for e in entries {
-            let path = e.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            if let Err(why) = check(server(), &data) {
-                panic!("{}: {why}", path.display());
-            }
-            n += 1;
+    for (path, data) in common::fuzz_inputs("http_server", 4) {
+        if let Err(why) = check(server(), &data) {
+            panic!("{}: {why}", path.display());
         }
     }
-    assert!(n >= 4, "the seed corpus is missing ({n} inputs)");
 }

@@ -5,35 +5,22 @@
 //! the layer is for, and the README's table says so.
 
 mod common;
+#[path = "common/http_model.rs"]
+mod http_model;
 
 use common::spin;
+use http_model::{all_methods, replies, Reply};
 use libevent::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::Duration;
 
-/// One reply as the client read it.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: String,
-}
-
 /// A server whose every request is answered `200` with `seen METHOD URI BODYLEN`.
 fn server(base: &EventBase, strict: bool) -> (Http, SocketAddr) {
     let http = Http::new(base).unwrap();
     http.set_strict(strict).unwrap();
-    http.set_allowed_methods(
-        Methods::GET
-            | Methods::POST
-            | Methods::HEAD
-            | Methods::PUT
-            | Methods::DELETE
-            | Methods::OPTIONS
-            | Methods::TRACE
-            | Methods::PATCH,
-    );
+    http.set_allowed_methods(all_methods());
     http.set_gencb(echo);
     let addr = http
         .bind("127.0.0.1:0".parse().unwrap())
@@ -48,42 +35,6 @@ fn echo(mut req: Request) {
     let n = req.body().len();
     let line = format!("seen {method} {} {n}", req.uri());
     req.send_reply(200, None, line.as_bytes()).unwrap();
-}
-
-/// Splits what the client read into replies (evhttp's carry Content-Length).
-fn replies(mut raw: &[u8]) -> Vec<Reply> {
-    let mut out = Vec::new();
-    while !raw.is_empty() {
-        let mut fields = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut fields);
-        let Ok(httparse::Status::Complete(n)) = resp.parse(raw) else {
-            panic!("not a reply: {:?}", String::from_utf8_lossy(raw));
-        };
-        let len = resp
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .map(|h| {
-                std::str::from_utf8(h.value)
-                    .unwrap()
-                    .parse::<usize>()
-                    .unwrap()
-            });
-        let status = resp.code.unwrap();
-        let body = match len {
-            // A reply to HEAD: the length without the body.
-            Some(_) if raw[n..].starts_with(b"HTTP/1.") => 0,
-            Some(l) => l,
-            // An HTTP/1.0 reply without a length: the body runs to the close.
-            None => raw.len() - n,
-        };
-        out.push(Reply {
-            status,
-            body: String::from_utf8_lossy(&raw[n..n + body]).into_owned(),
-        });
-        raw = &raw[n + body..];
-    }
-    out
 }
 
 /// What a client read: the replies, and whether the server closed the connection (a

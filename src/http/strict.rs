@@ -297,8 +297,17 @@ pub(crate) fn parse_head(block: &[u8]) -> Result<BodyKind, Rejection> {
         mid_body: false,
         reason,
     };
-    let mut fields = vec![httparse::EMPTY_HEADER; field_slots(block)];
-    let mut req = httparse::Request::new(&mut fields);
+    // On the stack for the usual head; a head of more lines gets a heap array.
+    let mut stack = [httparse::EMPTY_HEADER; 32];
+    let mut heap = Vec::new();
+    let slots = field_slots(block);
+    let fields: &mut [httparse::Header] = if slots <= stack.len() {
+        &mut stack
+    } else {
+        heap.resize(slots, httparse::EMPTY_HEADER);
+        &mut heap
+    };
+    let mut req = httparse::Request::new(fields);
     match req.parse(block) {
         Ok(httparse::Status::Complete(n)) if n == block.len() => check_head(&req),
         Ok(_) => Err(bad(
@@ -319,6 +328,24 @@ pub(crate) fn parse_trailers(block: &[u8]) -> Result<(), Rejection> {
             reason: "a trailer field httparse rejects",
         }),
     }
+}
+
+/// The length of the head or trailer section at the start of `data` (through its empty
+/// line), if it ends within `max` bytes.
+fn block_end(data: &[u8], max: usize) -> Option<usize> {
+    let mut at = 0;
+    while at < data.len().min(max) {
+        let lf = at + data[at..].iter().position(|&b| b == b'\n')?;
+        let line = &data[at..=lf];
+        at = lf + 1;
+        if at > max {
+            return None;
+        }
+        if is_empty_line(line) {
+            return Some(at);
+        }
+    }
+    None
 }
 
 fn is_empty_line(line: &[u8]) -> bool {
@@ -450,6 +477,71 @@ impl Framer {
         self.held.clear();
     }
 
+    /// Frames what it can of a contiguous `data` in one pass, without holding anything:
+    /// how many bytes from the start are whole units it passed (heads, lines, body
+    /// bytes), and the refusal if one came. What is left after them is an incomplete
+    /// unit, for [`line`](Self::line) and [`body`](Self::body) once more bytes come.
+    /// Only with nothing held.
+    pub(crate) fn advance(&mut self, data: &[u8]) -> (usize, Option<Rejection>) {
+        debug_assert!(self.held.is_empty());
+        let mut pos = 0;
+        loop {
+            let rest = &data[pos..];
+            if rest.is_empty() {
+                return (pos, None);
+            }
+            match self.state {
+                State::Rejected => return (pos, None),
+                State::Body(n) | State::ChunkData(n) => {
+                    let m = n.min(rest.len() as u64);
+                    self.body(m);
+                    pos += m as usize;
+                }
+                State::Head | State::Trailers => {
+                    let trailers = self.state == State::Trailers;
+                    if !trailers && (rest.starts_with(b"\r\n") || rest.starts_with(b"\n")) {
+                        let r = self.reject(400, "an empty line where a request line belongs");
+                        return (pos, Some(r));
+                    }
+                    let Some(end) = block_end(rest, self.max_head) else {
+                        if rest.len() >= self.max_head {
+                            return (pos, Some(self.line_too_long()));
+                        }
+                        return (pos, None);
+                    };
+                    let block = &rest[..end];
+                    let next = if trailers {
+                        parse_trailers(block).map(|()| State::Head)
+                    } else {
+                        parse_head(block).map(|kind| match kind {
+                            BodyKind::None => State::Head,
+                            BodyKind::Length(n) => State::Body(n),
+                            BodyKind::Chunked => State::ChunkSize,
+                        })
+                    };
+                    match next {
+                        Ok(s) => self.state = s,
+                        Err(r) => return (pos, Some(self.reject(r.status, r.reason))),
+                    }
+                    pos += end;
+                }
+                State::ChunkSize | State::ChunkEnd => {
+                    let Some(Want::Line { max }) = self.want() else {
+                        unreachable!("a line state wants a line")
+                    };
+                    match rest.iter().position(|&b| b == b'\n') {
+                        Some(p) if p < max => match self.line(&rest[..=p]) {
+                            Ok(_) => pos += p + 1,
+                            Err(r) => return (pos, Some(r)),
+                        },
+                        None if rest.len() < max => return (pos, None),
+                        _ => return (pos, Some(self.line_too_long())),
+                    }
+                }
+            }
+        }
+    }
+
     /// `n` body bytes were passed on (at most what [`Want::Body`] asked).
     pub(crate) fn body(&mut self, n: u64) {
         self.state = match self.state {
@@ -546,32 +638,105 @@ impl Conn {
     unsafe fn added(&mut self, buf: *mut sys::evbuffer, n: usize) {
         let pending = self.pending.as_ptr();
         self.busy = true;
+        // SAFETY: pending is ours and live.
+        if unsafe { sys::evbuffer_get_length(pending) } == 0
+            && self.framer.held().is_empty()
+            && self.framer.want().is_some()
+        {
+            // SAFETY: buf is live (the caller's promise).
+            unsafe { self.added_in_place(buf, n) };
+            self.busy = false;
+            return;
+        }
         // SAFETY: buf and pending are live; the end of buf is writable while bytes are
         // being added to it (a socket bufferevent unfreezes it for the read whose callback
-        // this is).
+        // this is). The first `keep` bytes were framed before and evhttp has not read
+        // them; the new ones join what is pending.
         unsafe {
             let keep = sys::evbuffer_get_length(buf).saturating_sub(n);
-            if keep == 0 {
-                sys::evbuffer_add_buffer(pending, buf);
-            } else {
-                // The first `keep` bytes were framed before and evhttp has not read them.
-                let front = sys::evbuffer_new();
-                if front.is_null() {
-                    // No memory: refuse the connection rather than pass unframed bytes.
-                    sys::evbuffer_drain(buf, keep + n);
-                    let r = self.framer.reject(400, "no memory for the strict layer");
-                    let out = stand_in(r);
-                    sys::evbuffer_add(buf, out.as_ptr().cast(), out.len());
-                } else {
-                    sys::evbuffer_remove_buffer(buf, front, keep);
-                    sys::evbuffer_add_buffer(pending, buf);
-                    sys::evbuffer_add_buffer(buf, front);
-                    sys::evbuffer_free(front);
-                }
-            }
+            self.move_tail(buf, keep, false);
             self.run(pending, buf);
         }
         self.busy = false;
+    }
+
+    /// The usual case, nothing pending: frame the new bytes where they lie, and take out of
+    /// `buf` only what follows the last whole unit (an incomplete head or line), or, after
+    /// a refusal, everything from it on.
+    ///
+    /// # Safety
+    /// `buf` is this connection's live input buffer, its end writable (as in `added`).
+    unsafe fn added_in_place(&mut self, buf: *mut sys::evbuffer, n: usize) {
+        // SAFETY: buf is live; a pullup of all of it (one chain already, usually, so no
+        // copy) is valid until the buffer next changes, which is after the last use of
+        // `data` below.
+        let (len, start) = unsafe {
+            let len = sys::evbuffer_get_length(buf);
+            (len, sys::evbuffer_pullup(buf, -1))
+        };
+        let keep = len - n.min(len);
+        if start.is_null() {
+            // No memory for the pullup: the slow path moves the bytes instead.
+            // SAFETY: as in `added`.
+            unsafe { self.move_tail(buf, keep, false) };
+            // SAFETY: pending and buf are live.
+            unsafe { self.run(self.pending.as_ptr(), buf) };
+            return;
+        }
+        // SAFETY: start points at the buffer's len contiguous bytes (the pullup above).
+        let data = unsafe { std::slice::from_raw_parts(start.add(keep), len - keep) };
+        let (used, refusal) = self.framer.advance(data);
+        let cut = keep + used;
+        if let Some(r) = refusal {
+            log::debug!("strict HTTP framing refused a request: {}", r.reason);
+            // SAFETY: as above.
+            unsafe {
+                self.move_tail(buf, cut, true);
+                let out = stand_in(r);
+                sys::evbuffer_add(buf, out.as_ptr().cast(), out.len());
+            }
+        } else if cut < len {
+            // SAFETY: as above.
+            unsafe { self.move_tail(buf, cut, false) };
+        }
+    }
+
+    /// Everything in `buf` past its first `cut` bytes goes to `pending` (or, with `drop`,
+    /// nowhere).
+    ///
+    /// # Safety
+    /// As [`added_in_place`](Self::added_in_place).
+    unsafe fn move_tail(&mut self, buf: *mut sys::evbuffer, cut: usize, drop: bool) {
+        let pending = self.pending.as_ptr();
+        // SAFETY: buf and pending are live; the end of buf is writable (the caller's).
+        unsafe {
+            let len = sys::evbuffer_get_length(buf);
+            if cut == 0 {
+                if drop {
+                    sys::evbuffer_drain(buf, len);
+                } else {
+                    sys::evbuffer_add_buffer(pending, buf);
+                }
+                return;
+            }
+            let front = sys::evbuffer_new();
+            if front.is_null() {
+                // No memory: refuse the connection rather than pass unframed bytes.
+                sys::evbuffer_drain(buf, len);
+                let r = self.framer.reject(400, "no memory for the strict layer");
+                let out = stand_in(r);
+                sys::evbuffer_add(buf, out.as_ptr().cast(), out.len());
+                return;
+            }
+            sys::evbuffer_remove_buffer(buf, front, cut);
+            if drop {
+                sys::evbuffer_drain(buf, len - cut);
+            } else {
+                sys::evbuffer_add_buffer(pending, buf);
+            }
+            sys::evbuffer_add_buffer(buf, front);
+            sys::evbuffer_free(front);
+        }
     }
 
     /// Moves what can be framed from `src` to `dst`.
@@ -772,6 +937,34 @@ mod tests {
             drive(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n");
         assert!(out.ends_with(b"\r\n\r\n"));
         assert!(r.unwrap().mid_body);
+    }
+
+    #[test]
+    fn advance_frames_as_the_line_path() {
+        let s: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
+            PUT /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+            3\r\nabc\r\n0\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok";
+        for cut in 0..=s.len() {
+            // One pass over the first part, then the line path for the rest.
+            let mut f = Framer::new(DEFAULT_MAX_HEAD);
+            let (used, r) = f.advance(&s[..cut]);
+            assert!(r.is_none() && used <= cut);
+            let (used2, r) = f.advance(&s[used..]);
+            assert_eq!((used + used2, r), (s.len(), None), "cut {cut}");
+        }
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"[..],
+            b"\r\n",
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY",
+        ] {
+            let mut f = Framer::new(DEFAULT_MAX_HEAD);
+            let (_, r) = f.advance(bad);
+            assert_eq!(
+                r.map(|r| (r.status, r.mid_body)),
+                drive(bad).1.map(|r| (r.status, r.mid_body))
+            );
+            assert!(r.is_some());
+        }
     }
 
     #[test]

@@ -343,23 +343,26 @@ pub fn seen_of(f: &Framed) -> String {
     )
 }
 
+/// Every method evhttp knows.
+pub fn all_methods() -> Methods {
+    Methods::GET
+        | Methods::POST
+        | Methods::HEAD
+        | Methods::PUT
+        | Methods::DELETE
+        | Methods::OPTIONS
+        | Methods::TRACE
+        | Methods::CONNECT
+        | Methods::PATCH
+}
+
 /// A strict server that echoes, on its own thread and base; returns its address.
 pub fn spawn_server() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let base = EventBase::new().unwrap();
         let http = Http::new(&base).unwrap();
-        http.set_allowed_methods(
-            Methods::GET
-                | Methods::POST
-                | Methods::HEAD
-                | Methods::PUT
-                | Methods::DELETE
-                | Methods::OPTIONS
-                | Methods::TRACE
-                | Methods::CONNECT
-                | Methods::PATCH,
-        );
+        http.set_allowed_methods(all_methods());
         http.set_timeout(Duration::from_secs(2)).unwrap();
         http.set_gencb(echo);
         let addr = http
@@ -373,11 +376,12 @@ pub fn spawn_server() -> SocketAddr {
     rx.recv().unwrap()
 }
 
-/// One reply: its status and its `X-Seen`.
+/// One reply: its status, its `X-Seen`, its body.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub seen: Option<String>,
+    pub body: String,
 }
 
 /// Splits the bytes a client read into replies (evhttp's carry a length; a reply to HEAD
@@ -406,6 +410,7 @@ pub fn replies(mut raw: &[u8]) -> Vec<Reply> {
         out.push(Reply {
             status: resp.code.unwrap_or(0),
             seen,
+            body: String::from_utf8_lossy(&raw[n..n + body]).into_owned(),
         });
         raw = &raw[n + body..];
     }

@@ -76,3 +76,27 @@ pub fn coarse_tick() -> Duration {
     assert_eq!(rc, 0);
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
+
+/// Every input of a fuzz target's seed corpus and of its regressions (fuzz/, see
+/// scripts/fuzz.sh), for the test suite to replay without the fuzzer; at least `min` of
+/// them, or the corpus is missing.
+pub fn fuzz_inputs(target: &str, min: usize) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut out = Vec::new();
+    for dir in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for e in entries {
+            let path = e.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            out.push((path, data));
+        }
+    }
+    assert!(
+        out.len() >= min,
+        "the seed corpus of {target} is missing ({} inputs)",
+        out.len()
+    );
+    out
+}

@@ -1,5 +1,6 @@
-//! http-matrix: wrk against three HTTP servers answering `GET /hello`, the same way:
-//! examples/http_server.rs (the safe crate's evhttp), the same server in C on the same
+//! http-matrix: wrk against four HTTP servers answering `GET /hello`, the same way:
+//! examples/http_server.rs (the safe crate's evhttp, with its strict framing layer, and
+//! with `--lenient`: libevent's parser alone), the same server in C on the same
 //! libevent build (`c-http-reference`), and hyper on tokio's current_thread runtime
 //! (`hyper-reference`). Requests per second, p99 latency and server CPU per request, at
 //! each connection count; medians over interleaved repetitions.
@@ -25,24 +26,41 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, PartialEq)]
 enum Server {
     EvhttpRust,
+    /// The same example with the strict framing layer off (`--lenient`): its cost.
+    EvhttpRustLenient,
     EvhttpC,
     HyperCurrent,
 }
 
 impl Server {
-    const ALL: [Server; 3] = [Server::EvhttpRust, Server::EvhttpC, Server::HyperCurrent];
+    const ALL: [Server; 4] = [
+        Server::EvhttpRust,
+        Server::EvhttpRustLenient,
+        Server::EvhttpC,
+        Server::HyperCurrent,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Server::EvhttpRust => "evhttp-rust",
+            Server::EvhttpRustLenient => "evhttp-rust-lenient",
             Server::EvhttpC => "evhttp-c",
             Server::HyperCurrent => "hyper-current",
         }
     }
 
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Server::EvhttpRustLenient => &["--lenient"],
+            _ => &[],
+        }
+    }
+
     fn path(self, dir: &Path) -> PathBuf {
         match self {
-            Server::EvhttpRust => dir.join("examples").join("http_server"),
+            Server::EvhttpRust | Server::EvhttpRustLenient => {
+                dir.join("examples").join("http_server")
+            }
             Server::EvhttpC => dir.join("c-http-reference"),
             Server::HyperCurrent => dir.join("hyper-reference"),
         }
@@ -190,6 +208,7 @@ fn parse_wrk(out: &str) -> Option<(f64, f64, f64, u64)> {
 fn measure(dir: &Path, pin: bool, s: Server, conns: usize, secs: u64) -> Result<Run, String> {
     let mut server = pinned(pin, 0, &s.path(dir))
         .arg("127.0.0.1:0")
+        .args(s.args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -310,14 +329,15 @@ fn report(cells: &[Cell], args: &Args, pin: bool, seconds: f64) -> String {
         }
     }
     md.push_str(
-        "\n| connections | evhttp-rust / evhttp-c | hyper-current / evhttp-c |\n|---:|---:|---:|\n",
+        "\n| connections | evhttp-rust / evhttp-c | evhttp-rust / evhttp-rust-lenient (the strict layer's cost) | hyper-current / evhttp-c |\n|---:|---:|---:|---:|\n",
     );
     for &n in &args.connections {
         let rate = |s| cell(s, n).map_or(0.0, |c| c.med(|r| r.per_second));
         let c = rate(Server::EvhttpC).max(1e-9);
         md.push_str(&format!(
-            "| {n} | {:.2} | {:.2} |\n",
+            "| {n} | {:.2} | {:.2} | {:.2} |\n",
             rate(Server::EvhttpRust) / c,
+            rate(Server::EvhttpRust) / rate(Server::EvhttpRustLenient).max(1e-9),
             rate(Server::HyperCurrent) / c
         ));
     }
