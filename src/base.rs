@@ -91,8 +91,78 @@ impl BaseInner {
     }
 }
 
+/// Which C bases have a Rust state, and where: each thread's map holds weak references to
+/// its own (a base is not `Send`), and a process-wide set says which thread has one, so
+/// that a second state is never made for a base another thread runs.
+mod registry {
+    use super::BaseInner;
+    use crate::error::{Error, Result};
+    use libevent_sys as sys;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::rc::{Rc, Weak};
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
+
+    static OWNERS: Mutex<Vec<(usize, ThreadId)>> = Mutex::new(Vec::new());
+
+    thread_local! {
+        static MINE: RefCell<HashMap<usize, Weak<BaseInner>>> = RefCell::new(HashMap::new());
+    }
+
+    fn owners() -> std::sync::MutexGuard<'static, Vec<(usize, ThreadId)>> {
+        // A panic while holding it cannot leave the list inconsistent (each change is
+        // one push or one remove).
+        OWNERS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn insert(raw: *mut sys::event_base, inner: &Rc<BaseInner>) {
+        let key = raw as usize;
+        owners().push((key, std::thread::current().id()));
+        MINE.with(|m| m.borrow_mut().insert(key, Rc::downgrade(inner)));
+    }
+
+    pub(super) fn known(raw: *mut sys::event_base) -> bool {
+        owners().iter().any(|(k, _)| *k == raw as usize)
+    }
+
+    /// This thread's state for `raw`, if any; an error if another thread has one.
+    pub(super) fn get(raw: *mut sys::event_base) -> Result<Option<Rc<BaseInner>>> {
+        let key = raw as usize;
+        let mine = MINE.with(|m| m.borrow().get(&key).and_then(Weak::upgrade));
+        if mine.is_some() {
+            return Ok(mine);
+        }
+        if known(raw) {
+            return Err(Error::invalid(
+                "EventBase::from_raw_borrowed",
+                "that base's Rust handles live on another thread",
+            ));
+        }
+        Ok(None)
+    }
+
+    pub(super) fn remove(raw: *mut sys::event_base) {
+        let key = raw as usize;
+        let me = std::thread::current().id();
+        let mut o = owners();
+        if let Some(i) = o.iter().position(|e| *e == (key, me)) {
+            o.swap_remove(i);
+        }
+        drop(o);
+        // The thread's map may already be gone (a base dropped during thread exit).
+        let _ = MINE.try_with(|m| {
+            let mut m = m.borrow_mut();
+            if m.get(&key).is_some_and(|w| w.strong_count() == 0) {
+                m.remove(&key);
+            }
+        });
+    }
+}
+
 impl Drop for BaseInner {
     fn drop(&mut self) {
+        registry::remove(self.raw.as_ptr());
         // Tasks still pending (detached, or whose handles outlive the base) end here:
         // their events freed, their futures dropped, while the base lives.
         crate::task::cancel_all(&self.tasks);
@@ -388,17 +458,19 @@ impl EventBase {
         Ok(Self::adopt(raw, true))
     }
 
+    /// The Rust state of `raw`: a new one, registered so that every later handle on the
+    /// same C base (`from_raw_borrowed`, the base a C callback hands over) shares it.
     fn adopt(raw: NonNull<sys::event_base>, owned: bool) -> EventBase {
-        EventBase {
-            inner: Rc::new(BaseInner {
-                raw,
-                owned,
-                deferred: RefCell::new(Vec::new()),
-                deferred_ev: Cell::new(std::ptr::null_mut()),
-                tasks: RefCell::new(Default::default()),
-                timer_durations: RefCell::new(Default::default()),
-            }),
-        }
+        let inner = Rc::new(BaseInner {
+            raw,
+            owned,
+            deferred: RefCell::new(Vec::new()),
+            deferred_ev: Cell::new(std::ptr::null_mut()),
+            tasks: RefCell::new(Default::default()),
+            timer_durations: RefCell::new(Default::default()),
+        });
+        registry::insert(raw.as_ptr(), &inner);
+        EventBase { inner }
     }
 
     /// Takes ownership of a base made by C: it is freed when the last handle goes.
@@ -416,11 +488,21 @@ impl EventBase {
     pub unsafe fn from_raw(raw: *mut sys::event_base) -> Result<EventBase> {
         let raw = NonNull::new(raw)
             .ok_or_else(|| Error::invalid("EventBase::from_raw", "null event_base"))?;
+        if registry::known(raw.as_ptr()) {
+            return Err(Error::invalid(
+                "EventBase::from_raw",
+                "that base already has Rust handles: take a clone of one instead",
+            ));
+        }
         Ok(Self::adopt(raw, true))
     }
 
     /// A handle on a base that C code owns (for example, the base of a C program whose
     /// loop the Rust code lives in). It is never freed from Rust.
+    ///
+    /// A base has one Rust state (its tasks, deferred frees, common timeouts): if Rust
+    /// handles on `raw` exist already, on this thread, the handle returned shares theirs
+    /// (and an owned base stays owned); on another thread it is an error.
     ///
     /// Callbacks registered through it run whenever the C program runs its loop. A panic
     /// in one of them is caught and the loop broken; when the C program's loop call
@@ -444,6 +526,9 @@ impl EventBase {
     pub unsafe fn from_raw_borrowed(raw: *mut sys::event_base) -> Result<EventBase> {
         let raw = NonNull::new(raw)
             .ok_or_else(|| Error::invalid("EventBase::from_raw_borrowed", "null event_base"))?;
+        if let Some(inner) = registry::get(raw.as_ptr())? {
+            return Ok(EventBase { inner });
+        }
         Ok(Self::adopt(raw, false))
     }
 

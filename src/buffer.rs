@@ -143,14 +143,16 @@ impl EvBufferRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn add(&mut self, data: &[u8]) -> Result<()> {
+        // Adding to a pair's (or filter's) output runs bufferevent callbacks before this
+        // returns: their panics come out of this call (panic::sync).
         // SAFETY: data is valid for its length; libevent copies it.
-        unsafe {
+        crate::panic::sync(|| unsafe {
             call!(sys::evbuffer_add(
                 self.as_raw(),
                 data.as_ptr() as *const c_void,
                 data.len()
             ))
-        }?;
+        })?;
         Ok(())
     }
 
@@ -166,13 +168,13 @@ impl EvBufferRef {
     /// ```
     pub fn prepend(&mut self, data: &[u8]) -> Result<()> {
         // SAFETY: as in add.
-        unsafe {
+        crate::panic::sync(|| unsafe {
             call!(sys::evbuffer_prepend(
                 self.as_raw(),
                 data.as_ptr() as *const c_void,
                 data.len()
             ))
-        }?;
+        })?;
         Ok(())
     }
 
@@ -196,7 +198,9 @@ impl EvBufferRef {
             ));
         }
         // SAFETY: both live and distinct.
-        unsafe { call!(sys::evbuffer_add_buffer(self.as_raw(), other.as_raw())) }?;
+        crate::panic::sync(|| unsafe {
+            call!(sys::evbuffer_add_buffer(self.as_raw(), other.as_raw()))
+        })?;
         Ok(())
     }
 
@@ -219,7 +223,9 @@ impl EvBufferRef {
             ));
         }
         // SAFETY: both live and distinct.
-        let n = unsafe { call!(sys::evbuffer_remove_buffer(self.as_raw(), dst.as_raw(), n)) }?;
+        let n = crate::panic::sync(|| unsafe {
+            call!(sys::evbuffer_remove_buffer(self.as_raw(), dst.as_raw(), n))
+        })?;
         Ok(n as usize)
     }
 

@@ -13,16 +13,44 @@
 //! - [`Guard::Contain`]: where no loop is known (an evbuffer's callbacks, which run inside
 //!   whatever changed the buffer; libevent's log callback). The panic is contained and
 //!   reported through the `log` crate; a panic of the reporter itself is swallowed.
+//!
+//! One exception to [`Guard::Loop`], as git2's `panic::check` after each call: a callback
+//! that C runs synchronously from inside one of this crate's calls (a write to a pair
+//! without deferred callbacks runs the other end's read callback before it returns; so do
+//! a filter's write and `flush`) panics out of that call. Such calls run their C call
+//! through [`sync`]; a trampoline whose callback panicked directly beneath one hands the
+//! payload to it, and the call resumes it once C has returned. Nested, each level takes
+//! its own: the panic unwinds through the callback that made the inner call, whose
+//! trampoline hands it to the next call out, and so on.
 
 use libevent_sys as sys;
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 
 thread_local! {
     // A base runs its callbacks on the thread that runs its loop, so the loop call finds
     // its panic on its own thread.
     static PARKED: RefCell<Vec<(usize, Box<dyn Any + Send>)>> = const { RefCell::new(Vec::new()) };
+    /// How many trampolines are running on this thread, one inside another.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The trampoline depth directly beneath the innermost [`sync`] call (0: none).
+    static SYNC_AT: Cell<u32> = const { Cell::new(0) };
+    /// The panic a callback beneath that call raised, for the call to resume.
+    static SYNC_PANIC: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, a C call that may run this crate's callbacks before it returns, and resumes
+/// here a panic that one of them raised.
+#[inline]
+pub(crate) fn sync<R>(f: impl FnOnce() -> R) -> R {
+    let outer = SYNC_AT.replace(DEPTH.get() + 1);
+    let r = f();
+    SYNC_AT.set(outer);
+    if let Some(payload) = SYNC_PANIC.with(|p| p.borrow_mut().take()) {
+        panic::resume_unwind(payload);
+    }
+    r
 }
 
 /// Where a callback runs, which decides what becomes of its panic.
@@ -37,17 +65,32 @@ pub(crate) enum Guard {
 /// Runs `f` under the policy `guard`; `None` if it panicked.
 #[inline]
 pub(crate) fn wrap<R>(guard: Guard, f: impl FnOnce() -> R) -> Option<R> {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
+    let depth = DEPTH.get() + 1;
+    DEPTH.set(depth);
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    DEPTH.set(depth - 1);
+    match r {
         Ok(r) => Some(r),
         Err(payload) => {
-            caught(guard, payload);
+            caught(guard, payload, depth);
             None
         }
     }
 }
 
 #[cold]
-fn caught(guard: Guard, payload: Box<dyn Any + Send>) {
+fn caught(guard: Guard, payload: Box<dyn Any + Send>, depth: u32) {
+    if matches!(guard, Guard::Loop(_)) && SYNC_AT.get() == depth {
+        // Directly beneath a `sync` call: it resumes the first such panic when C returns
+        // (a second one during the same call is dropped, as the loop keeps only one).
+        SYNC_PANIC.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.is_none() {
+                *p = Some(payload);
+            }
+        });
+        return;
+    }
     match guard {
         Guard::Loop(base) => {
             PARKED.with(|p| p.borrow_mut().push((base as usize, payload)));

@@ -2,8 +2,8 @@
 //! callbacks that free or replace, connecting, options.
 
 use libevent::{
-    BevEvent, BufferEvent, EventBase, FilterResult, Flags, Listener, ListenerFlags, Options,
-    RateLimit, RateLimitGroup,
+    BevEvent, BufferEvent, EvBufferRef, EventBase, FilterResult, Flags, FlushMode, Listener,
+    ListenerFlags, LoopFlags, Options, RateLimit, RateLimitGroup,
 };
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -583,4 +583,92 @@ fn adopting_a_bufferevent_of_another_base_is_refused() {
     // SAFETY: on its own base it is adopted, and freed once by the handle.
     let bev = unsafe { BufferEvent::from_raw(&other, raw) }.unwrap();
     assert_eq!(bev.fd(), None);
+}
+
+/// The payload of a panic caught around `f`.
+fn panic_of(f: impl FnOnce()) -> Option<String> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    r.err().map(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
+}
+
+/// A filter that passes everything both ways.
+fn pass(src: &mut EvBufferRef, dst: &mut EvBufferRef, _: isize, _: FlushMode) -> FilterResult {
+    dst.add_buffer(src)
+        .map_or(FilterResult::Error, |_| FilterResult::Ok)
+}
+
+#[test]
+fn a_panic_in_a_callback_run_inside_a_call_comes_out_of_that_call() {
+    let base = EventBase::new().unwrap();
+    // (libevent 2.1 defers a pair's callbacks always: a filter is what runs them inside
+    // the call.) A filter's output closure runs inside write and flush.
+    let (under, _other) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let boom = |_: &mut EvBufferRef, _: &mut EvBufferRef, _: isize, m: FlushMode| -> FilterResult {
+        panic!("output filter in {m:?}")
+    };
+    let mut f = BufferEvent::filter(under, pass, boom, Options::empty()).unwrap();
+    f.enable(Flags::WRITE).unwrap();
+    assert_eq!(
+        panic_of(|| drop(f.write(b"z"))).as_deref(),
+        Some("output filter in Normal")
+    );
+    assert_eq!(
+        panic_of(|| drop(f.flush(Flags::WRITE, FlushMode::Flush))).as_deref(),
+        Some("output filter in Flush")
+    );
+    // Through the output buffer as well.
+    assert_eq!(
+        panic_of(|| drop(f.output_mut().add(b"y"))).as_deref(),
+        Some("output filter in Normal")
+    );
+    // It came out there, so the loop has nothing left to resume (once the filter, with
+    // its output still waiting, is gone: the loop would call its closure again).
+    drop(f);
+    assert!(panic_of(|| drop(base.run(LoopFlags::NONBLOCK))).is_none());
+
+    // A filter's write callback, which libevent runs once the output has passed.
+    let (under, _other) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let mut g = BufferEvent::filter(under, pass, pass, Options::empty()).unwrap();
+    g.on_write(|_| panic!("g's write callback")).unwrap();
+    g.enable(Flags::WRITE).unwrap();
+    assert_eq!(
+        panic_of(|| drop(g.write(b"w"))).as_deref(),
+        Some("g's write callback")
+    );
+    assert!(panic_of(|| drop(base.run(LoopFlags::NONBLOCK))).is_none());
+}
+
+#[test]
+fn a_panic_two_calls_deep_comes_out_of_the_outermost() {
+    let base = EventBase::new().unwrap();
+    let (u1, _o1) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let (u2, _o2) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let boom = |_: &mut EvBufferRef, _: &mut EvBufferRef, _: isize, _: FlushMode| -> FilterResult {
+        panic!("the inner filter")
+    };
+    let mut inner = BufferEvent::filter(u2, pass, boom, Options::empty()).unwrap();
+    inner.enable(Flags::WRITE).unwrap();
+    let mut outer = BufferEvent::filter(u1, pass, pass, Options::empty()).unwrap();
+    // outer's write callback writes to inner, whose filter panics: through that
+    // callback (its write panics) and out of the write to outer.
+    let inner_ran = Rc::new(Cell::new(false));
+    let ran = inner_ran.clone();
+    outer
+        .on_write(move |_| {
+            ran.set(true);
+            let _ = inner.write(b"inner");
+        })
+        .unwrap();
+    outer.enable(Flags::WRITE).unwrap();
+    assert_eq!(
+        panic_of(|| drop(outer.write(b"outer"))).as_deref(),
+        Some("the inner filter")
+    );
+    assert!(inner_ran.get());
+    assert!(panic_of(|| drop(base.run(LoopFlags::NONBLOCK))).is_none());
 }

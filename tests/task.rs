@@ -253,3 +253,87 @@ fn cancel_tasks_from_outside_and_from_inside_a_task() {
     base.cancel_tasks();
     assert_eq!((base.tasks(), dropped.get()), (0, 4));
 }
+
+/// A C base has one Rust state: every handle on it, however obtained, shares its tasks.
+#[test]
+fn one_rust_state_per_c_base() {
+    // SAFETY: a base "C" owns, freed below after every handle on it is gone.
+    let raw = unsafe { libevent::sys::event_base_new() };
+    {
+        // SAFETY: raw outlives these handles.
+        let first = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        // SAFETY: as above.
+        let second = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        second
+            .spawn_local(async move { r.set(true) })
+            .unwrap()
+            .detach();
+        // The task belongs to the base, not to the handle it was spawned through.
+        drop(second);
+        assert_eq!(first.tasks(), 1);
+        first.dispatch().unwrap();
+        assert!(ran.get());
+        // A base that has Rust handles cannot be adopted a second time.
+        // SAFETY: refused before anything is taken over.
+        assert!(unsafe { EventBase::from_raw(raw) }.is_err());
+        // Nor handled from another thread while this one has it.
+        let addr = raw as usize;
+        let other = std::thread::spawn(move || {
+            // SAFETY: refused before the base is touched.
+            unsafe { EventBase::from_raw_borrowed(addr as *mut libevent::sys::event_base) }.is_err()
+        });
+        assert!(other.join().unwrap());
+    }
+    // SAFETY: no Rust handle on it is left.
+    unsafe { libevent::sys::event_base_free(raw) };
+}
+
+/// The base an evhttp bufferevent callback is handed is the server's own: a task spawned
+/// through it keeps running after the callback returns.
+#[test]
+fn a_task_spawned_from_a_bevcb_outlives_the_callback() {
+    use std::io::{Read, Write};
+    let base = EventBase::new().unwrap();
+    let http = Http::new(&base).unwrap();
+    let addr = http
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    http.set_bevcb(move |b| {
+        let t = t.clone();
+        // The task holds no handle of its own: it lives as long as its base's state.
+        b.spawn_local(async move {
+            for _ in 0..3 {
+                libevent::task::sleep(Duration::from_millis(5)).await;
+                t.set(t.get() + 1);
+            }
+        })
+        .unwrap()
+        .detach();
+        None
+    });
+    http.set_gencb(|req| {
+        let _ = req.send_reply(200, None, b"ok");
+    });
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        out
+    });
+    let start = std::time::Instant::now();
+    while ticks.get() < 3 || !client.is_finished() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the task stopped");
+        base.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(client.join().unwrap().starts_with(b"HTTP/1.1 200"));
+    assert_eq!(base.tasks(), 0);
+}

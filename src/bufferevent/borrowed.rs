@@ -77,8 +77,10 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn enable(&mut self, what: Flags) -> Result<()> {
+        // A pair's enable may hand data to the other end, running its callbacks: their
+        // panics come out of this call (panic::sync), as for write.
         // SAFETY: live bufferevent.
-        unsafe { call!(sys::bufferevent_enable(self.as_raw(), what.0)) }?;
+        crate::panic::sync(|| unsafe { call!(sys::bufferevent_enable(self.as_raw(), what.0)) })?;
         Ok(())
     }
 
@@ -95,7 +97,7 @@ impl BufferEventRef {
     /// ```
     pub fn disable(&mut self, what: Flags) -> Result<()> {
         // SAFETY: live bufferevent.
-        unsafe { call!(sys::bufferevent_disable(self.as_raw(), what.0)) }?;
+        crate::panic::sync(|| unsafe { call!(sys::bufferevent_disable(self.as_raw(), what.0)) })?;
         Ok(())
     }
 
@@ -338,14 +340,16 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        // A pair or filter without deferred callbacks runs callbacks before this returns;
+        // their panics come out of this call (panic::sync).
         // SAFETY: data valid for its length; copied.
-        unsafe {
+        crate::panic::sync(|| unsafe {
             call!(sys::bufferevent_write(
                 self.as_raw(),
                 data.as_ptr() as *const c_void,
                 data.len()
             ))
-        }?;
+        })?;
         Ok(())
     }
 
@@ -363,7 +367,9 @@ impl BufferEventRef {
     /// ```
     pub fn write_buffer(&mut self, buf: &mut EvBufferRef) -> Result<()> {
         // SAFETY: both live.
-        unsafe { call!(sys::bufferevent_write_buffer(self.as_raw(), buf.as_raw())) }?;
+        crate::panic::sync(|| unsafe {
+            call!(sys::bufferevent_write_buffer(self.as_raw(), buf.as_raw()))
+        })?;
         Ok(())
     }
 
@@ -400,7 +406,9 @@ impl BufferEventRef {
     /// ```
     pub fn flush(&mut self, what: Flags, mode: FlushMode) -> Result<bool> {
         // SAFETY: live bufferevent.
-        let flushed = unsafe { call!(sys::bufferevent_flush(self.as_raw(), what.0, mode.raw())) }?;
+        let flushed = crate::panic::sync(|| unsafe {
+            call!(sys::bufferevent_flush(self.as_raw(), what.0, mode.raw()))
+        })?;
         Ok(flushed > 0)
     }
 
