@@ -1,0 +1,8 @@
+// A bufferevent belongs to its base's thread: it cannot be sent to another.
+use libevent::{BufferEvent, EventBase, Options};
+
+fn main() {
+    let base = EventBase::new().unwrap();
+    let (a, _b) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    std::thread::spawn(move || drop(a));
+}
