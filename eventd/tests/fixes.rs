@@ -157,7 +157,11 @@ fn fix2_a_client_that_never_reads_cannot_grow_memory() {
         peak < bound,
         "RSS grew to {peak} bytes while draining (bound {bound})"
     );
-    // The log says what happened to both, and the daemon is back where it started.
+    // The log says what happened to both, and the daemon is back where it started: its
+    // descriptors exactly, its memory within twice the output limit. What the 50 MB
+    // would leave if any of it were kept is fifty times that; what the allocator may keep
+    // of the freed output buffer (up to one limit, more under a loaded machine's timing:
+    // a 10% bound on RSS failed once at +1 MB in a full CI run) is not a leak.
     let log = common::read_log(&d.log);
     for id in [1, 2] {
         let closing = format!("Closing connection (id = {id})...");
@@ -165,7 +169,7 @@ fn fix2_a_client_that_never_reads_cannot_grow_memory() {
     }
     common::eventually(
         Duration::from_secs(5),
-        || fds() <= fds_before && rss_bytes(pid) <= baseline + baseline / 10,
+        || fds() <= fds_before && rss_bytes(pid) <= baseline + 2 * LIMIT,
         || {
             format!(
                 "descriptors {} (before {fds_before}), RSS {} (before {baseline})",
