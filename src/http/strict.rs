@@ -567,8 +567,9 @@ fn stand_in(r: Rejection) -> &'static [u8] {
 /// server's `Core` (see `server.rs`); the input buffer's callback reaches it by pointer.
 pub(crate) struct Conn {
     framer: Framer,
-    /// The client's bytes not framed yet (an incomplete head, a partial line).
-    pending: NonNull<sys::evbuffer>,
+    /// The client's bytes not framed yet (an incomplete head, a partial line); made on
+    /// first need (most connections never hold any).
+    pending: Option<NonNull<sys::evbuffer>>,
     line: Vec<u8>,
     /// Our own moves in the input buffer call the callback again: ignored.
     busy: bool,
@@ -593,13 +594,11 @@ impl Conn {
         max_head: usize,
         on_first_bytes: Box<dyn FnOnce(*mut sys::evhttp_connection)>,
     ) -> Option<Box<Conn>> {
-        // SAFETY: a fresh buffer, ours to free (Drop).
-        let pending = NonNull::new(unsafe { sys::evbuffer_new() })?;
         // SAFETY: bev is live (the caller's promise).
         let input = unsafe { sys::bufferevent_get_input(bev) };
         let mut conn = Box::new(Conn {
             framer: Framer::new(max_head),
-            pending,
+            pending: None,
             line: Vec::new(),
             busy: false,
             input,
@@ -636,13 +635,13 @@ impl Conn {
     /// # Safety
     /// `buf` is this connection's live input buffer.
     unsafe fn added(&mut self, buf: *mut sys::evbuffer, n: usize) {
-        let pending = self.pending.as_ptr();
         self.busy = true;
-        // SAFETY: pending is ours and live.
-        if unsafe { sys::evbuffer_get_length(pending) } == 0
-            && self.framer.held().is_empty()
-            && self.framer.want().is_some()
-        {
+        // SAFETY: pending, if made, is ours and live.
+        let nothing_pending = self.pending.map_or(
+            true,
+            |p| unsafe { sys::evbuffer_get_length(p.as_ptr()) } == 0,
+        );
+        if nothing_pending && self.framer.held().is_empty() && self.framer.want().is_some() {
             // SAFETY: buf is live (the caller's promise).
             unsafe { self.added_in_place(buf, n) };
             self.busy = false;
@@ -655,7 +654,9 @@ impl Conn {
         unsafe {
             let keep = sys::evbuffer_get_length(buf).saturating_sub(n);
             self.move_tail(buf, keep, false);
-            self.run(pending, buf);
+            if let Some(pending) = self.pending {
+                self.run(pending.as_ptr(), buf);
+            }
         }
         self.busy = false;
     }
@@ -679,8 +680,10 @@ impl Conn {
             // No memory for the pullup: the slow path moves the bytes instead.
             // SAFETY: as in `added`.
             unsafe { self.move_tail(buf, keep, false) };
-            // SAFETY: pending and buf are live.
-            unsafe { self.run(self.pending.as_ptr(), buf) };
+            if let Some(pending) = self.pending {
+                // SAFETY: pending and buf are live.
+                unsafe { self.run(pending.as_ptr(), buf) };
+            }
             return;
         }
         // SAFETY: start points at the buffer's len contiguous bytes (the pullup above).
@@ -707,10 +710,23 @@ impl Conn {
     /// # Safety
     /// As [`added_in_place`](Self::added_in_place).
     unsafe fn move_tail(&mut self, buf: *mut sys::evbuffer, cut: usize, drop: bool) {
-        let pending = self.pending.as_ptr();
-        // SAFETY: buf and pending are live; the end of buf is writable (the caller's).
+        if self.pending.is_none() && !drop {
+            // SAFETY: a fresh buffer, ours to free (Drop).
+            self.pending = NonNull::new(unsafe { sys::evbuffer_new() });
+        }
+        let pending = self.pending.map_or(std::ptr::null_mut(), NonNull::as_ptr);
+        // SAFETY: buf is live and its end writable (the caller's); pending is live where
+        // it is used (not null unless `drop`, or the allocation failed: handled first).
         unsafe {
             let len = sys::evbuffer_get_length(buf);
+            if pending.is_null() && !drop {
+                // No memory: refuse the connection rather than pass unframed bytes.
+                sys::evbuffer_drain(buf, len);
+                let r = self.framer.reject(400, "no memory for the strict layer");
+                let out = stand_in(r);
+                sys::evbuffer_add(buf, out.as_ptr().cast(), out.len());
+                return;
+            }
             if cut == 0 {
                 if drop {
                     sys::evbuffer_drain(buf, len);
@@ -802,8 +818,10 @@ impl Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // SAFETY: ours, made in attach, freed once; nothing else holds it.
-        unsafe { sys::evbuffer_free(self.pending.as_ptr()) };
+        if let Some(p) = self.pending {
+            // SAFETY: ours, made in move_tail, freed once; nothing else holds it.
+            unsafe { sys::evbuffer_free(p.as_ptr()) };
+        }
     }
 }
 
