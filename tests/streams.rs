@@ -218,8 +218,14 @@ fn reading_pauses_at_the_read_limit_and_resumes() {
         .block_on(async move {
             let mut s = TcpStream::connect(addr).await?;
             s.set_read_limit(50_000);
-            // Not reading for a while: the input buffer must stay bounded.
-            task::sleep(Duration::from_millis(300)).await;
+            // Not reading: the input fills up to the limit (however slowly the peer's
+            // bytes come: valgrind can take more than 300 ms to start sending them)...
+            let start = std::time::Instant::now();
+            while s.buffered_input() < 50_000 && start.elapsed() < Duration::from_secs(20) {
+                task::sleep(Duration::from_millis(10)).await;
+            }
+            // ...and stays bounded there: reading is paused, not merely slow.
+            task::sleep(Duration::from_millis(200)).await;
             let held = s.buffered_input();
             let mut got = Vec::new();
             s.read_to_end(&mut got).await?;
