@@ -459,3 +459,37 @@ mod tls {
         assert!(answered_smuggled(&upstream), "{upstream:?}");
     }
 }
+
+#[test]
+fn a_bevcb_that_panics_leaves_the_connection_strict() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base, true);
+    http.set_bevcb(|_| panic!("no bufferevent for you"));
+    let raw = with_body(&format!(
+        "POST /front HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: {}\r\n",
+        HIDDEN.len()
+    ));
+    let t = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&raw).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    });
+    // The panic comes out of the loop once; the connection is served after it.
+    let mut panicked = 0;
+    let start = std::time::Instant::now();
+    while !t.is_finished() {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            base.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }));
+        panicked += usize::from(r.is_err());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(panicked, 1);
+    let r = replies(&t.join().unwrap());
+    assert_eq!(statuses(&r), [400]);
+    assert!(!answered_smuggled(&r));
+}

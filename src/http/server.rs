@@ -200,16 +200,14 @@ extern "C" fn bev_tramp(base: *mut sys::event_base, arg: *mut c_void) -> *mut sy
         match bev.into_raw_for_c("evhttp_set_bevcb", base) {
             Ok(raw) => Some(raw.as_ptr()),
             Err(e) => {
-                log::error!("{e}; libevent makes its own bufferevent");
+                log::error!("{e}; a plain bufferevent is made instead");
                 None
             }
         }
     });
-    let Some(made) = made else {
-        // The user's callback panicked: no connection (libevent would make its own, which
-        // would bypass the strict layer too).
-        return std::ptr::null_mut();
-    };
+    // A callback that panicked made nothing, as one that returns None (the loop resumes
+    // its panic); a plain bufferevent is made in its place, strict or not as the server is.
+    let made = made.flatten();
     if !core.strict.get() {
         return made.unwrap_or(std::ptr::null_mut());
     }
@@ -251,7 +249,9 @@ extern "C" fn bev_tramp(base: *mut sys::event_base, arg: *mut c_void) -> *mut sy
 extern "C" fn close_tramp(conn: *mut sys::evhttp_connection, arg: *mut c_void) {
     let _cb = InCallback::enter();
     // SAFETY: arg is the Core of the server the connection belongs to; a close callback
-    // is registered only while a watch exists, and taken back before the Core goes.
+    // is registered only while a watch exists (taken back before the Core goes) or for a
+    // strict connection (strict servers are this crate's, whose connections evhttp_free
+    // closes before the Core goes).
     let core = unsafe { &*(arg as *const Core) };
     core.unwatch_strict(conn);
     let gone: Vec<Watch> = {

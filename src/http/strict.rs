@@ -124,6 +124,17 @@ pub(crate) enum BodyKind {
     Chunked,
 }
 
+impl BodyKind {
+    /// Where the framer goes once a head with this body passed.
+    fn next_state(self) -> State {
+        match self {
+            BodyKind::None => State::Head,
+            BodyKind::Length(n) => State::Body(n),
+            BodyKind::Chunked => State::ChunkSize,
+        }
+    }
+}
+
 /// The rules on a complete, parsed head; how its body is framed.
 pub(crate) fn check_head(req: &httparse::Request<'_, '_>) -> Result<BodyKind, Rejection> {
     let bad = |reason| Rejection {
@@ -422,16 +433,11 @@ impl Framer {
                 if !is_empty_line(line) {
                     return Ok(Step::Held);
                 }
-                let next = match parse_head(&self.held) {
-                    Ok(kind) => kind,
+                match parse_head(&self.held) {
+                    Ok(kind) => self.state = kind.next_state(),
                     Err(r) => return Err(self.reject(r.status, r.reason)),
-                };
-                self.state = match next {
-                    BodyKind::None => State::Head,
-                    BodyKind::Length(n) => State::Body(n),
-                    BodyKind::Chunked => State::ChunkSize,
-                };
-                Ok(self.forward_held())
+                }
+                Ok(Step::ForwardHeld)
             }
             State::ChunkSize => {
                 let Some(text) = line.strip_suffix(b"\r\n") else {
@@ -460,16 +466,12 @@ impl Framer {
                     return Err(self.reject(r.status, r.reason));
                 }
                 self.state = State::Head;
-                Ok(self.forward_held())
+                Ok(Step::ForwardHeld)
             }
             State::Body(_) | State::ChunkData(_) | State::Rejected => {
                 unreachable!("line() while the framer wants {:?}", self.want())
             }
         }
-    }
-
-    fn forward_held(&mut self) -> Step {
-        Step::ForwardHeld
     }
 
     /// The held block was passed on.
@@ -513,11 +515,7 @@ impl Framer {
                     let next = if trailers {
                         parse_trailers(block).map(|()| State::Head)
                     } else {
-                        parse_head(block).map(|kind| match kind {
-                            BodyKind::None => State::Head,
-                            BodyKind::Length(n) => State::Body(n),
-                            BodyKind::Chunked => State::ChunkSize,
-                        })
+                        parse_head(block).map(BodyKind::next_state)
                     };
                     match next {
                         Ok(s) => self.state = s,
