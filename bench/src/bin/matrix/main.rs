@@ -19,7 +19,8 @@
 //!   rotated per repetition, so a slow phase of the machine hits every server alike.
 //! - `--quick` (the CI smoke version): half a second per run, one repetition, output in
 //!   `target/bench-smoke` unless `--out` says otherwise.
-//! - `--strict`: exit 1 if any run had errors (connections refused, reset or lost).
+//! - `--strict`: exit 1 if any run of this project's servers had errors (connections
+//!   refused, reset or lost), or a reference server errs again when measured once more.
 //! - `--tls`: ping-pong over TLS: eventd, c-reference and the tokio references with
 //!   `--tls-cert`/`--tls-key` (a self-signed P-256 certificate made with the `openssl`
 //!   tool), driven by `tls-loadgen`; everything built with the `tls` features; output in
@@ -243,9 +244,51 @@ fn main() {
     let md = write_report(&report).unwrap_or_else(|e| fail(1, e));
     println!("{md}");
     println!("written to {}", args.out.display());
-    let errors: u64 = report.cells.iter().map(Cell::errors).sum();
-    if args.strict && errors > 0 {
-        fail(1, format!("{errors} errors"));
+    if args.strict {
+        strict_verdict(&env, &args, &report.cells);
+    }
+}
+
+/// `--strict`: any error of this project's servers fails. A reference server (tokio's,
+/// the C one: the baselines, not the code under test) that saw errors is measured once
+/// more, and fails only if it errs again: on a loaded 2-core machine tokio's accept loop
+/// can drop a handful of 10,000 connections in a ramp, once in a while (15 in one CI run),
+/// which says nothing about this project's code. Every error is printed either way.
+fn strict_verdict(env: &Env, args: &args::Args, cells: &[Cell]) {
+    let reference = |s: Server| {
+        matches!(
+            s,
+            Server::CReference | Server::TokioCurrent | Server::TokioMulti
+        )
+    };
+    let ours: u64 = cells
+        .iter()
+        .filter(|c| !reference(c.server))
+        .map(Cell::errors)
+        .sum();
+    if ours > 0 {
+        fail(1, format!("{ours} errors in this project's servers"));
+    }
+    for c in cells
+        .iter()
+        .filter(|c| reference(c.server) && c.errors() > 0)
+    {
+        let again = env.measure(c.server, c.mode, c.connections, args.duration);
+        eprintln!(
+            "matrix: {} {} {}: {} errors, measured again: {} errors{}",
+            c.server.name(),
+            c.mode.name(),
+            c.connections,
+            c.errors(),
+            again.errors,
+            again
+                .failure
+                .as_ref()
+                .map_or(String::new(), |f| format!(" (FAILED: {f})"))
+        );
+        if again.errors > 0 {
+            fail(1, format!("{} errs again", c.server.name()));
+        }
     }
 }
 
