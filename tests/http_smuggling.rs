@@ -9,7 +9,7 @@ mod common;
 mod http_model;
 
 use common::spin;
-use http_model::{all_methods, replies, Reply};
+use http_model::{replies, serve, Reply};
 use libevent::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,15 +18,8 @@ use std::time::Duration;
 
 /// A server whose every request is answered `200` with `seen METHOD URI BODYLEN`.
 fn server(base: &EventBase, strict: bool) -> (Http, SocketAddr) {
-    let http = Http::new(base).unwrap();
+    let (http, addr) = serve(base, echo);
     http.set_strict(strict).unwrap();
-    http.set_allowed_methods(all_methods());
-    http.set_gencb(echo);
-    let addr = http
-        .bind("127.0.0.1:0".parse().unwrap())
-        .unwrap()
-        .local_addr()
-        .unwrap();
     (http, addr)
 }
 

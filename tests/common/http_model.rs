@@ -356,20 +356,27 @@ pub fn all_methods() -> Methods {
         | Methods::PATCH
 }
 
+/// A server on `base` (strict, as made) that takes every method evhttp knows and hands
+/// every request to `handler`, bound to a loopback port.
+pub fn serve(base: &EventBase, handler: impl FnMut(Request) + 'static) -> (Http, SocketAddr) {
+    let http = Http::new(base).unwrap();
+    http.set_allowed_methods(all_methods());
+    http.set_gencb(handler);
+    let addr = http
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    (http, addr)
+}
+
 /// A strict server that echoes, on its own thread and base; returns its address.
 pub fn spawn_server() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let base = EventBase::new().unwrap();
-        let http = Http::new(&base).unwrap();
-        http.set_allowed_methods(all_methods());
+        let (http, addr) = serve(&base, echo);
         http.set_timeout(Duration::from_secs(2)).unwrap();
-        http.set_gencb(echo);
-        let addr = http
-            .bind("127.0.0.1:0".parse().unwrap())
-            .unwrap()
-            .local_addr()
-            .unwrap();
         tx.send(addr).unwrap();
         base.dispatch().unwrap();
     });
