@@ -57,8 +57,10 @@ foreign_type! {
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// // A bufferevent's buffers are borrowed EvBufferRefs.
-    /// let out: &EvBufferRef = bev.output();
-    /// assert!(out.is_empty());
+    /// bev.with(|bev| {
+    ///     let out: &EvBufferRef = bev.output();
+    ///     assert!(out.is_empty());
+    /// });
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub struct EvBufferRef(sys::evbuffer), owned by EvBuffer;
@@ -244,14 +246,16 @@ impl EvBufferRef {
         if out.is_empty() {
             return 0;
         }
+        // Draining may run callbacks (a filter reads more into the buffer it drained):
+        // panic::sync, as for add.
         // SAFETY: out is writable for its length.
-        let n = unsafe {
+        let n = crate::panic::sync(|| unsafe {
             call!(sys::evbuffer_remove(
                 self.as_raw(),
                 out.as_mut_ptr() as *mut c_void,
                 out.len()
             ))
-        };
+        });
         n.map_or(0, |n| n as usize)
     }
 
@@ -309,8 +313,8 @@ impl EvBufferRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn drain(&mut self, n: usize) -> Result<()> {
-        // SAFETY: self live.
-        unsafe { call!(sys::evbuffer_drain(self.as_raw(), n)) }?;
+        // SAFETY: self live. May run callbacks, as remove.
+        crate::panic::sync(|| unsafe { call!(sys::evbuffer_drain(self.as_raw(), n)) })?;
         Ok(())
     }
 
@@ -410,8 +414,11 @@ impl EvBufferRef {
         let mut n: usize = 0;
         // SAFETY: self live; the result is allocated by libevent and freed here, through
         // libevent (the program may have replaced its allocator).
+        let p = crate::panic::sync(|| unsafe {
+            call!(sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw()))
+        })
+        .ok()?;
         unsafe {
-            let p = call!(sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw())).ok()?;
             let line = std::slice::from_raw_parts(p.as_ptr() as *const u8, n).to_vec();
             sys::event_mm_free_(p.as_ptr() as *mut c_void);
             Some(line)

@@ -53,6 +53,14 @@ pub(crate) fn sync<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// True in a trampoline about to run (before [`wrap`]) directly beneath a [`sync`] call:
+/// C runs it synchronously from inside one of this crate's calls, not from a loop.
+#[inline]
+pub(crate) fn beneath_sync() -> bool {
+    let at = SYNC_AT.get();
+    at != 0 && at == DEPTH.get() + 1
+}
+
 /// Where a callback runs, which decides what becomes of its panic.
 #[derive(Clone, Copy)]
 pub(crate) enum Guard {

@@ -95,23 +95,25 @@ fn echo_over_tls_with_the_session_visible() {
     spin(&base, || got.borrow().len() == 14);
     assert_eq!(&*got.borrow(), b"hello over tls");
     assert!(events.borrow()[0].contains(BevEvent::CONNECTED));
-    let ssl = bev.ssl().unwrap();
-    assert!(ssl.version_str().starts_with("TLSv1."));
-    let peer = ssl.peer_certificate().unwrap();
-    assert_eq!(
-        peer.subject_name()
-            .entries_by_nid(Nid::COMMONNAME)
-            .next()
-            .unwrap()
-            .data()
-            .as_slice(),
-        b"localhost"
-    );
+    bev.with(|bev| {
+        let ssl = bev.ssl().unwrap();
+        assert!(ssl.version_str().starts_with("TLSv1."));
+        let peer = ssl.peer_certificate().unwrap();
+        assert_eq!(
+            peer.subject_name()
+                .entries_by_nid(Nid::COMMONNAME)
+                .next()
+                .unwrap()
+                .data()
+                .as_slice(),
+            b"localhost"
+        );
+    });
     assert_eq!(conns.borrow().len(), 1);
-    assert!(conns.borrow()[0].ssl().is_some());
+    assert!(conns.borrow_mut()[0].with(|b| b.ssl().is_some()));
     // A plain bufferevent has no session.
-    let (plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
-    assert!(plain.ssl().is_none());
+    let (mut plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    assert!(plain.with(|b| b.ssl().is_none()));
 }
 
 #[test]
@@ -306,7 +308,7 @@ fn close_notify_gives_the_peer_a_clean_end_of_stream() {
     bev.enable(Flags::READ | Flags::WRITE).unwrap();
     spin(&base, || *connected.borrow());
     bev.write(b"last words").unwrap();
-    spin(&base, || bev.output().is_empty());
+    spin(&base, || bev.output_len() == 0);
     bev.close_notify().unwrap();
     bev.shutdown(std::net::Shutdown::Write).unwrap();
     spin(&base, || peer.is_finished());
@@ -328,7 +330,7 @@ fn renegotiation_is_refused_unless_asked_for() {
     let acc = acceptor(&pki.server.0, &pki.server.1);
     for allow in [false, true] {
         let ssl = Ssl::new(acc.context()).unwrap();
-        let bev = BufferEvent::openssl_socket_with(
+        let mut bev = BufferEvent::openssl_socket_with(
             &base,
             None,
             ssl,
@@ -338,13 +340,14 @@ fn renegotiation_is_refused_unless_asked_for() {
         )
         .unwrap();
         // SAFETY: the bufferevent's live session.
-        let opts = unsafe { SSL_get_options(bev.ssl().unwrap().as_ptr()) };
+        let opts = bev.with(|b| unsafe { SSL_get_options(b.ssl().unwrap().as_ptr()) });
         assert_eq!(opts & openssl_sys::SSL_OP_NO_RENEGOTIATION != 0, !allow);
     }
     let ssl = Ssl::new(acc.context()).unwrap();
-    let bev = BufferEvent::openssl_socket(&base, None, ssl, SslState::Accepting, Options::empty())
-        .unwrap();
+    let mut bev =
+        BufferEvent::openssl_socket(&base, None, ssl, SslState::Accepting, Options::empty())
+            .unwrap();
     // SAFETY: as above.
-    let opts = unsafe { SSL_get_options(bev.ssl().unwrap().as_ptr()) };
+    let opts = bev.with(|b| unsafe { SSL_get_options(b.ssl().unwrap().as_ptr()) });
     assert_ne!(opts & openssl_sys::SSL_OP_NO_RENEGOTIATION, 0);
 }

@@ -1,6 +1,7 @@
 //! [`BufferEventRef`]: a bufferevent that something else keeps alive.
 
-use super::{BufferEvent, FlushMode};
+use super::callbacks::{event_tramp, Callbacks};
+use super::FlushMode;
 use crate::buffer::EvBufferRef;
 use crate::error::{call, Error, Result};
 use crate::event::Flags;
@@ -8,7 +9,7 @@ use crate::handle::foreign_type;
 use crate::util::sockaddr::sockaddr_from;
 use crate::util::time::OptionalTimeval;
 use libevent_sys as sys;
-use std::ffi::c_void;
+use std::ffi::{c_short, c_void};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -22,17 +23,19 @@ fn single_limit(function: &'static str, n: usize) -> Result<()> {
 }
 
 foreign_type! {
-    /// A borrowed bufferevent: what callbacks receive, and what a [`BufferEvent`] derefs to.
+    /// A bufferevent's view: what its callbacks receive, what [`BufferEvent::with`] lends,
+    /// and what C code's bufferevents are seen as. At most one view of a bufferevent
+    /// is in use at a time (ARCHITECTURE.md, "The aliasing model").
     ///
     /// ```
     /// # use libevent::*;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-    /// // Callbacks get a &mut BufferEventRef; a BufferEvent derefs to one.
+    /// // Callbacks get a &mut BufferEventRef.
     /// bev.on_read(|me: &mut BufferEventRef| { me.input_mut().drain(usize::MAX).unwrap(); })?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub struct BufferEventRef(sys::bufferevent), owned by BufferEvent;
+    pub struct BufferEventRef(sys::bufferevent);
 
     /// Borrows a bufferevent that something else owns (C code, or a [`BufferEvent`]).
     ///
@@ -254,7 +257,7 @@ impl BufferEventRef {
     /// # use libevent::*;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-    /// assert!(bev.input().is_empty());
+    /// bev.with(|bev| assert!(bev.input().is_empty()));
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn input(&self) -> &EvBufferRef {
@@ -271,7 +274,7 @@ impl BufferEventRef {
     /// bev.enable(Flags::READ)?;
     /// other.write(b"hi")?;
     /// base.run(LoopFlags::NONBLOCK)?;
-    /// assert_eq!(bev.input_mut().remove_all(), b"hi");
+    /// assert_eq!(bev.with(|bev| bev.input_mut().remove_all()), b"hi");
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn input_mut(&mut self) -> &mut EvBufferRef {
@@ -287,7 +290,7 @@ impl BufferEventRef {
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.disable(Flags::WRITE)?; // keep it in the output
     /// bev.write(b"pending")?;
-    /// assert_eq!(bev.output().len(), 7);
+    /// bev.with(|bev| assert_eq!(bev.output().len(), 7));
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn output(&self) -> &EvBufferRef {
@@ -301,7 +304,7 @@ impl BufferEventRef {
     /// # use libevent::*;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-    /// bev.output_mut().add(b"queued")?;
+    /// bev.with(|bev| bev.output_mut().add(b"queued"))?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn output_mut(&mut self) -> &mut EvBufferRef {
@@ -316,8 +319,10 @@ impl BufferEventRef {
     /// # use libevent::*;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-    /// let (input, output) = bev.buffers_mut();
-    /// output.add_buffer(input)?; // echo, without copying
+    /// bev.on_read(|bev| {
+    ///     let (input, output) = bev.buffers_mut();
+    ///     output.add_buffer(input).unwrap(); // echo, without copying
+    /// })?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn buffers_mut(&mut self) -> (&mut EvBufferRef, &mut EvBufferRef) {
@@ -351,6 +356,117 @@ impl BufferEventRef {
             ))
         })?;
         Ok(())
+    }
+
+    /// [`write`](BufferEventRef::write), but sent at once when it can be: on a socket
+    /// bufferevent made by this crate, with nothing queued, writing enabled and no rate
+    /// limit or group, `data` goes straight to `send(2)` and only what the kernel does not
+    /// take is queued. Otherwise it is exactly `write`.
+    ///
+    /// libevent 2.1 always defers a bufferevent's write to the next loop iteration, which
+    /// costs an `epoll_ctl` to watch for writability, a `writev`, and another `epoll_ctl`
+    /// to stop watching; a request-reply server pays all three per reply. This costs one
+    /// `send`. Order is kept (nothing is ever queued ahead of what is sent at once). What
+    /// is sent at once never passes through the output buffer, so it triggers no write
+    /// callback and no write timeout; a failed send queues the data, and libevent's own
+    /// write then reports the error through the event callback as usual.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use std::io::Read;
+    /// let base = EventBase::new()?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    /// let (mut peer, _) = l.accept().unwrap();
+    /// let mut bev = BufferEvent::from_tcp(&base, client, Options::empty())?;
+    /// bev.write_direct(b"now")?; // on the wire already: the loop has not run
+    /// let mut got = [0u8; 3];
+    /// peer.read_exact(&mut got).unwrap();
+    /// assert_eq!(&got, b"now");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn write_direct(&mut self, data: &[u8]) -> Result<()> {
+        let direct = self.callbacks().is_some_and(|c| c.direct.get());
+        let sent = if direct { self.send_now(data) } else { 0 };
+        if sent == data.len() {
+            return Ok(());
+        }
+        self.write(&data[sent..])
+    }
+
+    /// Sends what the socket takes without blocking, if nothing is queued; returns how
+    /// much was sent.
+    fn send_now(&mut self, data: &[u8]) -> usize {
+        #[cfg(any(target_os = "macos", target_os = "ios"))]
+        const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+        // MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE.
+        #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+        const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        let raw = self.as_raw();
+        let mut sent = 0;
+        // SAFETY: raw is live; the lock (a no-op unless the bufferevent is thread-safe)
+        // keeps another thread from queueing between the check and the send.
+        unsafe {
+            sys::bufferevent_lock(raw);
+            let fd = sys::bufferevent_getfd(raw);
+            let writing = sys::bufferevent_get_enabled(raw) & sys::EV_WRITE as c_short != 0;
+            let queued = sys::evbuffer_get_length(sys::bufferevent_get_output(raw));
+            if fd >= 0 && writing && queued == 0 && !data.is_empty() {
+                // data is valid for its length; fd is the bufferevent's socket.
+                // A failed send (EAGAIN, or a broken socket) sends nothing now; the data
+                // is queued, and libevent's own write reports a real error.
+                let n = call!(libc::send(fd, data.as_ptr().cast(), data.len(), FLAGS));
+                sent = n.unwrap_or(0).min(data.len());
+            }
+            sys::bufferevent_unlock(raw);
+        }
+        sent
+    }
+
+    /// How many bytes the input buffer holds (`evbuffer_get_length` of it).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// assert_eq!(bev.input_len(), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn input_len(&self) -> usize {
+        self.input().len()
+    }
+
+    /// How many bytes the output buffer holds, not yet handed to the socket.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.disable(Flags::WRITE)?;
+    /// bev.write(b"queued")?;
+    /// assert_eq!(bev.output_len(), 6);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn output_len(&self) -> usize {
+        self.output().len()
+    }
+
+    /// The Rust state of a bufferevent this crate owns, found through the callback
+    /// argument C holds (the event trampoline is always registered for it); `None` for a
+    /// bufferevent of C's.
+    pub(super) fn callbacks(&self) -> Option<&Callbacks> {
+        let (mut r, mut w, mut e, mut arg) = (None, None, None, std::ptr::null_mut());
+        // SAFETY: a live bufferevent; the out pointers are valid.
+        unsafe { sys::bufferevent_getcb(self.as_raw(), &mut r, &mut w, &mut e, &mut arg) };
+        // By address: a function's address could differ between codegen units, which
+        // would only make this `None` (write_direct then queues, as `write`); no C
+        // function has our trampoline's address.
+        let ours = event_tramp as *const () as usize;
+        let e = e.map_or(0, |f| f as usize);
+        // SAFETY: with our event trampoline registered, arg is the context_arg of the
+        // Callbacks the owner holds, alive while C may call back (until bufferevent_free,
+        // which clears the callbacks first); the reference does not outlive &self.
+        (e == ours && !arg.is_null()).then(|| unsafe { &*(arg as *const Callbacks) })
     }
 
     /// `bufferevent_write_buffer`: move all of `buf` to the output.

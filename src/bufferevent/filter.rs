@@ -1,13 +1,15 @@
 //! [`BufferEvent::filter`]: a bufferevent that passes data through closures.
 
+use super::callbacks::{conflict, may_run, Borrow, Group, Restore};
 use super::owned::{BufferEvent, Underlying};
 use super::{FlushMode, Kind, Options};
 use crate::buffer::EvBufferRef;
 use crate::error::{call, Result};
 use crate::panic::{self, Guard};
 use libevent_sys as sys;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
+use std::rc::Rc;
 
 /// What a filter closure says (`enum bufferevent_filter_result`).
 ///
@@ -38,6 +40,9 @@ type FilterFn =
 /// The two closures of a filter, owned by libevent (freed by `free_ctx`).
 struct Filters {
     base: *mut sys::event_base,
+    /// The filter's borrow state (shared with it, and with what it filters if that is a
+    /// pair's end): its closures take it as its callbacks do.
+    group: Group,
     input: RefCell<FilterFn>,
     output: RefCell<FilterFn>,
 }
@@ -45,6 +50,7 @@ struct Filters {
 fn run(
     which: &RefCell<FilterFn>,
     base: *mut sys::event_base,
+    group: &Group,
     src: *mut sys::evbuffer,
     dst: *mut sys::evbuffer,
     limit: isize,
@@ -52,7 +58,15 @@ fn run(
 ) -> sys::bufferevent_filter_result {
     // A filter that is already running (it cannot be: libevent does not nest a
     // filter's calls) or that panicked reports an error.
+    let prev = may_run(group);
     let result = panic::wrap(Guard::Loop(base), || {
+        // The closures get the filter's buffers: only while nothing else holds them (C
+        // runs a filter from the loop, or synchronously from inside this crate's calls).
+        let Ok(prev) = prev else {
+            conflict("a filter closure")
+        };
+        group.set(Borrow::Callback);
+        let _restore = Restore(group, prev);
         let mut f = which.try_borrow_mut().ok()?;
         // SAFETY: libevent passes two distinct live buffers for this call.
         let (s, d) = unsafe { (EvBufferRef::from_raw(src), EvBufferRef::from_raw(dst)) };
@@ -75,7 +89,7 @@ extern "C" fn tramp<const OUTPUT: bool>(
     // SAFETY: ctx is the Filters box, freed only by free_ctx when the filter goes.
     let f = unsafe { &*(ctx as *const Filters) };
     let which = if OUTPUT { &f.output } else { &f.input };
-    run(which, f.base, src, dst, limit, mode)
+    run(which, f.base, &f.group, src, dst, limit, mode)
 }
 extern "C" fn free_ctx(ctx: *mut c_void) {
     // SAFETY: the box made below, freed once by libevent.
@@ -104,7 +118,7 @@ impl BufferEvent {
     /// f.enable(Flags::READ)?;
     /// other.write(b"shout")?;
     /// base.run(LoopFlags::NONBLOCK)?;
-    /// assert_eq!(f.input_mut().remove_all(), b"SHOUT");
+    /// assert_eq!(f.with(|f| f.input_mut().remove_all()), b"SHOUT");
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn filter<I, O>(
@@ -118,8 +132,15 @@ impl BufferEvent {
         O: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
     {
         let base = underlying.base.clone();
+        // What C links to the underlying bufferevent is linked to the filter now.
+        let group = underlying
+            .cbs
+            .group()
+            .cloned()
+            .unwrap_or_else(|| Rc::new(Cell::new(Borrow::Free)));
         let ctx = Box::into_raw(Box::new(Filters {
             base: base.as_raw(),
+            group: group.clone(),
             input: RefCell::new(Box::new(input)),
             output: RefCell::new(Box::new(output)),
         }));
@@ -145,7 +166,7 @@ impl BufferEvent {
             }
         };
         let kept = underlying.into_underlying();
-        let mut bev = Self::adopt(&base, raw, Kind::Filter);
+        let mut bev = Self::adopt(&base, raw, Kind::Filter, Some(group));
         bev.extra_mut().filter_under = Some(Box::new(kept));
         Ok(bev)
     }

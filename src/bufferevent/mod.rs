@@ -19,6 +19,7 @@ mod ssl;
 
 pub use borrowed::BufferEventRef;
 pub use filter::FilterResult;
+pub(crate) use callbacks::refuse_loop;
 pub(crate) use owned::cancel_lookup;
 pub use owned::BufferEvent;
 pub use ratelimit::{RateLimit, RateLimitGroup};

@@ -1,14 +1,24 @@
 //! [`BufferEvent`]: the handle that owns a bufferevent and frees it on drop.
 
 use super::borrowed::BufferEventRef;
-use super::callbacks::{event_tramp, read_tramp, write_tramp, Callbacks, Slot};
+use super::callbacks::{
+    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group,
+    Lent, Restore, Which,
+};
 use super::ratelimit::{release_limits, RateLimit, RateLimitGroup};
 use super::{BevEvent, Kind, Options};
 use crate::base::EventBase;
+use super::FlushMode;
+use crate::buffer::EvBufferRef;
 use crate::error::{call, Error, Result};
+use crate::event::Flags;
+use crate::base::CommonTimeout;
+use std::os::fd::RawFd;
+use std::time::Duration;
 use crate::handle::context_arg;
 use libevent_sys as sys;
-use std::ffi::c_short;
+use std::any::Any;
+use std::cell::Cell;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
@@ -63,20 +73,20 @@ impl BufferEvent {
         base: &EventBase,
         raw: NonNull<sys::bufferevent>,
         kind: Kind,
+        group: Option<Group>,
     ) -> BufferEvent {
-        let cbs = Rc::new(Callbacks {
-            base: base.as_raw(),
-            kind,
-            read: Slot::new(),
-            write: Slot::new(),
-            event: Slot::new(),
-        });
-        BufferEvent {
+        let cbs = Rc::new(Callbacks::new(kind, group));
+        cbs.direct.set(kind == Kind::Socket);
+        let bev = BufferEvent {
             raw,
             cbs,
             extra: None,
             base: base.clone(),
-        }
+        };
+        // The event trampoline is always registered: it is how a view finds its
+        // Callbacks (BufferEventRef::callbacks), and with an empty slot it does nothing.
+        bev.update_callbacks();
+        bev
     }
 
     /// `bufferevent_socket_new` on `fd` (`None`: a socket made later by [`connect`](BufferEventRef::connect)).
@@ -115,7 +125,7 @@ impl BufferEvent {
             // SAFETY: libevent did not take it.
             unsafe { libc::close(raw_fd) };
         }
-        Ok(Self::adopt(base, raw?, Kind::Socket))
+        Ok(Self::adopt(base, raw?, Kind::Socket, None))
     }
 
     /// A bufferevent over a connected `TcpStream`.
@@ -175,7 +185,7 @@ impl BufferEvent {
         if unsafe { sys::bufferevent_get_base(raw.as_ptr()) } != base.as_raw() {
             return Err(Error::invalid(F, "a bufferevent of another event base"));
         }
-        Ok(Self::adopt(base, raw, Kind::Adopted))
+        Ok(Self::adopt(base, raw, Kind::Adopted, None))
     }
 
     /// `bufferevent_pair_new`: two bufferevents, each one's output the other's input.
@@ -187,7 +197,7 @@ impl BufferEvent {
     /// b.enable(Flags::READ)?;
     /// a.write(b"ping")?;
     /// base.run(LoopFlags::NONBLOCK)?;
-    /// assert_eq!(b.input_mut().remove_all(), b"ping");
+    /// assert_eq!(b.with(|b| b.input_mut().remove_all()), b"ping");
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn pair(base: &EventBase, options: Options) -> Result<(BufferEvent, BufferEvent)> {
@@ -200,94 +210,25 @@ impl BufferEvent {
                 pair.as_mut_ptr()
             ))
         }?;
+        // The two ends' buffers are linked by C (a write to one fills the other's
+        // input): one borrow state for both.
+        let group: Group = Rc::new(Cell::new(Borrow::Free));
         let end = |raw| {
             NonNull::new(raw)
-                .map(|raw| Self::adopt(base, raw, Kind::Pair))
+                .map(|raw| Self::adopt(base, raw, Kind::Pair, Some(group.clone())))
                 .ok_or_else(|| Error::invalid("bufferevent_pair_new", "returned a null end"))
         };
         Ok((end(pair[0])?, end(pair[1])?))
-    }
-
-    /// [`write`](BufferEventRef::write), but sent at once when it can be: on a socket
-    /// bufferevent made by this crate, with nothing queued, writing enabled and no rate
-    /// limit or group, `data` goes straight to `send(2)` and only what the kernel does not
-    /// take is queued. Otherwise it is exactly `write`.
-    ///
-    /// libevent 2.1 always defers a bufferevent's write to the next loop iteration, which
-    /// costs an `epoll_ctl` to watch for writability, a `writev`, and another `epoll_ctl`
-    /// to stop watching; a request-reply server pays all three per reply. This costs one
-    /// `send`. Order is kept (nothing is ever queued ahead of what is sent at once). What
-    /// is sent at once never passes through the output buffer, so it triggers no write
-    /// callback and no write timeout; a failed send queues the data, and libevent's own
-    /// write then reports the error through the event callback as usual.
-    ///
-    /// ```
-    /// # use libevent::*;
-    /// # use std::io::Read;
-    /// let base = EventBase::new()?;
-    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    /// let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    /// let (mut peer, _) = l.accept().unwrap();
-    /// let mut bev = BufferEvent::from_tcp(&base, client, Options::empty())?;
-    /// bev.write_direct(b"now")?; // on the wire already: the loop has not run
-    /// let mut got = [0u8; 3];
-    /// peer.read_exact(&mut got).unwrap();
-    /// assert_eq!(&got, b"now");
-    /// # Ok::<(), libevent::Error>(())
-    /// ```
-    pub fn write_direct(&mut self, data: &[u8]) -> Result<()> {
-        let limited = self
-            .extra
-            .as_ref()
-            .is_some_and(|x| x.rate.is_some() || x.group.is_some());
-        let sent = if self.cbs.kind == Kind::Socket && !limited {
-            self.send_now(data)
-        } else {
-            0
-        };
-        if sent == data.len() {
-            return Ok(());
-        }
-        self.write(&data[sent..])
-    }
-
-    /// Sends what the socket takes without blocking, if nothing is queued; returns how
-    /// much was sent.
-    fn send_now(&mut self, data: &[u8]) -> usize {
-        #[cfg(any(target_os = "macos", target_os = "ios"))]
-        const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
-        // MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE.
-        #[cfg(not(any(target_os = "macos", target_os = "ios")))]
-        const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        let raw = self.raw.as_ptr();
-        let mut sent = 0;
-        // SAFETY: raw is live; the lock (a no-op unless the bufferevent is thread-safe)
-        // keeps another thread from queueing between the check and the send.
-        unsafe {
-            sys::bufferevent_lock(raw);
-            let fd = sys::bufferevent_getfd(raw);
-            let writing = sys::bufferevent_get_enabled(raw) & sys::EV_WRITE as c_short != 0;
-            let queued = sys::evbuffer_get_length(sys::bufferevent_get_output(raw));
-            if fd >= 0 && writing && queued == 0 && !data.is_empty() {
-                // data is valid for its length; fd is the bufferevent's socket.
-                // A failed send (EAGAIN, or a broken socket) sends nothing now; the data
-                // is queued, and libevent's own write reports a real error.
-                let n = call!(libc::send(fd, data.as_ptr().cast(), data.len(), FLAGS));
-                sent = n.unwrap_or(0).min(data.len());
-            }
-            sys::bufferevent_unlock(raw);
-        }
-        sent
     }
 
     pub(super) fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Default::default)
     }
 
-    fn update_callbacks(&mut self) {
+    fn update_callbacks(&self) {
         let read: sys::bufferevent_data_cb = self.cbs.read.is_set().then_some(read_tramp as _);
         let write: sys::bufferevent_data_cb = self.cbs.write.is_set().then_some(write_tramp as _);
-        let event: sys::bufferevent_event_cb = self.cbs.event.is_set().then_some(event_tramp as _);
+        let event: sys::bufferevent_event_cb = Some(event_tramp as _);
         // SAFETY: raw live; the Callbacks outlive the bufferevent's callbacks (see Drop).
         unsafe {
             sys::bufferevent_setcb(
@@ -313,8 +254,8 @@ impl BufferEvent {
     /// bev.enable(Flags::READ)?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
-        self.cbs.read.set(Some(Box::new(f)));
+    pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
+        self.cbs.read.set(Some(Box::new(move |bev, _| f(bev))));
         self.update_callbacks();
         Ok(())
     }
@@ -328,8 +269,8 @@ impl BufferEvent {
     /// bev.on_write(|me| assert!(me.output().is_empty()))?; // low watermark 0: drained
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, f: F) -> Result<()> {
-        self.cbs.write.set(Some(Box::new(f)));
+    pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
+        self.cbs.write.set(Some(Box::new(move |bev, _| f(bev))));
         self.update_callbacks();
         Ok(())
     }
@@ -349,9 +290,9 @@ impl BufferEvent {
     /// ```
     pub fn on_event<F: FnMut(&mut BufferEventRef, BevEvent) + 'static>(
         &mut self,
-        f: F,
+        mut f: F,
     ) -> Result<()> {
-        self.cbs.event.set(Some(Box::new(f)));
+        self.cbs.event.set(Some(Box::new(move |bev, what, _| f(bev, what))));
         self.update_callbacks();
         Ok(())
     }
@@ -370,6 +311,211 @@ impl BufferEvent {
         self.cbs.write.set(None);
         self.update_callbacks();
         Ok(())
+    }
+
+    /// The crate's own callbacks (an async stream's), which get the Callbacks to
+    /// [`release`](Callbacks::release) the bufferevent before they wake a task.
+    pub(crate) fn on_read_internal(&mut self, f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static) {
+        self.cbs.read.set(Some(Box::new(f)));
+        self.update_callbacks();
+    }
+
+    /// See [`on_read_internal`](Self::on_read_internal).
+    pub(crate) fn on_write_internal(&mut self, f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static) {
+        self.cbs.write.set(Some(Box::new(f)));
+        self.update_callbacks();
+    }
+
+    /// See [`on_read_internal`](Self::on_read_internal).
+    pub(crate) fn on_event_internal(
+        &mut self,
+        f: impl FnMut(&mut BufferEventRef, BevEvent, &Callbacks) + 'static,
+    ) {
+        self.cbs.event.set(Some(Box::new(f)));
+        self.update_callbacks();
+    }
+
+    /// Stores `ctx` beside the callbacks, replacing (and dropping) any earlier context:
+    /// the state the callbacks of [`on_read_with`](Self::on_read_with) and its siblings
+    /// receive, and what [`with_context`](Self::with_context) lends. A callback that needs
+    /// its connection's state gets it here, rather than by capturing its own owner (which
+    /// it could not use: see [`with`](Self::with)).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
+    /// struct Conn { seen: usize }
+    /// b.set_context(Conn { seen: 0 });
+    /// b.on_read_with(|bev, conn: &mut Conn| conn.seen += bev.input_mut().remove_all().len())?;
+    /// b.enable(Flags::READ)?;
+    /// a.write(b"ping")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// assert_eq!(b.with_context(|_, conn: &mut Conn| conn.seen), 4);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// Inside a callback of this bufferevent, or inside [`with`](Self::with) of it or of
+    /// its pair's other end.
+    pub fn set_context<T: Any>(&mut self, ctx: T) {
+        self.check("set_context");
+        let old = self.cbs.ctx.replace(Some(Box::new(ctx)));
+        drop(old);
+    }
+
+    /// Checks that a context of type `T` is set, for a typed callback setter.
+    fn context_is<T: Any>(&self, function: &'static str) -> Result<()> {
+        let ctx = self.cbs.ctx.take();
+        let ok = ctx.as_ref().is_some_and(|c| c.is::<T>());
+        self.cbs.ctx.set(ctx);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                function,
+                "set_context with a value of the callback's context type first",
+            ))
+        }
+    }
+
+    /// [`on_read`](Self::on_read) with the context of [`set_context`](Self::set_context):
+    /// `f` gets the bufferevent and the context at once. Err if no context of type `T` is
+    /// set.
+    pub fn on_read_with<T, F>(&mut self, mut f: F) -> Result<()>
+    where
+        T: Any,
+        F: FnMut(&mut BufferEventRef, &mut T) + 'static,
+    {
+        self.context_is::<T>("BufferEvent::on_read_with")?;
+        self.cbs.read.set(Some(Box::new(move |bev, cbs| {
+            if with_ctx(cbs, "on_read_with", |c: &mut T| f(bev, c)).is_none() {
+                defer(bev.as_raw(), Which::Read);
+            }
+        })));
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// [`on_write`](Self::on_write) with the context of [`set_context`](Self::set_context).
+    pub fn on_write_with<T, F>(&mut self, mut f: F) -> Result<()>
+    where
+        T: Any,
+        F: FnMut(&mut BufferEventRef, &mut T) + 'static,
+    {
+        self.context_is::<T>("BufferEvent::on_write_with")?;
+        self.cbs.write.set(Some(Box::new(move |bev, cbs| {
+            if with_ctx(cbs, "on_write_with", |c: &mut T| f(bev, c)).is_none() {
+                defer(bev.as_raw(), Which::Write);
+            }
+        })));
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// [`on_event`](Self::on_event) with the context of [`set_context`](Self::set_context).
+    pub fn on_event_with<T, F>(&mut self, mut f: F) -> Result<()>
+    where
+        T: Any,
+        F: FnMut(&mut BufferEventRef, &mut T, BevEvent) + 'static,
+    {
+        self.context_is::<T>("BufferEvent::on_event_with")?;
+        self.cbs.event.set(Some(Box::new(move |bev, what, cbs| {
+            if with_ctx(cbs, "on_event_with", |c: &mut T| f(bev, c, what)).is_none() {
+                defer(bev.as_raw(), Which::Event(what.0));
+            }
+        })));
+        self.update_callbacks();
+        Ok(())
+    }
+
+    /// Panics (naming `function`) unless nothing uses the bufferevent's group now: not a
+    /// callback of this bufferevent or of one C links to it (a pair's other end), and
+    /// not [`with`](Self::with).
+    #[track_caller]
+    pub(super) fn check(&self, function: &str) {
+        match self.cbs.state().get() {
+            Borrow::Free => {}
+            Borrow::Callback => panic!(
+                "BufferEvent::{function} on the owner while a callback of this bufferevent \
+                 (or of the other end of its pair) runs: use the `&mut BufferEventRef` \
+                 the callback receives, and `set_context` for its state"
+            ),
+            Borrow::Owner => panic!(
+                "BufferEvent::{function} while `BufferEvent::with` holds this bufferevent \
+                 (or the other end of its pair)"
+            ),
+        }
+    }
+
+    /// The view of an owner method that returns no reference into the bufferevent.
+    #[track_caller]
+    fn view(&mut self, function: &str) -> &mut BufferEventRef {
+        self.check(function);
+        // SAFETY: the owner keeps the bufferevent live; nothing else uses it now (the
+        // state is free), and the view does not outlive this one call of the owner's.
+        unsafe { BufferEventRef::from_raw(self.raw.as_ptr()) }
+    }
+
+    /// The view of an owner `&self` method that returns nothing borrowed from it.
+    #[track_caller]
+    fn view_ref(&self, function: &str) -> &BufferEventRef {
+        self.check(function);
+        // SAFETY: as in `view`, for a read-only call.
+        unsafe { &*(self.raw.as_ptr() as *const BufferEventRef) }
+    }
+
+    /// Lends the bufferevent's view to `f`, for what hands out references into it (its
+    /// buffers, `peek`, `pullup`, the TLS session). While `f` runs, the bufferevent (and
+    /// the other end of its pair) is taken: a callback of it that falls due panics,
+    /// since its view and `f`'s would alias. `f` may call anything on the view,
+    /// including what runs callbacks synchronously (a filter's write, `flush`).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
+    /// b.enable(Flags::READ)?;
+    /// a.write(b"ping")?;
+    /// base.run(LoopFlags::NONBLOCK)?;
+    /// let got = b.with(|bev| bev.input_mut().remove_all());
+    /// assert_eq!(got, b"ping");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// Inside a callback of this bufferevent (or of its pair's other end): use the
+    /// callback's own view.
+    #[track_caller]
+    pub fn with<R>(&mut self, f: impl FnOnce(&mut BufferEventRef) -> R) -> R {
+        self.check("with");
+        let state = self.cbs.state();
+        state.set(Borrow::Owner);
+        let _restore = Restore(state, Borrow::Free);
+        let _lent = Lent::enter();
+        // SAFETY: live; the state makes this the only view until `_restore` ends it, and
+        // no loop runs meanwhile (`Lent`), so C does not touch its buffers either.
+        f(unsafe { BufferEventRef::from_raw(self.raw.as_ptr()) })
+    }
+
+    /// [`with`](Self::with), with the context of [`set_context`](Self::set_context) too.
+    ///
+    /// # Panics
+    /// As `with`; and when no context is set or it is not a `T`.
+    #[track_caller]
+    pub fn with_context<T: Any, R>(&mut self, f: impl FnOnce(&mut BufferEventRef, &mut T) -> R) -> R {
+        self.check("with_context");
+        let cbs = self.cbs.clone();
+        let raw = self.raw.as_ptr();
+        let state = cbs.state();
+        state.set(Borrow::Owner);
+        let _restore = Restore(state, Borrow::Free);
+        let _lent = Lent::enter();
+        with_ctx(&cbs, "BufferEvent::with_context", |ctx: &mut T| {
+            // SAFETY: as in `with`.
+            f(unsafe { BufferEventRef::from_raw(raw) }, ctx)
+        })
+        .unwrap_or_else(|| panic!("BufferEvent::with_context: no context is set"))
     }
 
     /// The base it belongs to.
@@ -452,6 +598,118 @@ impl BufferEvent {
             drop(std::ptr::read(&me.base));
         }
         Ok(me.raw)
+    }
+}
+
+/// The owner's own versions of the view's methods that return no reference into the
+/// bufferevent: each checks that nothing else uses it (see [`BufferEvent::with`]) and
+/// makes the one call. What returns a reference (the buffers, the TLS session) is
+/// reached through `with`.
+macro_rules! owner_calls {
+    (@doc $name:ident) => {
+        concat!(
+            "[`BufferEventRef::", stringify!($name), "`] on the owner.\n\n",
+            "# Panics\n",
+            "Inside a callback of this bufferevent (or of its pair's other end), where the ",
+            "callback's own `&mut BufferEventRef` is the one to use."
+        )
+    };
+    ($(
+        $(#[$meta:meta])*
+        fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )*) => {
+        impl BufferEvent {
+            $(
+                $(#[$meta])*
+                #[doc = owner_calls!(@doc $name)]
+                #[track_caller]
+                pub fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+                    self.view(stringify!($name)).$name($($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+/// As `owner_calls!`, for the view's `&self` methods.
+macro_rules! owner_calls_ref {
+    ($(
+        $(#[$meta:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
+    )*) => {
+        impl BufferEvent {
+            $(
+                $(#[$meta])*
+                #[doc = owner_calls!(@doc $name)]
+                #[track_caller]
+                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    self.view_ref(stringify!($name)).$name($($arg),*)
+                }
+            )*
+        }
+    };
+}
+
+owner_calls! {
+    fn enable(&mut self, what: Flags) -> Result<()>;
+    fn disable(&mut self, what: Flags) -> Result<()>;
+    fn set_timeouts(&mut self, read: Option<Duration>, write: Option<Duration>) -> Result<()>;
+    fn set_common_timeouts(&mut self, read: Option<CommonTimeout>, write: Option<CommonTimeout>) -> Result<()>;
+    fn set_read_watermark(&mut self, low: usize, high: usize) -> Result<()>;
+    fn set_write_watermark(&mut self, low: usize, high: usize) -> Result<()>;
+    fn write(&mut self, data: &[u8]) -> Result<()>;
+    fn write_direct(&mut self, data: &[u8]) -> Result<()>;
+    fn write_buffer(&mut self, buf: &mut EvBufferRef) -> Result<()>;
+    fn read(&mut self, out: &mut [u8]) -> usize;
+    fn flush(&mut self, what: Flags, mode: FlushMode) -> Result<bool>;
+    fn set_priority(&mut self, priority: u8) -> Result<()>;
+    fn set_max_single_read(&mut self, n: usize) -> Result<()>;
+    fn set_max_single_write(&mut self, n: usize) -> Result<()>;
+    fn connect(&mut self, addr: SocketAddr) -> Result<()>;
+}
+
+owner_calls_ref! {
+    fn enabled(&self) -> Flags;
+    fn read_watermark(&self) -> (usize, usize);
+    fn write_watermark(&self) -> (usize, usize);
+    fn fd(&self) -> Option<RawFd>;
+    fn priority(&self) -> u8;
+    fn max_single_read(&self) -> usize;
+    fn max_single_write(&self) -> usize;
+    fn dns_error(&self) -> Option<crate::dns::DnsError>;
+    fn shutdown(&self, how: std::net::Shutdown) -> Result<()>;
+    fn socket_error(&self) -> Option<i32>;
+    fn input_len(&self) -> usize;
+    fn output_len(&self) -> usize;
+}
+
+#[cfg(all(feature = "openssl", libevent_openssl))]
+owner_calls! {
+    fn openssl_error(&mut self) -> Option<super::SslError>;
+    fn set_allow_dirty_shutdown(&mut self, allow: bool) -> Result<()>;
+    fn close_notify(&mut self) -> Result<()>;
+}
+
+#[cfg(all(feature = "openssl", libevent_openssl))]
+owner_calls_ref! {
+    fn allow_dirty_shutdown(&self) -> bool;
+}
+
+impl BufferEvent {
+    /// The raw `struct bufferevent *` (it stays owned by this handle).
+    pub fn as_raw(&self) -> *mut sys::bufferevent {
+        self.raw.as_ptr()
+    }
+}
+
+impl std::fmt::Debug for BufferEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.cbs.state().get() != Borrow::Free {
+            return f.write_str("BufferEvent { in use }");
+        }
+        // SAFETY: live, and nothing else uses it now (the state is free); the view does
+        // not outlive this call.
+        unsafe { BufferEventRef::from_raw(self.raw.as_ptr()) }.fmt(f)
     }
 }
 

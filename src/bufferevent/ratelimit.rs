@@ -176,12 +176,14 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn set_rate_limit(&mut self, cfg: Option<Rc<RateLimit>>) -> Result<()> {
+        self.check("set_rate_limit");
         let p = cfg
             .as_ref()
             .map_or(std::ptr::null_mut(), |c| c.raw.as_ptr());
         // SAFETY: raw live; cfg kept alive in self while in use.
         unsafe { call!(sys::bufferevent_set_rate_limit(self.raw.as_ptr(), p)) }?;
         self.extra_mut().rate = cfg;
+        self.limits_changed();
         Ok(())
     }
 
@@ -197,6 +199,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn join_rate_limit_group(&mut self, group: &Rc<RateLimitGroup>) -> Result<()> {
+        self.check("join_rate_limit_group");
         // SAFETY: both live; the group is kept alive by self while it is a member.
         unsafe {
             call!(sys::bufferevent_add_to_rate_limit_group(
@@ -205,6 +208,7 @@ impl BufferEvent {
             ))
         }?;
         self.extra_mut().group = Some(group.clone());
+        self.limits_changed();
         Ok(())
     }
 
@@ -221,6 +225,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn leave_rate_limit_group(&mut self) -> Result<()> {
+        self.check("leave_rate_limit_group");
         if self.extra.as_mut().and_then(|x| x.group.take()).is_some() {
             // SAFETY: raw live and in a group.
             unsafe {
@@ -229,7 +234,19 @@ impl BufferEvent {
                 ))
             }?;
         }
+        self.limits_changed();
         Ok(())
+    }
+
+    /// `write_direct` sends at once only without a rate limit or group.
+    fn limits_changed(&mut self) {
+        let limited = self
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.rate.is_some() || x.group.is_some());
+        self.cbs
+            .direct
+            .set(self.cbs.kind == super::Kind::Socket && !limited);
     }
 }
 

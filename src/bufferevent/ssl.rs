@@ -151,7 +151,7 @@ impl BufferEvent {
             ))
         };
         match raw {
-            Ok(raw) => Ok(Self::adopt(base, raw, Kind::Ssl)),
+            Ok(raw) => Ok(Self::adopt(base, raw, Kind::Ssl, None)),
             Err(e) => {
                 // SAFETY: not taken by libevent: ours to free.
                 unsafe {
@@ -194,8 +194,10 @@ impl BufferEvent {
                 return Err(e);
             }
         };
+        // What C links to the underlying bufferevent is linked to the filter now.
+        let group = underlying.cbs.group().cloned();
         let kept = underlying.into_underlying();
-        let mut bev = Self::adopt(&base, raw, Kind::Ssl);
+        let mut bev = Self::adopt(&base, raw, Kind::Ssl, group);
         bev.extra_mut().filter_under = Some(Box::new(kept));
         Ok(bev)
     }

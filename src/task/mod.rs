@@ -274,6 +274,23 @@ impl WakeSlot {
         self.0.set(Some(waiter));
     }
 
+    /// [`wake`](Self::wake) when `now`; otherwise the task is polled from the loop, not
+    /// from here (the caller still holds what the task would use).
+    pub(crate) fn wake_after(&self, now: bool) {
+        if now {
+            return self.wake();
+        }
+        match self.0.take() {
+            None => {}
+            Some(Waiter::Other(w)) => w.wake(),
+            Some(Waiter::Task(t)) => {
+                if let Some(task) = t.upgrade() {
+                    task.wakeup.wake_by_ref();
+                }
+            }
+        }
+    }
+
     /// Wakes whoever waits (see the type's documentation), if anyone does.
     pub(crate) fn wake(&self) {
         match self.0.take() {

@@ -205,17 +205,19 @@ impl TcpStream {
             write_shut: Cell::new(false),
             write_timeout: Cell::new(None),
         });
+        // Each callback wakes its task last, after `release`: the task may be polled
+        // right there (see WakeSlot) and use the stream's bufferevent through its owner.
         let s = st.clone();
-        bev.on_read(move |bev| {
+        bev.on_read_internal(move |bev, cbs| {
             if bev.input().len() >= s.read_limit.get() && bev.disable(Flags::READ).is_ok() {
                 s.read_paused.set(true);
             }
-            s.read_waker.wake();
-        })?;
+            s.read_waker.wake_after(cbs.release());
+        });
         let s = st.clone();
-        bev.on_write(move |_| s.write_waker.wake())?;
+        bev.on_write_internal(move |_, cbs| s.write_waker.wake_after(cbs.release()));
         let s = st.clone();
-        bev.on_event(move |bev, what| {
+        bev.on_event_internal(move |bev, what, cbs| {
             // First, before anything can change errno.
             let errno = io::Error::last_os_error().raw_os_error();
             let (mut read, mut write) = (false, false);
@@ -243,13 +245,14 @@ impl TcpStream {
                 }
             }
             // Last: a task polled from here may drop the stream.
+            let now = cbs.release();
             if read {
-                s.read_waker.wake();
+                s.read_waker.wake_after(now);
             }
             if write {
-                s.write_waker.wake();
+                s.write_waker.wake_after(now);
             }
-        })?;
+        });
         let half = DEFAULT_BUFFER / 2;
         bev.set_write_watermark(half, 0)?;
         bev.enable(Flags::READ | Flags::WRITE)?;
@@ -300,8 +303,8 @@ impl TcpStream {
     /// many streams share (an idle timeout) becomes a libevent common timeout, as for
     /// [`sleep`](super::sleep).
     pub fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()> {
+        let base = self.core.base();
         self.core.with(|b| {
-            let base = b.base().clone();
             let common = |d: Option<Duration>| d.map(|d| super::time::common_for(&base, d));
             match (common(read), common(write)) {
                 (Some(None), _) | (_, Some(None)) => b.set_timeouts(read, write),
@@ -340,12 +343,12 @@ impl TcpStream {
 
     /// Bytes read from the socket that no read has taken yet.
     pub fn buffered_input(&self) -> usize {
-        self.core.with(|b| b.input().len())
+        self.core.with(|b| b.input_len())
     }
 
     /// Bytes written that libevent has not yet handed to the socket.
     pub fn buffered_output(&self) -> usize {
-        self.core.with(|b| b.output().len())
+        self.core.with(|b| b.output_len())
     }
 
     /// The bufferevent underneath, for what this type does not wrap (priorities, rate
@@ -356,10 +359,19 @@ impl TcpStream {
 }
 
 impl Core {
-    fn with<R>(&self, f: impl FnOnce(&mut BufferEvent) -> R) -> R {
+    fn base(&self) -> EventBase {
+        let b = self.bev.borrow();
+        b.as_ref()
+            .expect("the bufferevent lives as long as the stream")
+            .base()
+            .clone()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BufferEventRef) -> R) -> R {
         let mut b = self.bev.borrow_mut();
-        f(b.as_mut()
-            .expect("the bufferevent lives as long as the stream"))
+        b.as_mut()
+            .expect("the bufferevent lives as long as the stream")
+            .with(f)
     }
 
     fn fd_addr(&self, peer: bool) -> io::Result<SocketAddr> {
@@ -404,7 +416,7 @@ impl Core {
     fn poll_read_with(
         &self,
         cx: &mut Context<'_>,
-        take: impl FnOnce(&mut BufferEvent) -> usize,
+        take: impl FnOnce(&mut BufferEventRef) -> usize,
     ) -> Poll<io::Result<usize>> {
         let st = &self.st;
         self.with(|bev| {
@@ -510,7 +522,7 @@ impl Drop for Core {
         let Some(bev) = self.bev.get_mut().take() else {
             return;
         };
-        if bev.output().is_empty() || self.st.failure.get().is_some() {
+        if bev.output_len() == 0 || self.st.failure.get().is_some() {
             return; // freed here, closing the socket
         }
         linger(bev, self.st.write_timeout.get());
@@ -618,7 +630,7 @@ write_traits!(TcpStream, WriteHalf);
 impl std::fmt::Debug for WriteHalf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteHalf")
-            .field("queued", &self.core.with(|b| b.output().len()))
+            .field("queued", &self.core.with(|b| b.output_len()))
             .finish()
     }
 }

@@ -104,7 +104,7 @@ fn ping_pong(base: &EventBase, msg: &[u8], n: usize, max_read: Option<usize>) ->
     let reads = Rc::new(Cell::new(0usize));
     let r = reads.clone();
     bev.on_read(move |bev| {
-        let len = bev.input().len();
+        let len = bev.input_len();
         bev.input_mut().drain(len).expect("drain");
         r.set(r.get() + 1);
     })
@@ -142,7 +142,7 @@ fn held_by_pending(base: &EventBase, msg: &[u8], max_read: Option<usize>) -> usi
     while !got.get() {
         base.run(LoopFlags::ONCE).expect("loop");
     }
-    assert_eq!(bev.input().len(), msg.len(), "one read took it all");
+    assert_eq!(bev.input_len(), msg.len(), "one read took it all");
     LIVE.load(Relaxed).saturating_sub(before)
 }
 

@@ -3,9 +3,11 @@
 
 use super::metrics::add;
 use super::worker::State;
-use super::{conn_key, with_state, TRIM_DELAY};
+use super::TRIM_DELAY;
 use crate::protocol::{Action, Framer};
-use libevent::{BevEvent, BufferEvent, BufferEventRef, Flags};
+use libevent::{BevEvent, BufferEventRef, Flags};
+use std::cell::RefCell;
+use std::rc::Weak;
 
 /// Where a connection is in its life. Each variant is a legal state; the transitions are
 /// the methods of [`State`] below.
@@ -22,41 +24,76 @@ pub(super) enum Phase {
     /// Output written and FIN sent; discarding input until the peer closes (or the
     /// linger timeout). Its slot is already free.
     Lingering,
+    /// Removed from the worker: its bufferevent is freed (or about to be).
+    Gone,
 }
 
 impl Phase {
     /// Decided to close (flushing or lingering).
     fn closing(self) -> bool {
-        matches!(self, Phase::Flushing | Phase::Lingering)
+        matches!(self, Phase::Flushing | Phase::Lingering | Phase::Gone)
     }
 }
 
-/// A connection, keyed in `State::conns` by its bufferevent's address (see [`conn_key`]).
+/// A connection's state, kept by libevent beside its bufferevent's callbacks (the
+/// bufferevent's context), which get it with the bufferevent itself. `State::conns` holds
+/// the bufferevent, by id.
 pub(super) struct Conn {
     pub(super) id: u64,
-    pub(super) bev: BufferEvent,
     framer: Framer,
     pub(super) phase: Phase,
+    /// The worker, for what connections share (counters, the log, the slots).
+    worker: Weak<RefCell<State>>,
 }
 
 impl Conn {
-    pub(super) fn new(id: u64, bev: BufferEvent) -> Conn {
+    pub(super) fn new(id: u64, worker: Weak<RefCell<State>>) -> Conn {
         Conn {
             id,
-            bev,
             framer: Framer::new(),
             phase: Phase::Open,
+            worker,
         }
     }
 
     /// Counted against `--max-connections` (a lingering one no longer is).
     pub(super) fn holds_slot(&self) -> bool {
-        self.phase != Phase::Lingering
+        !matches!(self.phase, Phase::Lingering | Phase::Gone)
     }
 
     /// Not yet decided to close.
     pub(super) fn is_serving(&self) -> bool {
         !self.phase.closing()
+    }
+}
+
+/// A connection's callbacks: plain functions (boxing them allocates nothing), which reach
+/// the worker through the connection's context.
+pub(super) fn on_read(bev: &mut BufferEventRef, conn: &mut Conn) {
+    if let Some(st) = conn.worker.upgrade() {
+        if let Ok(mut st) = st.try_borrow_mut() {
+            st.on_read(bev, conn);
+        }
+    }
+}
+
+/// The write callback: matters while paused or flushing.
+pub(super) fn on_drained(bev: &mut BufferEventRef, conn: &mut Conn) {
+    if conn.phase == Phase::Open {
+        return;
+    }
+    if let Some(st) = conn.worker.upgrade() {
+        if let Ok(mut st) = st.try_borrow_mut() {
+            st.on_drained(bev, conn);
+        }
+    }
+}
+
+pub(super) fn on_event(bev: &mut BufferEventRef, conn: &mut Conn, what: BevEvent) {
+    if let Some(st) = conn.worker.upgrade() {
+        if let Ok(mut st) = st.try_borrow_mut() {
+            st.on_event(bev, conn, what);
+        }
     }
 }
 
@@ -71,10 +108,7 @@ pub(super) enum Close {
 }
 
 impl State {
-    pub(super) fn on_read(&mut self, key: usize, bev: &mut BufferEventRef) {
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
+    fn on_read(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
         if conn.phase.closing() {
             let _ = bev.input_mut().drain(usize::MAX);
             return;
@@ -95,65 +129,52 @@ impl State {
             Action::Reply(reply) => {
                 add(&counters.replies, 1);
                 add(&counters.bytes_sent, reply.len() as u64);
-                if conn.bev.write_direct(reply).is_err() {
-                    self.close(key, Close::Error);
+                if bev.write_direct(reply).is_err() {
+                    self.close(bev, conn, Close::Error);
                     return;
                 }
                 if bev.output().len() > self.shared.cfg.output_limit {
-                    self.pause(key);
+                    self.pause(bev, conn);
                 }
             }
-            Action::Quit => self.close(key, Close::Quit),
+            Action::Quit => self.close(bev, conn, Close::Quit),
         }
     }
 
     /// Fix 2: a client that sends without reading stops being read from until its
-    /// output drains to half the limit.
-    fn pause(&mut self, key: usize) {
+    /// output drains to half the limit (the write callback, `on_drained`).
+    fn pause(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
         let low = self.shared.cfg.output_limit / 2;
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
         conn.phase = Phase::Paused;
-        let r = conn
-            .bev
+        let r = bev
             .disable(Flags::READ)
-            .and_then(|_| conn.bev.set_write_watermark(low, 0))
-            .and_then(|_| conn.bev.on_write(on_drained));
+            .and_then(|_| bev.set_write_watermark(low, 0));
         if r.is_err() {
-            self.close(key, Close::Error);
+            self.close(bev, conn, Close::Error);
         }
     }
 
-    fn on_drained(&mut self, key: usize, bev: &mut BufferEventRef) {
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
+    fn on_drained(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
         match conn.phase {
-            Phase::Flushing if bev.output().is_empty() => self.linger(key),
+            Phase::Flushing if bev.output().is_empty() => self.linger(bev, conn),
             Phase::Paused => {
                 conn.phase = Phase::Open;
-                let r = conn
-                    .bev
+                let r = bev
                     .set_write_watermark(0, 0)
-                    .and_then(|_| conn.bev.clear_write_callback())
-                    .and_then(|_| conn.bev.enable(Flags::READ));
+                    .and_then(|_| bev.enable(Flags::READ));
                 if r.is_err() {
-                    self.close(key, Close::Error);
+                    self.close(bev, conn, Close::Error);
                 }
             }
-            Phase::Open | Phase::Flushing | Phase::Lingering => {}
+            Phase::Open | Phase::Flushing | Phase::Lingering | Phase::Gone => {}
         }
     }
 
-    pub(super) fn on_event(&mut self, key: usize, what: BevEvent) {
-        let Some(conn) = self.conns.get(&key) else {
-            return;
-        };
+    fn on_event(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, what: BevEvent) {
         if conn.phase.closing() {
             // A write error or timeout while flushing, or the peer's close (or the linger
             // timeout) while lingering: done.
-            self.remove(key);
+            self.remove(conn);
             return;
         }
         // The original checks in this order.
@@ -166,13 +187,14 @@ impl State {
         } else {
             return;
         };
-        self.close(key, why);
+        self.close(bev, conn, why);
     }
 
-    pub(super) fn close(&mut self, key: usize, why: Close) {
-        let Some(id) = self.conns.get(&key).map(|c| c.id) else {
+    pub(super) fn close(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, why: Close) {
+        if conn.phase == Phase::Gone {
             return;
-        };
+        }
+        let id = conn.id;
         self.counters().closed(why);
         match why {
             Close::Eof => self
@@ -191,72 +213,67 @@ impl State {
         // Fix 3: replies already produced are written out before the close, except when
         // the socket is broken or the peer stopped taking data.
         let flush = matches!(why, Close::Quit | Close::Eof | Close::Shutdown);
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
         if !flush {
-            self.remove(key);
+            self.remove(conn);
             return;
         }
         conn.phase = Phase::Flushing;
-        if conn.bev.output().is_empty() {
-            self.linger(key);
+        if bev.output().is_empty() {
+            self.linger(bev, conn);
             return;
         }
-        let r = conn
-            .bev
+        let r = bev
             .disable(Flags::READ)
-            .and_then(|_| conn.bev.set_write_watermark(0, 0))
-            .and_then(|_| conn.bev.on_write(on_drained))
-            .and_then(|_| conn.bev.enable(Flags::WRITE));
+            .and_then(|_| bev.set_write_watermark(0, 0))
+            .and_then(|_| bev.enable(Flags::WRITE));
         if r.is_err() {
-            self.remove(key);
+            self.remove(conn);
         }
     }
 
     /// Everything written: send FIN and wait (up to LINGER) for the peer's, discarding
     /// what it still sends. Closing at once with unread input would make the kernel send
     /// a reset, which can destroy replies still on their way to the peer.
-    fn linger(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
+    fn linger(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
         // Over TLS, the end of the stream is close_notify, then the FIN.
-        super::tls::close_notify(&mut conn.bev);
-        if conn.bev.shutdown(std::net::Shutdown::Write).is_err() {
-            self.remove(key);
+        super::tls::close_notify(bev);
+        if bev.shutdown(std::net::Shutdown::Write).is_err() {
+            self.remove(conn);
             return;
         }
-        let r = conn
-            .bev
+        let r = bev
             .set_common_timeouts(Some(self.linger_timeout), Some(self.linger_timeout))
-            .and_then(|_| conn.bev.disable(Flags::WRITE))
-            .and_then(|_| conn.bev.enable(Flags::READ));
+            .and_then(|_| bev.disable(Flags::WRITE))
+            .and_then(|_| bev.enable(Flags::READ));
         if r.is_err() {
-            self.remove(key);
+            self.remove(conn);
         } else {
             conn.phase = Phase::Lingering;
             self.slot_freed();
         }
     }
 
-    pub(super) fn remove(&mut self, key: usize) {
-        // Dropping the BufferEvent frees it and closes the socket (also from inside its
-        // own callback: the safe crate keeps it alive until the callback returns).
-        let Some(conn) = self.conns.remove(&key) else {
+    /// Done with the connection: its bufferevent leaves the table and is freed (also from
+    /// inside its own callback: the safe crate keeps it alive until the callback
+    /// returns). During the shutdown the table may not hold it: the shutdown frees it.
+    pub(super) fn remove(&mut self, conn: &mut Conn) {
+        if conn.phase == Phase::Gone {
             return;
-        };
-        self.counters().open.store(
-            self.conns.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        if conn.holds_slot() {
+        }
+        let held = conn.holds_slot();
+        conn.phase = Phase::Gone;
+        drop(self.conns.remove(&conn.id));
+        self.open -= 1;
+        self.counters()
+            .open
+            .store(self.open as u64, std::sync::atomic::Ordering::Relaxed);
+        if held {
             self.slot_freed();
         }
-        if self.conns.is_empty() {
+        if self.open == 0 {
             self.idle();
         }
-        if self.shutting_down && self.conns.is_empty() {
+        if self.shutting_down && self.open == 0 {
             self.finish();
         }
     }
@@ -288,10 +305,4 @@ impl State {
         self.shared.release(self.index);
         self.resume();
     }
-}
-
-/// The write callback while paused or flushing; it captures nothing, so setting it
-/// allocates nothing.
-fn on_drained(bev: &mut BufferEventRef) {
-    with_state(|st| st.on_drained(conn_key(bev), bev))
 }

@@ -27,7 +27,6 @@ use crate::config::Config;
 use crate::log::Log;
 use anyhow::{anyhow, Context, Result};
 use bell::Bell;
-use libevent::BufferEventRef;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Weak;
@@ -104,22 +103,11 @@ impl Shared {
     }
 }
 
-thread_local! {
-    /// The state of the worker whose loop runs on this thread.
-    static WORKER: RefCell<Weak<RefCell<State>>> = const { RefCell::new(Weak::new()) };
-}
-
-/// The key of a connection in `State::conns`: its bufferevent's address, unique while
-/// the connection is in the table (it leaves the table before the bufferevent is freed).
-fn conn_key(bev: &BufferEventRef) -> usize {
-    bev.as_raw() as usize
-}
-
-/// Runs `f` on this thread's worker state.
-fn with_state(f: impl FnOnce(&mut State)) {
-    if let Some(st) = WORKER.with(|w| w.borrow().upgrade()) {
-        // Callbacks never nest (libevent runs them one at a time, and nothing here runs
-        // one synchronously), so the state is free.
+/// Runs `f` on a worker's state, if the worker is still there. Callbacks never nest
+/// (libevent runs them one at a time, and nothing here runs one synchronously), so the
+/// state is free.
+fn with_state(worker: &Weak<RefCell<State>>, f: impl FnOnce(&mut State)) {
+    if let Some(st) = worker.upgrade() {
         if let Ok(mut st) = st.try_borrow_mut() {
             f(&mut st);
         }

@@ -2,7 +2,7 @@
 //! connection and end the loops; `Daemon is shutting down...` comes once all are done.
 //! SIGHUP reopens the log file.
 
-use super::conn::Close;
+use super::conn::{Close, Conn, Phase};
 use super::with_state;
 use super::worker::State;
 use libevent::Event;
@@ -28,20 +28,31 @@ impl State {
         self.listening = false;
         // Never served: they go the way of the kernel's backlog.
         self.waiting.clear();
-        // In the order they were accepted, as the log of one worker always was.
-        let mut open: Vec<(u64, usize)> = self.conns.iter().map(|(&k, c)| (c.id, k)).collect();
-        open.sort_unstable();
-        for (_, key) in open {
-            if self.conns.get(&key).is_some_and(|c| c.is_serving()) {
-                self.close(key, Close::Shutdown);
+        // In the order they were accepted, as the log of one worker always was. Each is
+        // taken out of the table for its close, which may free it.
+        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(mut bev) = self.conns.remove(&id) else {
+                continue;
+            };
+            let gone = bev.with_context(|bev, conn: &mut Conn| {
+                if conn.is_serving() {
+                    self.close(bev, conn, Close::Shutdown);
+                }
+                conn.phase == Phase::Gone
+            });
+            if !gone {
+                self.conns.insert(id, bev);
             }
         }
-        if self.conns.is_empty() {
+        if self.open == 0 {
             self.finish();
         } else {
             // Peers that do not read get the timeout (or 5 s) to take their replies.
             let grace = Duration::from_secs(self.shared.cfg.timeout.clamp(1, 5));
-            if let Ok(timer) = Event::timer(&self.base, |_| with_state(|st| st.force_close())) {
+            let w = self.me.clone();
+            if let Ok(timer) = Event::timer(&self.base, move |_| with_state(&w, |st| st.force_close())) {
                 if timer.add(Some(grace)).is_ok() {
                     // The timer lives as long as the loop; it is freed with the state.
                     self.grace_timer = Some(timer);
@@ -73,11 +84,12 @@ impl State {
 
     /// The grace period is over: whatever is still open is dropped.
     fn force_close(&mut self) {
-        for (_, conn) in self.conns.drain() {
-            if conn.holds_slot() {
+        for (_, mut bev) in self.conns.drain() {
+            if bev.with_context(|_, conn: &mut Conn| conn.holds_slot()) {
                 self.shared.active.fetch_sub(1, SeqCst);
             }
         }
+        self.open = 0;
         self.finish();
     }
 

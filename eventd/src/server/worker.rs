@@ -2,9 +2,9 @@
 //! one thread. Accepting, the connection limit (fix 1) and the back-off after a failed
 //! accept live here; connections in conn.rs, the shutdown in shutdown.rs.
 
-use super::conn::Conn;
+use super::conn::{self, Conn};
 use super::metrics::{self, add};
-use super::{conn_key, trim, with_state, Shared, ACCEPT_BACKOFF, LINGER, WORKER};
+use super::{trim, with_state, Shared, ACCEPT_BACKOFF, LINGER};
 use anyhow::{Context, Result};
 use libevent::{
     BufferEvent, CommonTimeout, Event, EventBase, Flags, Http, Listener, ListenerFlags, Options,
@@ -14,19 +14,24 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A worker's state, reached from its callbacks through the thread-local [`WORKER`].
+/// A worker's state, reached from its callbacks through a `Weak` (the connections',
+/// through their context).
 pub(super) struct State {
+    /// This state, for the callbacks it sets up.
+    pub(super) me: Weak<RefCell<State>>,
     pub(super) index: usize,
     pub(super) shared: Arc<Shared>,
     pub(super) base: EventBase,
-    /// Boxed: the table's slots stay two words, which at tens of thousands of idle
-    /// connections (and the table's spare capacity) costs less memory than inline ones.
-    pub(super) conns: HashMap<usize, Box<Conn>>,
+    /// The open connections' bufferevents, by id (each one's state is its context).
+    pub(super) conns: HashMap<u64, BufferEvent>,
+    /// How many connections are open (during the shutdown, one may be out of the table
+    /// for a moment).
+    pub(super) open: usize,
     /// The reply being built; shared by the worker's connections.
     pub(super) reply: Vec<u8>,
     /// Accepted while every slot was taken (another worker took the last one between
@@ -76,19 +81,17 @@ impl State {
             None => BufferEvent::from_tcp(&self.base, stream, Options::empty()).map_err(Into::into),
         }
         .and_then(|mut bev| {
-            self.setup(&mut bev)?;
+            self.setup(&mut bev, id)?;
             Ok(bev)
         });
         match bev {
             Ok(bev) => {
-                self.conns
-                    .insert(conn_key(&bev), Box::new(Conn::new(id, bev)));
+                self.conns.insert(id, bev);
+                self.open += 1;
                 let c = self.counters();
                 add(&c.connections, 1);
-                c.open.store(
-                    self.conns.len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                c.open
+                    .store(self.open as u64, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => {
                 self.shared.log(format_args!("Error: {e} (id = {id})..."));
@@ -97,11 +100,13 @@ impl State {
         }
     }
 
-    /// The callbacks capture nothing (the worker's state is thread-local and the
-    /// connection is found by its bufferevent), so boxing them allocates nothing.
-    fn setup(&self, bev: &mut BufferEvent) -> libevent::Result<()> {
-        bev.on_read(|bev| with_state(|st| st.on_read(conn_key(bev), bev)))?;
-        bev.on_event(|bev, what| with_state(|st| st.on_event(conn_key(bev), what)))?;
+    /// The connection's state goes beside its callbacks, which capture nothing (so
+    /// boxing them allocates nothing).
+    fn setup(&self, bev: &mut BufferEvent, id: u64) -> libevent::Result<()> {
+        bev.set_context(Conn::new(id, self.me.clone()));
+        bev.on_read_with(conn::on_read)?;
+        bev.on_write_with(conn::on_drained)?;
+        bev.on_event_with(conn::on_event)?;
         bev.set_common_timeouts(self.idle_timeout, self.idle_timeout)?;
         bev.set_read_watermark(0, self.shared.cfg.read_high_watermark)?;
         bev.enable(Flags::READ)
@@ -214,7 +219,9 @@ impl Worker {
             .then(|| base.common_timeout(Duration::from_secs(timeout)))
             .transpose()?;
         let linger_timeout = base.common_timeout(LINGER)?;
-        let state = Rc::new(RefCell::new(State {
+        let state = Rc::new_cyclic(|me| RefCell::new(State {
+            me: me.clone(),
+            open: 0,
             idle_timeout,
             linger_timeout,
             index,
@@ -234,33 +241,40 @@ impl Worker {
             grace_timer: None,
             metrics: None,
         }));
-        WORKER.with(|w| *w.borrow_mut() = Rc::downgrade(&state));
+        let w = Rc::downgrade(&state);
         let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
         if shared.bells.len() > 1 || shared.cfg.reuse_port {
             flags |= ListenerFlags::REUSEABLE_PORT;
         }
         let mut listener =
-            Listener::bind(&base, addr, shared.cfg.backlog, flags, |stream, _peer| {
-                with_state(|st| st.accept(stream))
+            Listener::bind(&base, addr, shared.cfg.backlog, flags, {
+                let w = w.clone();
+                move |stream, _peer| with_state(&w, |st| st.accept(stream))
             })
             .map_err(io::Error::from)
             .with_context(|| format!("cannot listen on {addr}"))?;
-        listener.on_error(|e| with_state(|st| st.accept_failed(e)))?;
-        let backoff_timer = Event::timer(&base, |_| with_state(|st| st.backoff_over()))?;
+        let w2 = w.clone();
+        listener.on_error(move |e| with_state(&w2, |st| st.accept_failed(e)))?;
+        let w2 = w.clone();
+        let backoff_timer = Event::timer(&base, move |_| with_state(&w2, |st| st.backoff_over()))?;
         let trim_timer = Event::timer(&base, |_| trim())?;
         let bell_fd = shared.bells[index].rx.as_raw_fd();
-        let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, |_| {
-            with_state(|st| st.on_bell())
+        let w2 = w.clone();
+        let bell_event = Event::new(&base, bell_fd, Flags::READ | Flags::PERSIST, move |_| {
+            with_state(&w2, |st| st.on_bell())
         })?;
         bell_event.add(None)?;
         let mut signals = Vec::new();
         if index == 0 {
             for sig in [libc::SIGINT, libc::SIGTERM] {
-                let ev = Event::signal(&base, sig, |_| with_state(|st| st.shutdown()))?;
+                let w2 = w.clone();
+                let ev = Event::signal(&base, sig, move |_| with_state(&w2, |st| st.shutdown()))?;
                 ev.add(None)?;
                 signals.push(ev);
             }
-            let hup = Event::signal(&base, libc::SIGHUP, |_| with_state(|st| st.reopen_log()))?;
+            let w2 = w.clone();
+            let hup =
+                Event::signal(&base, libc::SIGHUP, move |_| with_state(&w2, |st| st.reopen_log()))?;
             hup.add(None)?;
             signals.push(hup);
         }
