@@ -367,8 +367,11 @@ impl Core {
             .clone()
     }
 
+    #[track_caller]
     fn with<R>(&self, f: impl FnOnce(&mut BufferEventRef) -> R) -> R {
-        let mut b = self.bev.borrow_mut();
+        let Ok(mut b) = self.bev.try_borrow_mut() else {
+            panic!("a TcpStream was used inside its own with_bufferevent")
+        };
         b.as_mut()
             .expect("the bufferevent lives as long as the stream")
             .with(f)
