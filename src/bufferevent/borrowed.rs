@@ -261,7 +261,11 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn input(&self) -> &EvBufferRef {
-        // SAFETY: the input buffer lives as long as the bufferevent.
+        // SAFETY: the input buffer lives as long as the bufferevent, and while this view
+        // is borrowed nothing else changes it: the view is the bufferevent's only one in
+        // use (ARCHITECTURE.md, "The aliasing model": its owner refuses to act, its other
+        // callbacks and its pair's wait, and no loop runs inside `with`), and C changes
+        // it only inside calls that take `&mut` of this view or of the buffer.
         unsafe { &*(sys::bufferevent_get_input(self.as_raw()) as *const EvBufferRef) }
     }
 
@@ -278,7 +282,8 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn input_mut(&mut self) -> &mut EvBufferRef {
-        // SAFETY: as above; `&mut self` makes the borrow unique.
+        // SAFETY: as above; `&mut self` of the bufferevent's only view in use makes the
+        // borrow unique.
         unsafe { EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())) }
     }
 
@@ -294,7 +299,7 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn output(&self) -> &EvBufferRef {
-        // SAFETY: the output buffer lives as long as the bufferevent.
+        // SAFETY: as for `input`.
         unsafe { &*(sys::bufferevent_get_output(self.as_raw()) as *const EvBufferRef) }
     }
 
@@ -326,7 +331,8 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn buffers_mut(&mut self) -> (&mut EvBufferRef, &mut EvBufferRef) {
-        // SAFETY: a bufferevent's input and output are two different live evbuffers.
+        // SAFETY: a bufferevent's input and output are two different live evbuffers, each
+        // borrowed uniquely for the reason `input_mut` gives.
         unsafe {
             (
                 EvBufferRef::from_raw(sys::bufferevent_get_input(self.as_raw())),

@@ -213,7 +213,8 @@ impl super::BufferEventRef {
     /// cipher...); `None` for a bufferevent that is not TLS.
     pub fn ssl(&self) -> Option<&SslRef> {
         let p = self.ssl_ptr();
-        // SAFETY: a live SSL owned by the bufferevent, borrowed for &self.
+        // SAFETY: a live SSL owned by the bufferevent, borrowed for &self of its only view
+        // in use (ARCHITECTURE.md, "The aliasing model"); OpenSSL types are opaque cells.
         (!p.is_null()).then(|| unsafe { SslRef::from_ptr(p) })
     }
 
