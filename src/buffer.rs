@@ -412,12 +412,14 @@ impl EvBufferRef {
     /// ```
     pub fn readln(&mut self, eol: Eol) -> Option<Vec<u8>> {
         let mut n: usize = 0;
-        // SAFETY: self live; the result is allocated by libevent and freed here, through
-        // libevent (the program may have replaced its allocator).
+        // Draining may run callbacks, as remove.
+        // SAFETY: self live; n is a valid out pointer.
         let p = crate::panic::sync(|| unsafe {
             call!(sys::evbuffer_readln(self.as_raw(), &mut n, eol.raw()))
         })
         .ok()?;
+        // SAFETY: libevent allocated the n-byte line; copied, then freed through libevent
+        // (the program may have replaced its allocator).
         unsafe {
             let line = std::slice::from_raw_parts(p.as_ptr() as *const u8, n).to_vec();
             sys::event_mm_free_(p.as_ptr() as *mut c_void);

@@ -21,6 +21,7 @@
 //! | `EV_READ`, `EV_WRITE`, `EV_PERSIST`, `EV_ET`, `EV_CLOSED`... | [`Flags`] |
 //! | `bufferevent_socket_new`, `_socket_connect`, `bufferevent_free` | [`BufferEvent::socket`], [`BufferEvent::from_tcp`], [`BufferEvent::connect_tcp`], `drop` |
 //! | `bufferevent_setcb` | [`BufferEvent::on_read`], [`BufferEvent::on_write`], [`BufferEvent::on_event`] |
+//! | `bufferevent_setcb`'s `cbarg` (one context for the three callbacks) | [`BufferEvent::set_context`], [`BufferEvent::on_read_with`], [`BufferEvent::on_write_with`], [`BufferEvent::on_event_with`], [`BufferEvent::with_context`] |
 //! | `bufferevent_enable`, `_disable`, `_get_enabled`, `_set_timeouts` | [`BufferEventRef::enable`], [`BufferEventRef::disable`], [`BufferEventRef::enabled`], [`BufferEventRef::set_timeouts`] |
 //! | `bufferevent_setwatermark`, `bufferevent_getwatermark` | [`BufferEventRef::set_read_watermark`], [`BufferEventRef::set_write_watermark`], [`BufferEventRef::read_watermark`], [`BufferEventRef::write_watermark`] |
 //! | `bufferevent_get_input`, `_get_output`, `_write`, `_read`, `_flush` | [`BufferEventRef::input`], [`BufferEventRef::output`], [`BufferEventRef::write`], [`BufferEventRef::read`], [`BufferEventRef::flush`] |
@@ -116,6 +117,19 @@
 //! The libevent way to use threads is a base (and its loop) per thread, with work handed
 //! between them by the program's own means; C code that shares a base across threads can
 //! still do so, as the base carries its lock.
+//!
+//! # One view of a C object at a time
+//!
+//! No safe program can reach memory libevent has freed or hold two mutable views of one C
+//! object. Most of that is the borrow checker's: every reference into C memory borrows
+//! the handle or view it came from, and everything that changes the object takes `&mut`.
+//! A bufferevent is also reached by its callbacks, so it is kept at run time: the view a
+//! callback receives is its only one in use while the callback runs. Its owner
+//! ([`BufferEvent`]) hands out no references (its buffers are reached through
+//! [`BufferEvent::with`], inside which no loop runs), and panics if used inside a callback
+//! of its own, or of its pair's other end; keep a connection's state in its context
+//! ([`BufferEvent::set_context`]) rather than capturing the owner. ARCHITECTURE.md ("The
+//! aliasing model") has the rules for every object.
 #![deny(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

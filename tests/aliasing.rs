@@ -39,7 +39,10 @@ fn an_owner_captured_in_its_own_callback_is_refused() {
             let first = me.input_mut().pullup(None).map(|s| s.to_vec());
             let mut held = o.borrow_mut();
             // Drain through the owner while `first`'s slice would still be in use.
-            held.as_mut().unwrap().with(|owner| owner.input_mut().drain(usize::MAX)).unwrap();
+            held.as_mut()
+                .unwrap()
+                .with(|owner| owner.input_mut().drain(usize::MAX))
+                .unwrap();
             r.set(first.map_or(0, |f| f.len()));
         })
         .unwrap();
@@ -86,8 +89,14 @@ fn owner_methods_inside_its_own_callback_panic_with_advice() {
     let msg = panic_of(|| {
         let _ = base.run(LoopFlags::NONBLOCK);
     });
-    assert!(msg.contains("BufferEvent::write on the owner while a callback"), "{msg}");
-    assert!(msg.contains("use the `&mut BufferEventRef` the callback receives"), "{msg}");
+    assert!(
+        msg.contains("BufferEvent::write on the owner while a callback"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("use the `&mut BufferEventRef` the callback receives"),
+        "{msg}"
+    );
     owner.borrow_mut().take();
 }
 
@@ -128,9 +137,16 @@ fn the_loop_does_not_run_inside_with() {
         let seen = view.input_mut().pullup(None).map(|s| s.to_vec());
         (base.run(LoopFlags::NONBLOCK).unwrap_err(), seen)
     });
-    assert!(err.to_string().contains("cannot run inside BufferEvent::with"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot run inside BufferEvent::with"),
+        "{err}"
+    );
     assert_eq!(seen.as_deref(), Some(&b"abc"[..]));
-    assert!(base.dispatch().is_ok(), "outside `with` the loop runs again");
+    assert!(
+        base.dispatch().is_ok(),
+        "outside `with` the loop runs again"
+    );
 }
 
 /// A timer's callback (another object) that reaches a bufferevent through its owner
@@ -172,7 +188,10 @@ fn another_objects_callback_cannot_reach_a_bufferevent_in_use() {
     base.run(LoopFlags::NONBLOCK).unwrap();
     let (held, panicked) = result.borrow_mut().take().expect("the read callback ran");
     assert_eq!(held, 5);
-    assert!(panicked, "the timer's use of the owner panicked out of the inner loop");
+    assert!(
+        panicked,
+        "the timer's use of the owner panicked out of the inner loop"
+    );
     drop(timer);
     b.borrow_mut().take();
 }
@@ -253,7 +272,10 @@ fn filters_without_deferred_callbacks_nest_one_view_at_a_time() {
         f.with_context(|_, s: &mut Seen| (s.reads, s.writes, s.write_inside_read));
     assert_eq!(reads, 1);
     assert!(writes >= 1);
-    assert!(!inside, "the typed write callback waited for the read callback's end");
+    assert!(
+        !inside,
+        "the typed write callback waited for the read callback's end"
+    );
 }
 
 /// An async stream owns its bufferevent; `with_bufferevent` lends it, and the stream
@@ -278,7 +300,15 @@ fn an_async_stream_and_its_bufferevent_are_not_used_at_once() {
 /// it. Valgrind checks no view reads freed memory.
 #[test]
 fn dropping_the_owner_inside_every_kind_of_callback() {
-    for kind in ["read", "write", "event", "read_with", "write_with", "event_with", "filter"] {
+    for kind in [
+        "read",
+        "write",
+        "event",
+        "read_with",
+        "write_with",
+        "event_with",
+        "filter",
+    ] {
         let base = EventBase::new().unwrap();
         let (mut a, b) = BufferEvent::pair(&base, Options::empty()).unwrap();
         let holder: Rc<RefCell<Option<BufferEvent>>> = Rc::new(RefCell::new(None));
@@ -292,15 +322,24 @@ fn dropping_the_owner_inside_every_kind_of_callback() {
         };
         let mut b = if kind == "filter" {
             let mut drop_it = Some(drop_it.clone());
-            let input = move |src: &mut libevent::EvBufferRef, dst: &mut libevent::EvBufferRef, _l: isize, _m| {
-                let r = dst.add_buffer(src).map_or(FilterResult::Error, |_| FilterResult::Ok);
+            let input = move |src: &mut libevent::EvBufferRef,
+                              dst: &mut libevent::EvBufferRef,
+                              _l: isize,
+                              _m| {
+                let r = dst
+                    .add_buffer(src)
+                    .map_or(FilterResult::Error, |_| FilterResult::Ok);
                 if let Some(f) = drop_it.take() {
                     f();
                 }
                 r
             };
-            let pass = |src: &mut libevent::EvBufferRef, dst: &mut libevent::EvBufferRef, _l: isize, _m| {
-                dst.add_buffer(src).map_or(FilterResult::Error, |_| FilterResult::Ok)
+            let pass = |src: &mut libevent::EvBufferRef,
+                        dst: &mut libevent::EvBufferRef,
+                        _l: isize,
+                        _m| {
+                dst.add_buffer(src)
+                    .map_or(FilterResult::Error, |_| FilterResult::Ok)
             };
             BufferEvent::filter(b, input, pass, Options::empty()).unwrap()
         } else {
@@ -348,7 +387,8 @@ fn dropping_the_owner_inside_every_kind_of_callback() {
             }
             // The other end finishes: this one gets EOF.
             "event" | "event_with" => {
-                a.flush(Flags::WRITE, libevent::FlushMode::Finished).unwrap();
+                a.flush(Flags::WRITE, libevent::FlushMode::Finished)
+                    .unwrap();
             }
             _ => a.write(b"in").unwrap(),
         }
@@ -374,6 +414,10 @@ fn context_types_are_checked() {
         a.with_context(|_, _: &mut String| ());
     });
     assert!(msg.contains("is not a alloc::string::String"), "{msg}");
-    assert_eq!(a.with_context(|_, n: &mut u8| *n), 5, "the context survived");
+    assert_eq!(
+        a.with_context(|_, n: &mut u8| *n),
+        5,
+        "the context survived"
+    );
     let _ = BevEvent::EOF;
 }

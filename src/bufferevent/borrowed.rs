@@ -23,7 +23,7 @@ fn single_limit(function: &'static str, n: usize) -> Result<()> {
 }
 
 foreign_type! {
-    /// A bufferevent's view: what its callbacks receive, what [`BufferEvent::with`] lends,
+    /// A bufferevent's view: what its callbacks receive, what [`BufferEvent::with`](crate::BufferEvent::with) lends,
     /// and what C code's bufferevents are seen as. At most one view of a bufferevent
     /// is in use at a time (ARCHITECTURE.md, "The aliasing model").
     ///
@@ -37,7 +37,7 @@ foreign_type! {
     /// ```
     pub struct BufferEventRef(sys::bufferevent);
 
-    /// Borrows a bufferevent that something else owns (C code, or a [`BufferEvent`]).
+    /// Borrows a bufferevent that something else owns (C code, or a [`BufferEvent`](crate::BufferEvent)).
     ///
     /// # Safety
     /// `raw` must be a live bufferevent for `'a`.
@@ -676,7 +676,7 @@ impl BufferEventRef {
     }
 
     /// `bufferevent_socket_get_dns_error`: why the lookup of
-    /// [`BufferEvent::connect_hostname`] failed, if it did.
+    /// [`BufferEvent::connect_hostname`](crate::BufferEvent::connect_hostname) failed, if it did.
     pub fn dns_error(&self) -> Option<crate::dns::DnsError> {
         // SAFETY: the bufferevent is live.
         let e = unsafe { sys::bufferevent_socket_get_dns_error(self.as_raw()) };

@@ -131,6 +131,7 @@ impl BufferEvent {
         I: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
         O: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
     {
+        underlying.check("filter");
         let base = underlying.base.clone();
         // What C links to the underlying bufferevent is linked to the filter now.
         let group = underlying

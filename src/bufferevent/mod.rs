@@ -2,10 +2,12 @@
 //! filter), with callbacks, timeouts, watermarks and rate limits.
 //!
 //! - `owned`: [`BufferEvent`], the handle that frees it: constructors (socket, pair,
-//!   adopted from C), callbacks, `write_direct`, drop.
-//! - `borrowed`: [`BufferEventRef`], what callbacks receive and what a `BufferEvent`
-//!   derefs to: enable, timeouts, watermarks, buffers, reads and writes.
-//! - `callbacks`: the three callback slots and their `extern "C"` trampolines.
+//!   adopted from C), callbacks and context, `with`, the owner's checked calls, drop.
+//! - `borrowed`: [`BufferEventRef`], the view callbacks receive and `with` lends:
+//!   enable, timeouts, watermarks, buffers, reads and writes.
+//! - `callbacks`: the three callback slots, the context, the borrow state that keeps one
+//!   view in use at a time (ARCHITECTURE.md, "The aliasing model") and the `extern "C"`
+//!   trampolines.
 //! - `filter`: [`BufferEvent::filter`] and its closures.
 //! - `ratelimit`: [`RateLimit`], [`RateLimitGroup`] and their use by a bufferevent.
 
@@ -18,8 +20,8 @@ mod ratelimit;
 mod ssl;
 
 pub use borrowed::BufferEventRef;
-pub use filter::FilterResult;
 pub(crate) use callbacks::refuse_loop;
+pub use filter::FilterResult;
 pub(crate) use owned::cancel_lookup;
 pub use owned::BufferEvent;
 pub use ratelimit::{RateLimit, RateLimitGroup};

@@ -2,27 +2,27 @@
 
 use super::borrowed::BufferEventRef;
 use super::callbacks::{
-    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group,
-    Lent, Restore, Which,
+    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Lent, Restore,
+    Which,
 };
 use super::ratelimit::{release_limits, RateLimit, RateLimitGroup};
-use super::{BevEvent, Kind, Options};
-use crate::base::EventBase;
 use super::FlushMode;
+use super::{BevEvent, Kind, Options};
+use crate::base::CommonTimeout;
+use crate::base::EventBase;
 use crate::buffer::EvBufferRef;
 use crate::error::{call, Error, Result};
 use crate::event::Flags;
-use crate::base::CommonTimeout;
-use std::os::fd::RawFd;
-use std::time::Duration;
 use crate::handle::context_arg;
 use libevent_sys as sys;
 use std::any::Any;
 use std::cell::Cell;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::RawFd;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// What an underlying bufferevent's handle kept alive, held by the filter that owns it.
 pub(super) struct Underlying {
@@ -292,7 +292,9 @@ impl BufferEvent {
         &mut self,
         mut f: F,
     ) -> Result<()> {
-        self.cbs.event.set(Some(Box::new(move |bev, what, _| f(bev, what))));
+        self.cbs
+            .event
+            .set(Some(Box::new(move |bev, what, _| f(bev, what))));
         self.update_callbacks();
         Ok(())
     }
@@ -315,13 +317,19 @@ impl BufferEvent {
 
     /// The crate's own callbacks (an async stream's), which get the Callbacks to
     /// [`release`](Callbacks::release) the bufferevent before they wake a task.
-    pub(crate) fn on_read_internal(&mut self, f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static) {
+    pub(crate) fn on_read_internal(
+        &mut self,
+        f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static,
+    ) {
         self.cbs.read.set(Some(Box::new(f)));
         self.update_callbacks();
     }
 
     /// See [`on_read_internal`](Self::on_read_internal).
-    pub(crate) fn on_write_internal(&mut self, f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static) {
+    pub(crate) fn on_write_internal(
+        &mut self,
+        f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static,
+    ) {
         self.cbs.write.set(Some(Box::new(f)));
         self.update_callbacks();
     }
@@ -503,7 +511,10 @@ impl BufferEvent {
     /// # Panics
     /// As `with`; and when no context is set or it is not a `T`.
     #[track_caller]
-    pub fn with_context<T: Any, R>(&mut self, f: impl FnOnce(&mut BufferEventRef, &mut T) -> R) -> R {
+    pub fn with_context<T: Any, R>(
+        &mut self,
+        f: impl FnOnce(&mut BufferEventRef, &mut T) -> R,
+    ) -> R {
         self.check("with_context");
         let cbs = self.cbs.clone();
         let raw = self.raw.as_ptr();
@@ -548,14 +559,17 @@ impl BufferEvent {
                 "NUL in the host name",
             )
         })?;
+        self.check("connect_hostname");
         if let Some(d) = dns {
             // Kept before the call: the lookup may finish inside it.
             self.extra_mut().dns = Some(d.clone());
         }
         let d = dns.map_or(std::ptr::null_mut(), |d| d.as_raw());
+        // A lookup that ends inside the call (a numeric host, or the system resolver)
+        // runs the event callback before it returns: panic::sync.
         // SAFETY: the bufferevent and the DNS base are live (the latter kept by self
         // until libevent is done with it); the name is copied.
-        unsafe {
+        crate::panic::sync(|| unsafe {
             call!(sys::bufferevent_socket_connect_hostname(
                 self.raw.as_ptr(),
                 d,
@@ -563,7 +577,7 @@ impl BufferEvent {
                 h.as_ptr(),
                 i32::from(port)
             ))
-        }?;
+        })?;
         Ok(())
     }
 

@@ -52,7 +52,9 @@ impl State {
             // Peers that do not read get the timeout (or 5 s) to take their replies.
             let grace = Duration::from_secs(self.shared.cfg.timeout.clamp(1, 5));
             let w = self.me.clone();
-            if let Ok(timer) = Event::timer(&self.base, move |_| with_state(&w, |st| st.force_close())) {
+            if let Ok(timer) =
+                Event::timer(&self.base, move |_| with_state(&w, |st| st.force_close()))
+            {
                 if timer.add(Some(grace)).is_ok() {
                     // The timer lives as long as the loop; it is freed with the state.
                     self.grace_timer = Some(timer);

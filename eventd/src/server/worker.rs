@@ -219,40 +219,41 @@ impl Worker {
             .then(|| base.common_timeout(Duration::from_secs(timeout)))
             .transpose()?;
         let linger_timeout = base.common_timeout(LINGER)?;
-        let state = Rc::new_cyclic(|me| RefCell::new(State {
-            me: me.clone(),
-            open: 0,
-            idle_timeout,
-            linger_timeout,
-            index,
-            shared: shared.clone(),
-            base: base.clone(),
-            conns: HashMap::new(),
-            reply: Vec::new(),
-            waiting: VecDeque::new(),
-            listener: None,
-            listening: true,
-            backoff: false,
-            backoff_timer: None,
-            trim_timer: None,
-            bell_event: None,
-            shutting_down: false,
-            finished: false,
-            grace_timer: None,
-            metrics: None,
-        }));
+        let state = Rc::new_cyclic(|me| {
+            RefCell::new(State {
+                me: me.clone(),
+                open: 0,
+                idle_timeout,
+                linger_timeout,
+                index,
+                shared: shared.clone(),
+                base: base.clone(),
+                conns: HashMap::new(),
+                reply: Vec::new(),
+                waiting: VecDeque::new(),
+                listener: None,
+                listening: true,
+                backoff: false,
+                backoff_timer: None,
+                trim_timer: None,
+                bell_event: None,
+                shutting_down: false,
+                finished: false,
+                grace_timer: None,
+                metrics: None,
+            })
+        });
         let w = Rc::downgrade(&state);
         let mut flags = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
         if shared.bells.len() > 1 || shared.cfg.reuse_port {
             flags |= ListenerFlags::REUSEABLE_PORT;
         }
-        let mut listener =
-            Listener::bind(&base, addr, shared.cfg.backlog, flags, {
-                let w = w.clone();
-                move |stream, _peer| with_state(&w, |st| st.accept(stream))
-            })
-            .map_err(io::Error::from)
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let mut listener = Listener::bind(&base, addr, shared.cfg.backlog, flags, {
+            let w = w.clone();
+            move |stream, _peer| with_state(&w, |st| st.accept(stream))
+        })
+        .map_err(io::Error::from)
+        .with_context(|| format!("cannot listen on {addr}"))?;
         let w2 = w.clone();
         listener.on_error(move |e| with_state(&w2, |st| st.accept_failed(e)))?;
         let w2 = w.clone();
@@ -273,8 +274,9 @@ impl Worker {
                 signals.push(ev);
             }
             let w2 = w.clone();
-            let hup =
-                Event::signal(&base, libc::SIGHUP, move |_| with_state(&w2, |st| st.reopen_log()))?;
+            let hup = Event::signal(&base, libc::SIGHUP, move |_| {
+                with_state(&w2, |st| st.reopen_log())
+            })?;
             hup.add(None)?;
             signals.push(hup);
         }
