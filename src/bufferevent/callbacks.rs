@@ -4,6 +4,7 @@
 
 use super::borrowed::BufferEventRef;
 use super::{BevEvent, Kind};
+use crate::base::EventBase;
 use crate::handle::context_from_arg;
 use crate::panic::{self, Guard};
 use libevent_sys as sys;
@@ -17,65 +18,89 @@ pub(super) type EventFn = Box<dyn FnMut(&mut BufferEventRef, BevEvent, &Callback
 
 /// One callback slot. While its callback runs, the closure is lent out of the slot, so the
 /// callback may replace or clear itself (or any other slot); the closure goes back only if
-/// nothing replaced it meanwhile.
+/// nothing replaced it meanwhile ([`Loans`] keeps, per slot, whether it is lent out and
+/// whether it was replaced since).
 ///
 /// Made of `Cell`s rather than a `RefCell`: no borrow is ever held, so dropping a replaced
-/// closure may itself touch the slots, and a bufferevent's three slots take 72 bytes (a
-/// server holds one set per connection).
-pub(super) struct Slot<F> {
-    f: Cell<Option<F>>,
-    /// Bumped by every set or clear; never 0 (wrapping past it: a loan lasts one
-    /// callback, far shorter than 2^32 sets).
-    generation: Cell<u32>,
-    /// The generation lent out to a running callback; 0 when none runs.
-    lent: Cell<u32>,
+/// closure may itself touch the slots; with the loans in one byte beside them a
+/// bufferevent's three slots take 48 bytes (a server holds one set per connection).
+pub(super) struct Slot<F>(Cell<Option<F>>);
+
+/// Which slot: its index in [`Loans`].
+#[derive(Clone, Copy)]
+pub(super) enum SlotId {
+    Read = 0,
+    Write = 1,
+    Event = 2,
+}
+
+/// Two bits per slot: lent out to its running callback, and replaced (set or cleared)
+/// since it was lent.
+#[derive(Default)]
+pub(super) struct Loans(Cell<u8>);
+
+impl Loans {
+    fn bit(&self, id: SlotId, replaced: bool) -> u8 {
+        1 << (id as u8 * 2 + u8::from(replaced))
+    }
+    fn get(&self, id: SlotId, replaced: bool) -> bool {
+        self.0.get() & self.bit(id, replaced) != 0
+    }
+    fn put(&self, id: SlotId, replaced: bool, on: bool) {
+        let b = self.bit(id, replaced);
+        self.0.set(if on { self.0.get() | b } else { self.0.get() & !b });
+    }
 }
 
 impl<F> Slot<F> {
     pub(super) fn new() -> Slot<F> {
-        Slot {
-            f: Cell::new(None),
-            generation: Cell::new(1),
-            lent: Cell::new(0),
-        }
+        Slot(Cell::new(None))
     }
 
-    /// True when C should keep calling this slot's trampoline.
-    pub(super) fn is_set(&self) -> bool {
-        let f = self.f.take();
+    fn has(&self) -> bool {
+        let f = self.0.take();
         let set = f.is_some();
-        self.f.set(f);
-        set || self.lent.get() == self.generation.get()
-    }
-
-    pub(super) fn set(&self, f: Option<F>) {
-        let next = self.generation.get().wrapping_add(1);
-        self.generation.set(next.max(1));
-        // The old closure is dropped after the slot holds the new one.
-        self.f.set(f);
+        self.0.set(f);
+        set
     }
 }
 
-/// Lends the closure out for one call, then returns it unless it was replaced.
-fn call_slot<F>(slot: &Slot<F>, run: impl FnOnce(&mut F)) {
-    if slot.lent.get() != 0 {
-        return; // cannot happen: libevent does not nest a bufferevent's callbacks
+impl Callbacks {
+    /// True when C should keep calling slot `id`'s trampoline: it holds a closure, or
+    /// its closure is lent out and goes back when its call ends.
+    pub(super) fn is_set<F>(&self, id: SlotId, slot: &Slot<F>) -> bool {
+        slot.has() || (self.loans.get(id, false) && !self.loans.get(id, true))
     }
-    let Some(mut f) = slot.f.take() else { return };
-    let generation = slot.generation.get();
-    slot.lent.set(generation);
-    /// Ends the loan even if the closure panics (the panic guard above catches it; the
-    /// panicking closure is then dropped, not put back).
-    struct EndLoan<'a, F>(&'a Slot<F>);
-    impl<F> Drop for EndLoan<'_, F> {
-        fn drop(&mut self) {
-            self.0.lent.set(0);
+
+    pub(super) fn set<F>(&self, id: SlotId, slot: &Slot<F>, f: Option<F>) {
+        if self.loans.get(id, false) {
+            self.loans.put(id, true, true);
         }
+        // The old closure is dropped after the slot holds the new one.
+        drop(slot.0.replace(f));
     }
-    let _end = EndLoan(slot);
-    run(&mut f);
-    if slot.generation.get() == generation {
-        slot.f.set(Some(f));
+
+    /// Lends slot `id`'s closure out for one call, then returns it unless it was replaced.
+    fn call_slot<F>(&self, id: SlotId, slot: &Slot<F>, run: impl FnOnce(&mut F)) {
+        if self.loans.get(id, false) {
+            return; // cannot happen: the borrow state keeps a bufferevent's callbacks apart
+        }
+        let Some(mut f) = slot.0.take() else { return };
+        self.loans.put(id, false, true);
+        self.loans.put(id, true, false);
+        /// Ends the loan even if the closure panics (the panic guard above catches it; the
+        /// panicking closure is then dropped, not put back).
+        struct EndLoan<'a>(&'a Loans, SlotId);
+        impl Drop for EndLoan<'_> {
+            fn drop(&mut self) {
+                self.0.put(self.1, false, false);
+            }
+        }
+        let _end = EndLoan(&self.loans, id);
+        run(&mut f);
+        if !self.loans.get(id, true) {
+            slot.0.set(Some(f));
+        }
     }
 }
 
@@ -107,9 +132,12 @@ pub(super) enum Which {
 /// A bufferevent's callbacks, kept in an `Rc` by its [`BufferEvent`](super::BufferEvent)
 /// and registered with C through [`context_arg`](crate::handle::context_arg).
 pub(crate) struct Callbacks {
+    /// The base, kept alive as long as C may call back (and a callback runs).
+    pub(super) base: EventBase,
     /// How the bufferevent was made: see [`BufferEvent::write_direct`](super::BufferEvent::write_direct).
     pub(super) kind: Kind,
     own: Cell<Borrow>,
+    loans: Loans,
     /// [`BufferEventRef::write_direct`] may send at once: a plain socket bufferevent of
     /// this crate's, with no rate limit or group.
     pub(super) direct: Cell<bool>,
@@ -125,10 +153,12 @@ pub(crate) struct Callbacks {
 }
 
 impl Callbacks {
-    pub(super) fn new(kind: Kind, group: Option<Group>) -> Callbacks {
+    pub(super) fn new(base: EventBase, kind: Kind, group: Option<Group>) -> Callbacks {
         Callbacks {
+            base,
             kind,
             own: Cell::new(Borrow::Free),
+            loans: Loans::default(),
             direct: Cell::new(false),
             group,
             ctx: Cell::new(None),
@@ -243,8 +273,7 @@ fn with_callbacks(
     // it is live because libevent calls no callback after bufferevent_free, which Drop
     // calls before releasing the Rc. We take our own strong reference for the call.
     let cbs: Rc<Callbacks> = unsafe { context_from_arg(arg) };
-    // SAFETY: bev is the live bufferevent this callback runs for.
-    let base = unsafe { sys::bufferevent_get_base(bev) };
+    let base = cbs.base.as_raw();
     let state = cbs.state();
     let prev = match may_run(state) {
         Ok(prev) => prev,
@@ -280,19 +309,19 @@ fn with_callbacks(
 
 pub(super) extern "C" fn read_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
     with_callbacks(bev, arg, Which::Read, |cbs, r| {
-        call_slot(&cbs.read, |f| f(r, cbs))
+        cbs.call_slot(SlotId::Read, &cbs.read, |f| f(r, cbs))
     });
 }
 
 pub(super) extern "C" fn write_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
     with_callbacks(bev, arg, Which::Write, |cbs, r| {
-        call_slot(&cbs.write, |f| f(r, cbs))
+        cbs.call_slot(SlotId::Write, &cbs.write, |f| f(r, cbs))
     });
 }
 
 pub(super) extern "C" fn event_tramp(bev: *mut sys::bufferevent, what: c_short, arg: *mut c_void) {
     with_callbacks(bev, arg, Which::Event(what), |cbs, r| {
-        call_slot(&cbs.event, |f| f(r, BevEvent(what), cbs))
+        cbs.call_slot(SlotId::Event, &cbs.event, |f| f(r, BevEvent(what), cbs))
     });
 }
 

@@ -132,7 +132,7 @@ impl BufferEvent {
         O: FnMut(&mut EvBufferRef, &mut EvBufferRef, isize, FlushMode) -> FilterResult + 'static,
     {
         underlying.check("filter");
-        let base = underlying.base.clone();
+        let base = underlying.cbs.base.clone();
         // What C links to the underlying bufferevent is linked to the filter now.
         let group = underlying
             .cbs
@@ -182,7 +182,6 @@ impl BufferEvent {
         // SAFETY: each field is moved out exactly once and the handle is never used or
         // dropped again (ManuallyDrop), so nothing is dropped twice.
         unsafe {
-            drop(std::ptr::read(&me.base));
             Underlying {
                 raw: me.raw,
                 _cbs: std::ptr::read(&me.cbs),

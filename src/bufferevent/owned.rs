@@ -2,7 +2,7 @@
 
 use super::borrowed::BufferEventRef;
 use super::callbacks::{
-    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Lent, Restore,
+    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Lent, Restore, SlotId,
     Which,
 };
 use super::ratelimit::{release_limits, RateLimit, RateLimitGroup};
@@ -31,7 +31,7 @@ pub(super) struct Underlying {
     pub(super) extra: Option<Box<Extra>>,
 }
 
-/// What few bufferevents have: boxed, so that the common handle stays four words.
+/// What few bufferevents have: boxed, so that the common handle stays three words.
 #[derive(Default)]
 pub(super) struct Extra {
     pub(super) rate: Option<Rc<RateLimit>>,
@@ -65,7 +65,6 @@ pub struct BufferEvent {
     pub(super) cbs: Rc<Callbacks>,
     /// Rate limit, group, a filter's underlying handle.
     pub(super) extra: Option<Box<Extra>>,
-    pub(super) base: EventBase,
 }
 
 impl BufferEvent {
@@ -75,13 +74,12 @@ impl BufferEvent {
         kind: Kind,
         group: Option<Group>,
     ) -> BufferEvent {
-        let cbs = Rc::new(Callbacks::new(kind, group));
+        let cbs = Rc::new(Callbacks::new(base.clone(), kind, group));
         cbs.direct.set(kind == Kind::Socket);
         let bev = BufferEvent {
             raw,
             cbs,
             extra: None,
-            base: base.clone(),
         };
         // The event trampoline is always registered: it is how a view finds its
         // Callbacks (BufferEventRef::callbacks), and with an empty slot it does nothing.
@@ -163,7 +161,8 @@ impl BufferEvent {
         Ok(bev)
     }
 
-    /// Takes ownership of a bufferevent made by C. Its callbacks are replaced when set here.
+    /// Takes ownership of a bufferevent made by C. Its C callbacks are replaced at once by
+    /// this crate's (none set yet: the ones of [`on_read`](Self::on_read) and its siblings).
     /// Null, or a bufferevent of another base, is refused.
     ///
     /// # Safety
@@ -226,8 +225,11 @@ impl BufferEvent {
     }
 
     fn update_callbacks(&self) {
-        let read: sys::bufferevent_data_cb = self.cbs.read.is_set().then_some(read_tramp as _);
-        let write: sys::bufferevent_data_cb = self.cbs.write.is_set().then_some(write_tramp as _);
+        let cbs = &self.cbs;
+        let read: sys::bufferevent_data_cb =
+            cbs.is_set(SlotId::Read, &cbs.read).then_some(read_tramp as _);
+        let write: sys::bufferevent_data_cb =
+            cbs.is_set(SlotId::Write, &cbs.write).then_some(write_tramp as _);
         let event: sys::bufferevent_event_cb = Some(event_tramp as _);
         // SAFETY: raw live; the Callbacks outlive the bufferevent's callbacks (see Drop).
         unsafe {
@@ -255,7 +257,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
-        self.cbs.read.set(Some(Box::new(move |bev, _| f(bev))));
+        self.cbs.set(SlotId::Read, &self.cbs.read, Some(Box::new(move |bev, _| f(bev))));
         self.update_callbacks();
         Ok(())
     }
@@ -270,7 +272,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
-        self.cbs.write.set(Some(Box::new(move |bev, _| f(bev))));
+        self.cbs.set(SlotId::Write, &self.cbs.write, Some(Box::new(move |bev, _| f(bev))));
         self.update_callbacks();
         Ok(())
     }
@@ -292,9 +294,11 @@ impl BufferEvent {
         &mut self,
         mut f: F,
     ) -> Result<()> {
-        self.cbs
-            .event
-            .set(Some(Box::new(move |bev, what, _| f(bev, what))));
+        self.cbs.set(
+            SlotId::Event,
+            &self.cbs.event,
+            Some(Box::new(move |bev, what, _| f(bev, what))),
+        );
         self.update_callbacks();
         Ok(())
     }
@@ -310,7 +314,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn clear_write_callback(&mut self) -> Result<()> {
-        self.cbs.write.set(None);
+        self.cbs.set(SlotId::Write, &self.cbs.write, None);
         self.update_callbacks();
         Ok(())
     }
@@ -321,7 +325,7 @@ impl BufferEvent {
         &mut self,
         f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static,
     ) {
-        self.cbs.read.set(Some(Box::new(f)));
+        self.cbs.set(SlotId::Read, &self.cbs.read, Some(Box::new(f)));
         self.update_callbacks();
     }
 
@@ -330,7 +334,7 @@ impl BufferEvent {
         &mut self,
         f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static,
     ) {
-        self.cbs.write.set(Some(Box::new(f)));
+        self.cbs.set(SlotId::Write, &self.cbs.write, Some(Box::new(f)));
         self.update_callbacks();
     }
 
@@ -339,7 +343,7 @@ impl BufferEvent {
         &mut self,
         f: impl FnMut(&mut BufferEventRef, BevEvent, &Callbacks) + 'static,
     ) {
-        self.cbs.event.set(Some(Box::new(f)));
+        self.cbs.set(SlotId::Event, &self.cbs.event, Some(Box::new(f)));
         self.update_callbacks();
     }
 
@@ -396,7 +400,7 @@ impl BufferEvent {
         F: FnMut(&mut BufferEventRef, &mut T) + 'static,
     {
         self.context_is::<T>("BufferEvent::on_read_with")?;
-        self.cbs.read.set(Some(Box::new(move |bev, cbs| {
+        self.cbs.set(SlotId::Read, &self.cbs.read, Some(Box::new(move |bev, cbs| {
             if with_ctx(cbs, "on_read_with", |c: &mut T| f(bev, c)).is_none() {
                 defer(bev.as_raw(), Which::Read);
             }
@@ -412,7 +416,7 @@ impl BufferEvent {
         F: FnMut(&mut BufferEventRef, &mut T) + 'static,
     {
         self.context_is::<T>("BufferEvent::on_write_with")?;
-        self.cbs.write.set(Some(Box::new(move |bev, cbs| {
+        self.cbs.set(SlotId::Write, &self.cbs.write, Some(Box::new(move |bev, cbs| {
             if with_ctx(cbs, "on_write_with", |c: &mut T| f(bev, c)).is_none() {
                 defer(bev.as_raw(), Which::Write);
             }
@@ -428,7 +432,7 @@ impl BufferEvent {
         F: FnMut(&mut BufferEventRef, &mut T, BevEvent) + 'static,
     {
         self.context_is::<T>("BufferEvent::on_event_with")?;
-        self.cbs.event.set(Some(Box::new(move |bev, what, cbs| {
+        self.cbs.set(SlotId::Event, &self.cbs.event, Some(Box::new(move |bev, what, cbs| {
             if with_ctx(cbs, "on_event_with", |c: &mut T| f(bev, c, what)).is_none() {
                 defer(bev.as_raw(), Which::Event(what.0));
             }
@@ -539,7 +543,7 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn base(&self) -> &EventBase {
-        &self.base
+        &self.cbs.base
     }
 
     /// `bufferevent_socket_connect_hostname`: resolves `host` with `dns` (or, with `None`,
@@ -597,7 +601,7 @@ impl BufferEvent {
                 "only a socket bufferevent without a rate limit can be handed over",
             ));
         }
-        if self.base.as_raw() != base {
+        if self.cbs.base.as_raw() != base {
             return Err(Error::invalid(
                 function,
                 "a bufferevent of another event base",
@@ -609,7 +613,6 @@ impl BufferEvent {
         unsafe {
             sys::bufferevent_setcb(me.raw.as_ptr(), None, None, None, std::ptr::null_mut());
             drop(std::ptr::read(&me.cbs));
-            drop(std::ptr::read(&me.base));
         }
         Ok(me.raw)
     }
@@ -779,12 +782,12 @@ mod tests {
     fn per_connection_sizes() {
         assert_eq!(
             std::mem::size_of::<BufferEvent>(),
-            4 * std::mem::size_of::<usize>()
+            3 * std::mem::size_of::<usize>()
         );
         // With the Rc's two counts at most 104 bytes: one 112-byte glibc chunk (a chunk
         // is the request plus one size word, rounded up to 16).
         assert!(
-            std::mem::size_of::<Callbacks>() <= 104,
+            std::mem::size_of::<Callbacks>() + 2 * std::mem::size_of::<usize>() <= 104,
             "{}",
             std::mem::size_of::<Callbacks>()
         );

@@ -174,7 +174,7 @@ impl BufferEvent {
         options: Options,
     ) -> Result<BufferEvent> {
         underlying.check("openssl_filter");
-        let base = underlying.base.clone();
+        let base = underlying.cbs.base.clone();
         let ssl = hand_over(ssl, false);
         // SAFETY: the underlying bufferevent is live; with CLOSE_ON_FREE the filter owns
         // it and ssl.
