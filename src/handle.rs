@@ -4,7 +4,9 @@
 //!   out objects it keeps owning (a bufferevent's buffers, the bufferevent a callback
 //!   runs for), a borrowed `TRef` type is the object itself, seen as `&TRef` or
 //!   `&mut TRef`. [`foreign_type!`] declares the `TRef` and ties the owner to it
-//!   (`Deref`, `DerefMut`, `Debug`), so every pair has the same `from_raw`/`as_raw`.
+//!   (`Deref`, `DerefMut`, `Debug`), so every pair has the same `from_raw`/`as_raw`; the
+//!   bufferevent's owner, whose object C also lends to its callbacks, is declared without
+//!   the tie and lends its view through `BufferEvent::with` instead.
 //! - Callbacks live in an `Rc` held by the owning handle; C gets [`context_arg`] and the
 //!   trampoline gets its own strong reference back with [`context_from_arg`], so a
 //!   callback may drop its own handle while it runs.
@@ -45,7 +47,11 @@ macro_rules! foreign_type {
 
         impl std::ops::DerefMut for $Owned {
             fn deref_mut(&mut self) -> &mut $Ref {
-                // SAFETY: as above; `&mut self` makes the borrow unique.
+                // SAFETY: as above; `&mut self` makes the borrow unique, since the owners
+                // that deref (an evbuffer, a request owed a reply, a URI) are the only
+                // way to their object: C hands no callback a view of them (a bufferevent,
+                // which C does hand its callbacks, does not deref: ARCHITECTURE.md, "The
+                // aliasing model").
                 unsafe { $Ref::from_raw(self.raw.as_ptr()) }
             }
         }

@@ -48,7 +48,11 @@ impl Loans {
     }
     fn put(&self, id: SlotId, replaced: bool, on: bool) {
         let b = self.bit(id, replaced);
-        self.0.set(if on { self.0.get() | b } else { self.0.get() & !b });
+        self.0.set(if on {
+            self.0.get() | b
+        } else {
+            self.0.get() & !b
+        });
     }
 }
 

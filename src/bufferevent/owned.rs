@@ -2,8 +2,8 @@
 
 use super::borrowed::BufferEventRef;
 use super::callbacks::{
-    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Lent, Restore, SlotId,
-    Which,
+    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Lent, Restore,
+    SlotId, Which,
 };
 use super::ratelimit::{release_limits, RateLimit, RateLimitGroup};
 use super::FlushMode;
@@ -226,10 +226,12 @@ impl BufferEvent {
 
     fn update_callbacks(&self) {
         let cbs = &self.cbs;
-        let read: sys::bufferevent_data_cb =
-            cbs.is_set(SlotId::Read, &cbs.read).then_some(read_tramp as _);
-        let write: sys::bufferevent_data_cb =
-            cbs.is_set(SlotId::Write, &cbs.write).then_some(write_tramp as _);
+        let read: sys::bufferevent_data_cb = cbs
+            .is_set(SlotId::Read, &cbs.read)
+            .then_some(read_tramp as _);
+        let write: sys::bufferevent_data_cb = cbs
+            .is_set(SlotId::Write, &cbs.write)
+            .then_some(write_tramp as _);
         let event: sys::bufferevent_event_cb = Some(event_tramp as _);
         // SAFETY: raw live; the Callbacks outlive the bufferevent's callbacks (see Drop).
         unsafe {
@@ -257,7 +259,11 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
-        self.cbs.set(SlotId::Read, &self.cbs.read, Some(Box::new(move |bev, _| f(bev))));
+        self.cbs.set(
+            SlotId::Read,
+            &self.cbs.read,
+            Some(Box::new(move |bev, _| f(bev))),
+        );
         self.update_callbacks();
         Ok(())
     }
@@ -272,7 +278,11 @@ impl BufferEvent {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
-        self.cbs.set(SlotId::Write, &self.cbs.write, Some(Box::new(move |bev, _| f(bev))));
+        self.cbs.set(
+            SlotId::Write,
+            &self.cbs.write,
+            Some(Box::new(move |bev, _| f(bev))),
+        );
         self.update_callbacks();
         Ok(())
     }
@@ -325,7 +335,8 @@ impl BufferEvent {
         &mut self,
         f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static,
     ) {
-        self.cbs.set(SlotId::Read, &self.cbs.read, Some(Box::new(f)));
+        self.cbs
+            .set(SlotId::Read, &self.cbs.read, Some(Box::new(f)));
         self.update_callbacks();
     }
 
@@ -334,7 +345,8 @@ impl BufferEvent {
         &mut self,
         f: impl FnMut(&mut BufferEventRef, &Callbacks) + 'static,
     ) {
-        self.cbs.set(SlotId::Write, &self.cbs.write, Some(Box::new(f)));
+        self.cbs
+            .set(SlotId::Write, &self.cbs.write, Some(Box::new(f)));
         self.update_callbacks();
     }
 
@@ -343,7 +355,8 @@ impl BufferEvent {
         &mut self,
         f: impl FnMut(&mut BufferEventRef, BevEvent, &Callbacks) + 'static,
     ) {
-        self.cbs.set(SlotId::Event, &self.cbs.event, Some(Box::new(f)));
+        self.cbs
+            .set(SlotId::Event, &self.cbs.event, Some(Box::new(f)));
         self.update_callbacks();
     }
 
@@ -400,11 +413,15 @@ impl BufferEvent {
         F: FnMut(&mut BufferEventRef, &mut T) + 'static,
     {
         self.context_is::<T>("BufferEvent::on_read_with")?;
-        self.cbs.set(SlotId::Read, &self.cbs.read, Some(Box::new(move |bev, cbs| {
-            if with_ctx(cbs, "on_read_with", |c: &mut T| f(bev, c)).is_none() {
-                defer(bev.as_raw(), Which::Read);
-            }
-        })));
+        self.cbs.set(
+            SlotId::Read,
+            &self.cbs.read,
+            Some(Box::new(move |bev, cbs| {
+                if with_ctx(cbs, "on_read_with", |c: &mut T| f(bev, c)).is_none() {
+                    defer(bev.as_raw(), Which::Read);
+                }
+            })),
+        );
         self.update_callbacks();
         Ok(())
     }
@@ -416,11 +433,15 @@ impl BufferEvent {
         F: FnMut(&mut BufferEventRef, &mut T) + 'static,
     {
         self.context_is::<T>("BufferEvent::on_write_with")?;
-        self.cbs.set(SlotId::Write, &self.cbs.write, Some(Box::new(move |bev, cbs| {
-            if with_ctx(cbs, "on_write_with", |c: &mut T| f(bev, c)).is_none() {
-                defer(bev.as_raw(), Which::Write);
-            }
-        })));
+        self.cbs.set(
+            SlotId::Write,
+            &self.cbs.write,
+            Some(Box::new(move |bev, cbs| {
+                if with_ctx(cbs, "on_write_with", |c: &mut T| f(bev, c)).is_none() {
+                    defer(bev.as_raw(), Which::Write);
+                }
+            })),
+        );
         self.update_callbacks();
         Ok(())
     }
@@ -432,11 +453,15 @@ impl BufferEvent {
         F: FnMut(&mut BufferEventRef, &mut T, BevEvent) + 'static,
     {
         self.context_is::<T>("BufferEvent::on_event_with")?;
-        self.cbs.set(SlotId::Event, &self.cbs.event, Some(Box::new(move |bev, what, cbs| {
-            if with_ctx(cbs, "on_event_with", |c: &mut T| f(bev, c, what)).is_none() {
-                defer(bev.as_raw(), Which::Event(what.0));
-            }
-        })));
+        self.cbs.set(
+            SlotId::Event,
+            &self.cbs.event,
+            Some(Box::new(move |bev, what, cbs| {
+                if with_ctx(cbs, "on_event_with", |c: &mut T| f(bev, c, what)).is_none() {
+                    defer(bev.as_raw(), Which::Event(what.0));
+                }
+            })),
+        );
         self.update_callbacks();
         Ok(())
     }

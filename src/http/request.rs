@@ -91,7 +91,9 @@ impl RequestRef {
 
     /// `evhttp_request_get_output_headers`: the headers to send.
     pub fn output_headers(&mut self) -> &mut HeadersRef {
-        // SAFETY: as above; &mut self makes the borrow unique.
+        // SAFETY: as above; `&mut self` of the request's one handle (a handler's Request,
+        // or the view lent to a client callback for its call) makes the borrow unique,
+        // and evhttp does not touch the request while either is out.
         unsafe { HeadersRef::from_raw(sys::evhttp_request_get_output_headers(self.as_raw())) }
     }
 
