@@ -1,6 +1,7 @@
 //! `struct evdns_base`: asynchronous name resolution on the loop (`event2/dns.h`).
 
 use crate::base::EventBase;
+pub use crate::error::DnsError;
 use crate::error::{call, Error, Result};
 use crate::handle::InCallback;
 use crate::panic::{self, Guard};
@@ -12,96 +13,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::ptr::NonNull;
 use std::rc::Rc;
-
-/// Why a lookup failed: `EVUTIL_EAI_*` for [`DnsBase::getaddrinfo`], `DNS_ERR_*` for
-/// [`DnsBase::resolve_reverse`] and the DNS part of
-/// [`BufferEvent::connect_hostname`](crate::BufferEvent::connect_hostname).
-///
-/// ```
-/// use libevent::DnsError;
-/// assert_eq!(DnsError::NoName.to_string(), "no such name");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DnsError {
-    /// `EVUTIL_EAI_NONAME`, `DNS_ERR_NOTEXIST`: the name does not exist (NXDOMAIN).
-    NoName,
-    /// `EVUTIL_EAI_NODATA`, `DNS_ERR_NODATA`: the name exists, without an address of the
-    /// family asked for.
-    NoData,
-    /// `EVUTIL_EAI_AGAIN`, `DNS_ERR_TIMEOUT`: no answer in time (after the retries).
-    Timeout,
-    /// `EVUTIL_EAI_FAIL`, `DNS_ERR_SERVERFAILED`, `DNS_ERR_REFUSED`, `DNS_ERR_FORMAT`,
-    /// `DNS_ERR_NOTIMPL`: the server failed or refused. libevent's `getaddrinfo` reports
-    /// every failure but NXDOMAIN this way (no answer in time, an empty answer, a
-    /// truncated one); [`DnsBase::resolve_reverse`] tells them apart.
-    ServerFailed,
-    /// `DNS_ERR_TRUNCATED`: the answer did not fit in UDP.
-    Truncated,
-    /// `EVUTIL_EAI_SERVICE`: the service (port) is not known.
-    Service,
-    /// `EVUTIL_EAI_FAMILY`, `EVUTIL_EAI_ADDRFAMILY`: the address family is not supported.
-    Family,
-    /// `EVUTIL_EAI_MEMORY`: out of memory.
-    Memory,
-    /// `EVUTIL_EAI_CANCEL`, `DNS_ERR_CANCEL`: cancelled.
-    Cancelled,
-    /// `DNS_ERR_SHUTDOWN`: the DNS base was freed.
-    Shutdown,
-    /// Anything else (`EVUTIL_EAI_SYSTEM`, `DNS_ERR_UNKNOWN`...), with libevent's code.
-    Other(i32),
-}
-
-impl DnsError {
-    /// From an `EVUTIL_EAI_*` code.
-    pub(crate) fn from_eai(code: c_int) -> DnsError {
-        match code {
-            sys::EVUTIL_EAI_NONAME => DnsError::NoName,
-            sys::EVUTIL_EAI_NODATA => DnsError::NoData,
-            sys::EVUTIL_EAI_AGAIN => DnsError::Timeout,
-            sys::EVUTIL_EAI_FAIL => DnsError::ServerFailed,
-            sys::EVUTIL_EAI_SERVICE => DnsError::Service,
-            sys::EVUTIL_EAI_FAMILY | sys::EVUTIL_EAI_ADDRFAMILY => DnsError::Family,
-            sys::EVUTIL_EAI_MEMORY => DnsError::Memory,
-            sys::EVUTIL_EAI_CANCEL => DnsError::Cancelled,
-            other => DnsError::Other(other),
-        }
-    }
-
-    /// From a `DNS_ERR_*` code.
-    pub(crate) fn from_dns_err(code: c_int) -> DnsError {
-        match code {
-            sys::DNS_ERR_NOTEXIST => DnsError::NoName,
-            sys::DNS_ERR_NODATA => DnsError::NoData,
-            sys::DNS_ERR_TIMEOUT => DnsError::Timeout,
-            sys::DNS_ERR_SERVERFAILED
-            | sys::DNS_ERR_REFUSED
-            | sys::DNS_ERR_FORMAT
-            | sys::DNS_ERR_NOTIMPL => DnsError::ServerFailed,
-            sys::DNS_ERR_TRUNCATED => DnsError::Truncated,
-            sys::DNS_ERR_CANCEL => DnsError::Cancelled,
-            sys::DNS_ERR_SHUTDOWN => DnsError::Shutdown,
-            other => DnsError::Other(other),
-        }
-    }
-}
-
-impl std::fmt::Display for DnsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DnsError::NoName => f.write_str("no such name"),
-            DnsError::NoData => f.write_str("no address of that family"),
-            DnsError::Timeout => f.write_str("no answer in time"),
-            DnsError::ServerFailed => f.write_str("the name server failed"),
-            DnsError::Truncated => f.write_str("answer truncated"),
-            DnsError::Service => f.write_str("unknown service"),
-            DnsError::Family => f.write_str("address family not supported"),
-            DnsError::Memory => f.write_str("out of memory"),
-            DnsError::Cancelled => f.write_str("cancelled"),
-            DnsError::Shutdown => f.write_str("the DNS base was freed"),
-            DnsError::Other(code) => write!(f, "DNS error {code}"),
-        }
-    }
-}
 
 /// Which addresses [`DnsBase::getaddrinfo`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,6 +2,7 @@
 //! [`call!`], the one way this crate checks what a C function returned.
 
 use libevent_sys as sys;
+use std::ffi::c_int;
 use std::fmt;
 use std::io;
 use std::ptr::NonNull;
@@ -86,27 +87,72 @@ impl<T> CReturn for *const T {
     }
 }
 
-/// A libevent call that failed.
-///
-/// It names the C function (`bufferevent_socket_connect`, `event_add`, ...) and carries
-/// the `errno` it left, when libevent reports failures through `errno`, or a sentence
-/// saying which argument was refused, when this crate refused it before calling C.
+/// A libevent call that failed: which C function, what kind of failure
+/// ([`kind`](Self::kind), to match on), and the `errno` it left, if any.
 ///
 /// ```
-/// use libevent::{EventBase, Event, Flags};
+/// use libevent::{ErrorKind, EventBase, Event, Flags};
 /// let base = EventBase::new().unwrap();
 /// // A read event needs a descriptor.
 /// let err = Event::new(&base, -1, Flags::READ, |_| {}).unwrap_err();
 /// assert_eq!(err.function(), "event_new");
+/// assert!(matches!(err.kind(), ErrorKind::InvalidInput(_)));
 /// assert!(err.to_string().contains("descriptor"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     function: &'static str,
     errno: Option<i32>,
-    reason: Option<&'static str>,
-    request: Option<RequestError>,
-    dns: Option<crate::dns::DnsError>,
+    kind: ErrorKind,
+}
+
+/// What kind of failure an [`Error`] is, in the spirit of `std::io::ErrorKind`; the
+/// variants with a cause carry it. More may come (`#[non_exhaustive]`).
+///
+/// ```
+/// use libevent::{ErrorKind, Uri};
+/// let e = Uri::parse("\0").unwrap_err();
+/// match e.kind() {
+///     ErrorKind::InvalidInput(why) => assert!(why.contains("NUL")),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// This crate refused an argument before calling C; the sentence says which and why.
+    InvalidInput(&'static str),
+    /// The operation would block (`EAGAIN`, `EWOULDBLOCK`, `EINPROGRESS`).
+    WouldBlock,
+    /// It timed out (`ETIMEDOUT`).
+    TimedOut,
+    /// A DNS lookup failed, with libevent's reason.
+    Dns(DnsError),
+    /// An HTTP request failed on the wire, with libevent's reason.
+    Request(RequestError),
+    /// OpenSSL failed: its error queue for the call, oldest first (feature `openssl`).
+    #[cfg(all(feature = "openssl", libevent_openssl))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
+    Tls(Vec<SslError>),
+    /// Out of memory or descriptors (`ENOMEM`, `EMFILE`, `ENFILE`, `ENOBUFS`).
+    ResourceExhausted,
+    /// Anything else; [`Error::errno`] tells more when libevent left one.
+    Other,
+}
+
+impl ErrorKind {
+    fn from_errno(errno: Option<i32>) -> ErrorKind {
+        match errno {
+            Some(libc::EAGAIN | libc::EINPROGRESS) => ErrorKind::WouldBlock,
+            #[allow(unreachable_patterns)] // EWOULDBLOCK is EAGAIN on Linux
+            Some(libc::EWOULDBLOCK) => ErrorKind::WouldBlock,
+            Some(libc::ETIMEDOUT) => ErrorKind::TimedOut,
+            Some(libc::ENOMEM | libc::EMFILE | libc::ENFILE | libc::ENOBUFS) => {
+                ErrorKind::ResourceExhausted
+            }
+            _ => ErrorKind::Other,
+        }
+    }
 }
 
 /// Why an HTTP request made with [`HttpConnection`](crate::HttpConnection) failed
@@ -177,12 +223,14 @@ impl Error {
         let errno = io::Error::last_os_error()
             .raw_os_error()
             .filter(|&e| e != 0);
+        Error::os_opt(function, errno)
+    }
+
+    fn os_opt(function: &'static str, errno: Option<i32>) -> Error {
         Error {
             function,
             errno,
-            reason: None,
-            request: None,
-            dns: None,
+            kind: ErrorKind::from_errno(errno),
         }
     }
 
@@ -191,21 +239,13 @@ impl Error {
         Error {
             function,
             errno: None,
-            reason: Some(reason),
-            request: None,
-            dns: None,
+            kind: ErrorKind::InvalidInput(reason),
         }
     }
 
     /// An OS error code from a callback (a listener's accept error, for example).
     pub(crate) fn os(function: &'static str, errno: i32) -> Error {
-        Error {
-            function,
-            errno: Some(errno),
-            reason: None,
-            request: None,
-            dns: None,
-        }
+        Error::os_opt(function, Some(errno))
     }
 
     /// An HTTP request that failed on the wire, with the `errno` libevent left, if any.
@@ -213,36 +253,74 @@ impl Error {
         Error {
             function: "evhttp_make_request",
             errno: errno.filter(|&e| e != 0),
-            reason: None,
-            request: Some(kind),
-            dns: None,
+            kind: ErrorKind::Request(kind),
         }
     }
 
     /// A DNS lookup that failed.
-    pub(crate) fn dns(kind: crate::dns::DnsError) -> Error {
+    pub(crate) fn dns(kind: DnsError) -> Error {
         Error {
             function: "evdns",
             errno: None,
-            reason: None,
-            request: None,
-            dns: Some(kind),
+            kind: ErrorKind::Dns(kind),
         }
     }
 
+    /// OpenSSL failed in `function`: takes its error queue (which clears it, so that a
+    /// later failure on this thread is not blamed on this one).
+    #[cfg(all(feature = "openssl", libevent_openssl))]
+    pub(crate) fn tls(function: &'static str) -> Error {
+        let mut stack = Vec::new();
+        loop {
+            // SAFETY: pops this thread's OpenSSL error queue; 0 when it is empty.
+            let code = unsafe { openssl_sys::ERR_get_error() };
+            if code == 0 {
+                break;
+            }
+            stack.push(SslError::from_code(code));
+        }
+        let errno = io::Error::last_os_error()
+            .raw_os_error()
+            .filter(|&e| e != 0);
+        Error {
+            function,
+            errno,
+            kind: ErrorKind::Tls(stack),
+        }
+    }
+
+    /// What kind of failure this is.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// let t = Event::timer(&base, |_| {})?;
+    /// let e = t.add(Some(std::time::Duration::MAX)).unwrap_err();
+    /// assert!(matches!(e.kind(), ErrorKind::InvalidInput(_)));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
     /// Why a DNS lookup failed, for errors from [`DnsBase`](crate::DnsBase) lookups and
-    /// [`BufferEventRef::dns_error`](crate::BufferEventRef::dns_error).
+    /// [`BufferEventRef::dns_error`](crate::BufferEventRef::dns_error): the
+    /// [`ErrorKind::Dns`] code.
     ///
     /// ```
     /// # use libevent::*;
     /// let e = Uri::parse("\0").unwrap_err();
     /// assert_eq!(e.dns_error(), None);
     /// ```
-    pub fn dns_error(&self) -> Option<crate::dns::DnsError> {
-        self.dns
+    pub fn dns_error(&self) -> Option<DnsError> {
+        match self.kind {
+            ErrorKind::Dns(d) => Some(d),
+            _ => None,
+        }
     }
 
-    /// Why an HTTP request failed, for errors handed to a response callback.
+    /// Why an HTTP request failed, for errors handed to a response callback: the
+    /// [`ErrorKind::Request`] reason.
     ///
     /// ```
     /// # use libevent::*;
@@ -252,7 +330,10 @@ impl Error {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn request_error(&self) -> Option<RequestError> {
-        self.request
+        match self.kind {
+            ErrorKind::Request(r) => Some(r),
+            _ => None,
+        }
     }
 
     /// The libevent function that failed (or would have been called).
@@ -276,13 +357,15 @@ impl Error {
     /// let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let e = Listener::bind(&base, taken.local_addr().unwrap(), 8, ListenerFlags::empty(), |_, _| {}).unwrap_err();
     /// assert_eq!(e.errno(), Some(libc::EADDRINUSE));
+    /// assert_eq!(e.kind(), &ErrorKind::Other);
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn errno(&self) -> Option<i32> {
         self.errno
     }
 
-    /// True when this crate refused an argument before calling C.
+    /// True when this crate refused an argument before calling C
+    /// ([`ErrorKind::InvalidInput`]).
     ///
     /// ```
     /// # use libevent::*;
@@ -292,33 +375,40 @@ impl Error {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn is_invalid_input(&self) -> bool {
-        self.reason.is_some()
+        matches!(self.kind, ErrorKind::InvalidInput(_))
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(kind) = self.dns {
-            return write!(f, "DNS lookup failed: {kind}");
-        }
-        if let Some(kind) = self.request {
-            write!(f, "{}: {kind}", self.function)?;
-            if let Some(errno) = self.errno {
-                write!(f, " ({})", io::Error::from_raw_os_error(errno))?;
+        let os = |f: &mut fmt::Formatter<'_>, errno: Option<i32>| match errno {
+            Some(errno) => write!(f, " ({})", io::Error::from_raw_os_error(errno)),
+            None => Ok(()),
+        };
+        match &self.kind {
+            ErrorKind::Dns(kind) => write!(f, "DNS lookup failed: {kind}"),
+            ErrorKind::Request(kind) => {
+                write!(f, "{}: {kind}", self.function)?;
+                os(f, self.errno)
             }
-            return Ok(());
-        }
-        match (self.reason, self.errno) {
-            (Some(reason), _) => write!(f, "{}: {reason}", self.function),
-            (None, Some(errno)) => {
-                write!(
+            ErrorKind::InvalidInput(reason) => write!(f, "{}: {reason}", self.function),
+            #[cfg(all(feature = "openssl", libevent_openssl))]
+            ErrorKind::Tls(stack) => {
+                write!(f, "{} failed: TLS", self.function)?;
+                for (i, e) in stack.iter().enumerate() {
+                    write!(f, "{}{e}", if i == 0 { ": " } else { "; " })?;
+                }
+                os(f, self.errno)
+            }
+            _ => match self.errno {
+                Some(errno) => write!(
                     f,
                     "{} failed: {}",
                     self.function,
                     io::Error::from_raw_os_error(errno)
-                )
-            }
-            (None, None) => write!(f, "{} failed", self.function),
+                ),
+                None => write!(f, "{} failed", self.function),
+            },
         }
     }
 }
@@ -327,10 +417,202 @@ impl std::error::Error for Error {}
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
-        match (e.errno, e.reason) {
-            (Some(errno), None) => io::Error::from_raw_os_error(errno),
-            (_, Some(_)) => io::Error::new(io::ErrorKind::InvalidInput, e),
-            _ => io::Error::other(e),
+        let kind = match &e.kind {
+            ErrorKind::InvalidInput(_) => io::ErrorKind::InvalidInput,
+            ErrorKind::TimedOut | ErrorKind::Request(RequestError::Timeout) => {
+                io::ErrorKind::TimedOut
+            }
+            ErrorKind::Dns(_) | ErrorKind::Request(_) => io::ErrorKind::Other,
+            #[cfg(all(feature = "openssl", libevent_openssl))]
+            ErrorKind::Tls(_) => io::ErrorKind::Other,
+            _ => match e.errno {
+                // The OS error as it is: its kind and its message.
+                Some(errno) => return io::Error::from_raw_os_error(errno),
+                None => io::ErrorKind::Other,
+            },
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// Why a lookup failed: `EVUTIL_EAI_*` for [`DnsBase::getaddrinfo`](crate::DnsBase::getaddrinfo), `DNS_ERR_*` for
+/// [`DnsBase::resolve_reverse`](crate::DnsBase::resolve_reverse) and the DNS part of
+/// [`BufferEvent::connect_hostname`](crate::BufferEvent::connect_hostname).
+///
+/// ```
+/// use libevent::DnsError;
+/// assert_eq!(DnsError::NoName.to_string(), "no such name");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsError {
+    /// `EVUTIL_EAI_NONAME`, `DNS_ERR_NOTEXIST`: the name does not exist (NXDOMAIN).
+    NoName,
+    /// `EVUTIL_EAI_NODATA`, `DNS_ERR_NODATA`: the name exists, without an address of the
+    /// family asked for.
+    NoData,
+    /// `EVUTIL_EAI_AGAIN`, `DNS_ERR_TIMEOUT`: no answer in time (after the retries).
+    Timeout,
+    /// `EVUTIL_EAI_FAIL`, `DNS_ERR_SERVERFAILED`, `DNS_ERR_REFUSED`, `DNS_ERR_FORMAT`,
+    /// `DNS_ERR_NOTIMPL`: the server failed or refused. libevent's `getaddrinfo` reports
+    /// every failure but NXDOMAIN this way (no answer in time, an empty answer, a
+    /// truncated one); [`DnsBase::resolve_reverse`](crate::DnsBase::resolve_reverse) tells them apart.
+    ServerFailed,
+    /// `DNS_ERR_TRUNCATED`: the answer did not fit in UDP.
+    Truncated,
+    /// `EVUTIL_EAI_SERVICE`: the service (port) is not known.
+    Service,
+    /// `EVUTIL_EAI_FAMILY`, `EVUTIL_EAI_ADDRFAMILY`: the address family is not supported.
+    Family,
+    /// `EVUTIL_EAI_MEMORY`: out of memory.
+    Memory,
+    /// `EVUTIL_EAI_CANCEL`, `DNS_ERR_CANCEL`: cancelled.
+    Cancelled,
+    /// `DNS_ERR_SHUTDOWN`: the DNS base was freed.
+    Shutdown,
+    /// Anything else (`EVUTIL_EAI_SYSTEM`, `DNS_ERR_UNKNOWN`...), with libevent's code.
+    Other(i32),
+}
+
+impl DnsError {
+    /// From an `EVUTIL_EAI_*` code.
+    pub(crate) fn from_eai(code: c_int) -> DnsError {
+        match code {
+            sys::EVUTIL_EAI_NONAME => DnsError::NoName,
+            sys::EVUTIL_EAI_NODATA => DnsError::NoData,
+            sys::EVUTIL_EAI_AGAIN => DnsError::Timeout,
+            sys::EVUTIL_EAI_FAIL => DnsError::ServerFailed,
+            sys::EVUTIL_EAI_SERVICE => DnsError::Service,
+            sys::EVUTIL_EAI_FAMILY | sys::EVUTIL_EAI_ADDRFAMILY => DnsError::Family,
+            sys::EVUTIL_EAI_MEMORY => DnsError::Memory,
+            sys::EVUTIL_EAI_CANCEL => DnsError::Cancelled,
+            other => DnsError::Other(other),
         }
+    }
+
+    /// From a `DNS_ERR_*` code.
+    pub(crate) fn from_dns_err(code: c_int) -> DnsError {
+        match code {
+            sys::DNS_ERR_NOTEXIST => DnsError::NoName,
+            sys::DNS_ERR_NODATA => DnsError::NoData,
+            sys::DNS_ERR_TIMEOUT => DnsError::Timeout,
+            sys::DNS_ERR_SERVERFAILED
+            | sys::DNS_ERR_REFUSED
+            | sys::DNS_ERR_FORMAT
+            | sys::DNS_ERR_NOTIMPL => DnsError::ServerFailed,
+            sys::DNS_ERR_TRUNCATED => DnsError::Truncated,
+            sys::DNS_ERR_CANCEL => DnsError::Cancelled,
+            sys::DNS_ERR_SHUTDOWN => DnsError::Shutdown,
+            other => DnsError::Other(other),
+        }
+    }
+}
+
+impl std::fmt::Display for DnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DnsError::NoName => f.write_str("no such name"),
+            DnsError::NoData => f.write_str("no address of that family"),
+            DnsError::Timeout => f.write_str("no answer in time"),
+            DnsError::ServerFailed => f.write_str("the name server failed"),
+            DnsError::Truncated => f.write_str("answer truncated"),
+            DnsError::Service => f.write_str("unknown service"),
+            DnsError::Family => f.write_str("address family not supported"),
+            DnsError::Memory => f.write_str("out of memory"),
+            DnsError::Cancelled => f.write_str("cancelled"),
+            DnsError::Shutdown => f.write_str("the DNS base was freed"),
+            DnsError::Other(code) => write!(f, "DNS error {code}"),
+        }
+    }
+}
+
+/// An error from OpenSSL's queue, as libevent keeps it for a TLS bufferevent
+/// (`bufferevent_get_openssl_error`).
+#[cfg(all(feature = "openssl", libevent_openssl))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslError {
+    code: std::ffi::c_ulong,
+    library: Option<String>,
+    reason: Option<String>,
+}
+
+#[cfg(all(feature = "openssl", libevent_openssl))]
+impl SslError {
+    pub(crate) fn from_code(code: std::ffi::c_ulong) -> SslError {
+        let text = |p: *const std::ffi::c_char| {
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: not null: one of OpenSSL's static strings.
+            let s = unsafe { std::ffi::CStr::from_ptr(p) };
+            Some(s.to_string_lossy().into_owned())
+        };
+        // SAFETY: plain lookups in OpenSSL's static tables.
+        let (library, reason) = unsafe {
+            (
+                text(openssl_sys::ERR_lib_error_string(code)),
+                text(openssl_sys::ERR_reason_error_string(code)),
+            )
+        };
+        SslError {
+            code,
+            library,
+            reason,
+        }
+    }
+
+    /// OpenSSL's packed error code.
+    pub fn code(&self) -> std::ffi::c_ulong {
+        self.code
+    }
+
+    /// The reason, as OpenSSL words it (`certificate verify failed`, ...).
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+}
+
+#[cfg(all(feature = "openssl", libevent_openssl))]
+impl std::fmt::Display for SslError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, code {:#x})",
+            self.reason.as_deref().unwrap_or("TLS error"),
+            self.library.as_deref().unwrap_or("OpenSSL"),
+            self.code
+        )
+    }
+}
+
+#[cfg(all(feature = "openssl", libevent_openssl))]
+impl std::error::Error for SslError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The errno values each kind stands for (WouldBlock and TimedOut come only from
+    /// what the OS says, which a test cannot make a libevent call say on demand).
+    #[test]
+    fn errno_kinds() {
+        for (errno, kind) in [
+            (libc::EAGAIN, ErrorKind::WouldBlock),
+            (libc::EWOULDBLOCK, ErrorKind::WouldBlock),
+            (libc::EINPROGRESS, ErrorKind::WouldBlock),
+            (libc::ETIMEDOUT, ErrorKind::TimedOut),
+            (libc::ENOMEM, ErrorKind::ResourceExhausted),
+            (libc::EMFILE, ErrorKind::ResourceExhausted),
+            (libc::ENFILE, ErrorKind::ResourceExhausted),
+            (libc::ENOBUFS, ErrorKind::ResourceExhausted),
+            (libc::ECONNREFUSED, ErrorKind::Other),
+        ] {
+            let e = Error::os("f", errno);
+            assert_eq!(e.kind(), &kind, "{errno}");
+            assert_eq!(e.errno(), Some(errno));
+        }
+        let timed_out = io::Error::from(Error::os("f", libc::ETIMEDOUT));
+        assert_eq!(timed_out.kind(), io::ErrorKind::TimedOut);
+        let request = io::Error::from(Error::request(RequestError::Timeout, None));
+        assert_eq!(request.kind(), io::ErrorKind::TimedOut);
     }
 }

@@ -160,7 +160,7 @@ pub use bufferevent::{
 #[cfg(all(feature = "openssl", libevent_openssl))]
 pub use bufferevent::{SslError, SslState};
 pub use dns::{DnsBase, DnsError, Family, Lookup, Resolve, ReverseLookup};
-pub use error::{Error, RequestError, Result};
+pub use error::{Error, ErrorKind, RequestError, Result};
 pub use event::{Event, Flags};
 pub use http::{
     decode_uri, encode_uri, parse_query, BoundSocket, ChunkedReply, HeadersIter, HeadersRef, Http,

@@ -190,6 +190,7 @@ fn nxdomain_timeout_and_retry_truncation() {
     let (_l, got) = lookup(&dns, "nx.test", Family::V4);
     let e = wait(&base, &got).unwrap_err();
     assert_eq!(e.dns_error(), Some(DnsError::NoName), "{e}");
+    assert_eq!(e.kind(), &libevent::ErrorKind::Dns(DnsError::NoName));
     assert!(e.to_string().contains("no such name"));
 
     let before = server.queries();

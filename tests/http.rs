@@ -605,6 +605,10 @@ fn client_errors_refused_timeout_and_retry() {
     spin(&base, || !seen.borrow().is_empty());
     let e = seen.borrow_mut().pop().unwrap().unwrap_err();
     assert_eq!(e.request_error(), Some(RequestError::ConnectFailed));
+    assert_eq!(
+        e.kind(),
+        &libevent::ErrorKind::Request(RequestError::ConnectFailed)
+    );
 
     // A server that accepts and never answers: the request times out.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

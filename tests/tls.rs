@@ -351,3 +351,38 @@ fn renegotiation_is_refused_unless_asked_for() {
     let opts = bev.with(|b| unsafe { SSL_get_options(b.ssl().unwrap().as_ptr()) });
     assert_ne!(opts & openssl_sys::SSL_OP_NO_RENEGOTIATION, 0);
 }
+
+/// A TLS failure is an `Error` of kind `Tls`, with OpenSSL's error queue for the call:
+/// here close_notify before the handshake has even started.
+#[test]
+fn a_tls_failure_carries_openssls_error_queue() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let acc = acceptor(&pki.server.0, &pki.server.1);
+    let mut bev = BufferEvent::openssl_socket(
+        &base,
+        Some(s.into()),
+        Ssl::new(acc.context()).unwrap(),
+        SslState::Accepting,
+        Options::empty(),
+    )
+    .unwrap();
+    let e = bev.close_notify().unwrap_err();
+    assert_eq!(e.function(), "SSL_shutdown");
+    let ErrorKind::Tls(stack) = e.kind() else {
+        panic!("{:?}", e.kind())
+    };
+    assert!(!stack.is_empty(), "{e}");
+    assert!(
+        stack
+            .iter()
+            .any(|s| s.reason().is_some_and(|r| r.contains("init"))),
+        "{e}"
+    );
+    assert!(e.to_string().contains("TLS"), "{e}");
+    // The queue was taken: the next failure is not blamed on this one.
+    assert!(openssl::error::ErrorStack::get().errors().is_empty());
+}

@@ -7,6 +7,7 @@
 use super::owned::BufferEvent;
 use super::{Kind, Options};
 use crate::base::EventBase;
+pub use crate::error::SslError;
 use crate::error::{call, Error, Result};
 use foreign_types::{ForeignType, ForeignTypeRef};
 use libevent_sys as sys;
@@ -40,64 +41,6 @@ impl SslState {
         }
     }
 }
-
-/// An error from OpenSSL's queue, as libevent keeps it for a TLS bufferevent
-/// (`bufferevent_get_openssl_error`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SslError {
-    code: std::ffi::c_ulong,
-    library: Option<String>,
-    reason: Option<String>,
-}
-
-impl SslError {
-    fn from_code(code: std::ffi::c_ulong) -> SslError {
-        let text = |p: *const std::ffi::c_char| {
-            if p.is_null() {
-                return None;
-            }
-            // SAFETY: not null: one of OpenSSL's static strings.
-            let s = unsafe { std::ffi::CStr::from_ptr(p) };
-            Some(s.to_string_lossy().into_owned())
-        };
-        // SAFETY: plain lookups in OpenSSL's static tables.
-        let (library, reason) = unsafe {
-            (
-                text(openssl_sys::ERR_lib_error_string(code)),
-                text(openssl_sys::ERR_reason_error_string(code)),
-            )
-        };
-        SslError {
-            code,
-            library,
-            reason,
-        }
-    }
-
-    /// OpenSSL's packed error code.
-    pub fn code(&self) -> std::ffi::c_ulong {
-        self.code
-    }
-
-    /// The reason, as OpenSSL words it (`certificate verify failed`, ...).
-    pub fn reason(&self) -> Option<&str> {
-        self.reason.as_deref()
-    }
-}
-
-impl std::fmt::Display for SslError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({}, code {:#x})",
-            self.reason.as_deref().unwrap_or("TLS error"),
-            self.library.as_deref().unwrap_or("OpenSSL"),
-            self.code
-        )
-    }
-}
-
-impl std::error::Error for SslError {}
 
 /// Gives `ssl` to C, with renegotiation refused unless `renegotiation` is set.
 fn hand_over(ssl: Ssl, renegotiation: bool) -> *mut openssl_sys::SSL {
@@ -273,11 +216,9 @@ impl super::BufferEventRef {
         // broken, and the caller closes either way.
         let r = unsafe { openssl_sys::SSL_shutdown(ssl) };
         if r < 0 {
-            let e = Error::last("SSL_shutdown");
-            // SAFETY: clear what OpenSSL queued for this failure, so a later error on
-            // this thread is not blamed on it.
-            unsafe { openssl_sys::ERR_clear_error() };
-            return Err(e);
+            // OpenSSL's queue for this failure goes into the error (and is cleared, so a
+            // later error on this thread is not blamed on it).
+            return Err(Error::tls("SSL_shutdown"));
         }
         Ok(())
     }
