@@ -528,6 +528,7 @@ impl std::fmt::Display for DnsError {
 /// An error from OpenSSL's queue, as libevent keeps it for a TLS bufferevent
 /// (`bufferevent_get_openssl_error`).
 #[cfg(all(feature = "openssl", libevent_openssl))]
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SslError {
     code: std::ffi::c_ulong,

@@ -131,6 +131,7 @@
 //! ([`BufferEvent::set_context`]) rather than capturing the owner. ARCHITECTURE.md ("The
 //! aliasing model") has the rules for every object.
 #![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod base;
@@ -158,6 +159,7 @@ pub use bufferevent::{
     RateLimitGroup,
 };
 #[cfg(all(feature = "openssl", libevent_openssl))]
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 pub use bufferevent::{SslError, SslState};
 pub use dns::{DnsBase, DnsError, Family, Lookup, Resolve, ReverseLookup};
 pub use error::{Error, ErrorKind, RequestError, Result};

@@ -656,10 +656,11 @@ macro_rules! owner_calls {
             "callback's own `&mut BufferEventRef` is the one to use."
         )
     };
-    ($(
+    ($(#![$impl_meta:meta])* $(
         $(#[$meta:meta])*
         fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
     )*) => {
+        $(#[$impl_meta])*
         impl BufferEvent {
             $(
                 $(#[$meta])*
@@ -675,10 +676,11 @@ macro_rules! owner_calls {
 
 /// As `owner_calls!`, for the view's `&self` methods.
 macro_rules! owner_calls_ref {
-    ($(
+    ($(#![$impl_meta:meta])* $(
         $(#[$meta:meta])*
         fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;
     )*) => {
+        $(#[$impl_meta])*
         impl BufferEvent {
             $(
                 $(#[$meta])*
@@ -727,6 +729,7 @@ owner_calls_ref! {
 
 #[cfg(all(feature = "openssl", libevent_openssl))]
 owner_calls! {
+    #![cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
     fn openssl_error(&mut self) -> Option<super::SslError>;
     fn set_allow_dirty_shutdown(&mut self, allow: bool) -> Result<()>;
     fn close_notify(&mut self) -> Result<()>;
@@ -734,6 +737,7 @@ owner_calls! {
 
 #[cfg(all(feature = "openssl", libevent_openssl))]
 owner_calls_ref! {
+    #![cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
     fn allow_dirty_shutdown(&self) -> bool;
 }
 

@@ -23,6 +23,7 @@ extern "C" {
 
 /// Which side of the handshake a TLS bufferevent takes (`enum bufferevent_ssl_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 pub enum SslState {
     /// `BUFFEREVENT_SSL_CONNECTING`: the client side.
     Connecting,
@@ -54,6 +55,7 @@ fn hand_over(ssl: Ssl, renegotiation: bool) -> *mut openssl_sys::SSL {
     p
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 impl BufferEvent {
     /// `bufferevent_openssl_socket_new`: TLS over a socket (`None`: one made later by
     /// [`connect`](crate::BufferEventRef::connect) or
@@ -147,6 +149,7 @@ impl BufferEvent {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
 impl super::BufferEventRef {
     fn ssl_ptr(&self) -> *mut openssl_sys::SSL {
         // SAFETY: the bufferevent is live; for a non-TLS one libevent returns null.

@@ -580,6 +580,7 @@ macro_rules! io_traits {
         }
 
         #[cfg(feature = "tokio")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
         impl tokio::io::AsyncRead for $t {
             fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
                 let n = std::task::ready!(self.core.poll_read(cx, buf.initialize_unfilled()))?;
@@ -613,6 +614,7 @@ macro_rules! write_traits {
         }
 
         #[cfg(feature = "tokio")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
         impl tokio::io::AsyncWrite for $t {
             fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
                 self.core.poll_write(cx, buf)
