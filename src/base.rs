@@ -5,7 +5,8 @@ use crate::panic;
 use crate::util::flag_type;
 use crate::util::time::{timeval, OptionalTimeval};
 use libevent_sys as sys;
-use std::cell::{Cell, RefCell};
+use std::any::Any;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::ffi::{c_short, c_void, CStr, CString};
 use std::io::Write;
 use std::ptr::NonNull;
@@ -60,10 +61,18 @@ pub(crate) struct BaseInner {
     deferred: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The event that runs `deferred`, made on first use; null until then.
     deferred_ev: Cell<*mut sys::event>,
-    /// The tasks spawned on this base and not finished: cancelled before the base goes.
-    pub(crate) tasks: RefCell<crate::task::Registry>,
-    /// The async timers' durations and, once one is used often, its common timeout.
-    pub(crate) timer_durations: RefCell<crate::task::time::Durations>,
+    /// What a higher module keeps per base, made on its first use: the executor's tasks
+    /// and timers (`task::Executor`). The base knows it only as an [`Extension`].
+    ext: OnceCell<Box<dyn Extension>>,
+}
+
+/// Per-base state of a module built on the base (the executor), kept in the base's one
+/// extension slot and told when the base goes, before anything of it is freed.
+pub(crate) trait Extension: Any {
+    /// The base is going: end what still uses it (the executor cancels its tasks).
+    fn base_going(&self);
+    /// For [`BaseInner::extension`]'s downcast.
+    fn as_any(&self) -> &dyn Any;
 }
 
 /// Runs the base's deferred work; `arg` is its `BaseInner`, which frees this event before
@@ -160,12 +169,34 @@ mod registry {
     }
 }
 
+impl BaseInner {
+    /// The base's extension of type `T`, made now if it has none yet.
+    ///
+    /// # Panics
+    /// If the slot holds an extension of another type (there is one: the executor).
+    pub(crate) fn extension<T: Extension + Default>(&self) -> &T {
+        self.ext
+            .get_or_init(|| Box::new(T::default()))
+            .as_any()
+            .downcast_ref::<T>()
+            .expect("a base has one extension, the executor")
+    }
+
+    /// The base's extension of type `T`, if it has been made.
+    pub(crate) fn extension_if<T: Extension>(&self) -> Option<&T> {
+        self.ext.get()?.as_any().downcast_ref::<T>()
+    }
+}
+
 impl Drop for BaseInner {
     fn drop(&mut self) {
         registry::remove(self.raw.as_ptr());
-        // Tasks still pending (detached, or whose handles outlive the base) end here:
-        // their events freed, their futures dropped, while the base lives.
-        crate::task::cancel_all(&self.tasks);
+        // What the extension still runs on the base ends here (tasks still pending,
+        // detached or with handles that outlive the base: their events freed, their
+        // futures dropped), while the base lives.
+        if let Some(ext) = self.ext.get() {
+            ext.base_going();
+        }
         // Deferred work frees C objects made on this base: do it while the base lives.
         self.run_deferred(|f| {
             panic::wrap(panic::Guard::Contain("deferred drop"), f);
@@ -466,8 +497,7 @@ impl EventBase {
             owned,
             deferred: RefCell::new(Vec::new()),
             deferred_ev: Cell::new(std::ptr::null_mut()),
-            tasks: RefCell::new(Default::default()),
-            timer_durations: RefCell::new(Default::default()),
+            ext: OnceCell::new(),
         });
         registry::insert(raw.as_ptr(), &inner);
         EventBase { inner }

@@ -134,10 +134,25 @@ impl Registry {
     }
 }
 
-/// Ends every task of a base that is going away (its `BaseInner`'s drop): what their
-/// futures drop may spawn or cancel more, so this repeats until none is left.
-pub(crate) fn cancel_all(tasks: &RefCell<Registry>) {
-    cancel_all_but(tasks, None);
+/// The executor's state on one base, kept in the base's extension slot (made on the
+/// first spawn or timer): its tasks, and the async timers' durations with their common
+/// timeouts.
+#[derive(Default)]
+pub(crate) struct Executor {
+    tasks: RefCell<Registry>,
+    pub(crate) timer_durations: RefCell<time::Durations>,
+}
+
+impl crate::base::Extension for Executor {
+    /// Ends every task of a base that is going away (its `BaseInner`'s drop): what their
+    /// futures drop may spawn or cancel more, so this repeats until none is left.
+    fn base_going(&self) {
+        cancel_all_but(&self.tasks, None);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// [`cancel_all`], leaving `keep` (the task being polled) alone.
@@ -189,7 +204,11 @@ impl Task {
         let entry = self
             .base
             .upgrade()
-            .and_then(|b| b.inner().tasks.borrow_mut().remove(self.slot.get(), self));
+            .and_then(|b| {
+                let ex = b.inner().extension_if::<Executor>()?;
+                let entry = ex.tasks.borrow_mut().remove(self.slot.get(), self);
+                entry
+            });
         // Dropped outside every borrow: a future's drop may spawn or cancel tasks.
         drop(f);
         drop(entry);
@@ -496,7 +515,11 @@ impl EventBase {
         // does until finish() has freed the event.
         let ev =
             unsafe { call!(sys::event_new(self.as_raw(), -1, 0, Some(task_tramp), arg)) }?.as_ptr();
-        self.inner().tasks.borrow_mut().insert(task.clone());
+        self.inner()
+            .extension::<Executor>()
+            .tasks
+            .borrow_mut()
+            .insert(task.clone());
         *task
             .wakeup
             .event
@@ -528,7 +551,9 @@ impl EventBase {
     /// ```
     pub fn cancel_tasks(&self) {
         let me = CURRENT.with(|c| c.borrow().as_ref().map(|c| c.task.clone()));
-        cancel_all_but(&self.inner().tasks, me.as_ref());
+        if let Some(ex) = self.inner().extension_if::<Executor>() {
+            cancel_all_but(&ex.tasks, me.as_ref());
+        }
     }
 
     /// How many tasks spawned through this handle's base (and its clones) have not
@@ -544,7 +569,9 @@ impl EventBase {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn tasks(&self) -> usize {
-        self.inner().tasks.borrow().len()
+        self.inner()
+            .extension_if::<Executor>()
+            .map_or(0, |ex| ex.tasks.borrow().len())
     }
 
     /// Runs the loop until `future` completes, and returns its output. A panic inside

@@ -48,7 +48,11 @@ impl Durations {
 
 /// The common timeout for `d` on `base`, once `d` has been used often enough.
 pub(crate) fn common_for(base: &EventBase, d: Duration) -> Option<CommonTimeout> {
-    base.inner().timer_durations.borrow_mut().common(base, d)
+    base.inner()
+        .extension::<super::Executor>()
+        .timer_durations
+        .borrow_mut()
+        .common(base, d)
 }
 
 /// What a timer's event and its future share.
