@@ -5,7 +5,8 @@
 //! `NAME: ADDR ADDR...` or `NAME: error: WHY` as the answers come. Without
 //! `--nameserver`, the system's resolv.conf and hosts file are used.
 
-use libevent::{DnsBase, EventBase, Family};
+use libevent::dns::Family;
+use libevent::{DnsBase, EventBase};
 use std::cell::Cell;
 use std::rc::Rc;
 

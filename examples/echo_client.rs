@@ -3,7 +3,10 @@
 //!
 //! `cargo run --example echo_client -- ADDR LINE...`
 
-use libevent::{BevEvent, BufferEvent, Eol, EventBase, Flags, Options};
+use libevent::buffer::Eol;
+use libevent::bufferevent::{BevEvent, Options};
+use libevent::event::Flags;
+use libevent::{BufferEvent, EventBase};
 use std::cell::Cell;
 use std::rc::Rc;
 

@@ -2,7 +2,10 @@
 //!
 //! `cargo run --example echo_server -- [ADDR]` (default 127.0.0.1:9996; port 0 picks one).
 
-use libevent::{BevEvent, BufferEvent, Event, EventBase, Flags, Listener, ListenerFlags, Options};
+use libevent::bufferevent::{BevEvent, Options};
+use libevent::event::Flags;
+use libevent::listener::ListenerFlags;
+use libevent::{BufferEvent, Event, EventBase, Listener};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -4,7 +4,8 @@
 //! `cargo run --example event_read_fifo -- [PATH]` (default ./event.fifo), then
 //! `echo hello > event.fifo`.
 
-use libevent::{Event, EventBase, Flags};
+use libevent::event::Flags;
+use libevent::{Event, EventBase};
 use std::ffi::CString;
 use std::fs::OpenOptions;
 use std::io::Read;

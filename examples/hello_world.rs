@@ -3,7 +3,10 @@
 //!
 //! `cargo run --example hello_world -- [ADDR]` (default 127.0.0.1:9995; port 0 picks one).
 
-use libevent::{BufferEvent, Event, EventBase, Flags, Listener, ListenerFlags, Options};
+use libevent::bufferevent::Options;
+use libevent::event::Flags;
+use libevent::listener::ListenerFlags;
+use libevent::{BufferEvent, Event, EventBase, Listener};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -3,7 +3,8 @@
 //! a blank line and the body; with `--chunks`, each piece of the body as it arrives on a
 //! line `piece N: BYTES` instead. Exits 1 if the request failed.
 
-use libevent::{EventBase, HttpConnection, Method};
+use libevent::http::{HttpConnection, Method};
+use libevent::EventBase;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::rc::Rc;

@@ -10,7 +10,8 @@
 //! framing layer is on (the default); `--lenient` after the address turns it off, to
 //! compare with libevent's own parser alone.
 
-use libevent::{ChunkedReply, Event, EventBase, Http, Method, Request};
+use libevent::http::{ChunkedReply, Method};
+use libevent::{Event, EventBase, Http, Request};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;

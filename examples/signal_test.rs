@@ -1,6 +1,7 @@
 //! Port of libevent's sample/signal-test.c: reports SIGINT, and exits on the second.
 
-use libevent::{Event, EventBase, Flags};
+use libevent::event::Flags;
+use libevent::{Event, EventBase};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 

@@ -2,9 +2,10 @@
 //! encrypted. `cargo run --features openssl --example tls_echo_server -- ADDR CERT KEY`
 //! (PEM files; port 0 picks one). Try it with `openssl s_client -connect ADDR`.
 
-use libevent::{
-    BevEvent, BufferEvent, Event, EventBase, Flags, Listener, ListenerFlags, Options, SslState,
-};
+use libevent::bufferevent::{BevEvent, Options, SslState};
+use libevent::event::Flags;
+use libevent::listener::ListenerFlags;
+use libevent::{BufferEvent, Event, EventBase, Listener};
 use openssl::ssl::{Ssl, SslAcceptor, SslFiletype, SslMethod};
 use std::cell::RefCell;
 use std::collections::HashMap;

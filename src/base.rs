@@ -253,6 +253,7 @@ impl WeakBase {
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::base::LoopExit;
 /// let base = EventBase::new()?;
 /// assert_eq!(base.dispatch()?, LoopExit::NoEvents); // nothing was pending
 /// # Ok::<(), libevent::Error>(())
@@ -308,8 +309,8 @@ flag_type! {
     /// `EVENT_BASE_FLAG_*`, set through [`Config::flags`].
     ///
     /// ```
-    /// let mut cfg = libevent::Config::new()?;
-    /// cfg.flags(libevent::BaseFlags::NO_CACHE_TIME)?;
+    /// let mut cfg = libevent::base::Config::new()?;
+    /// cfg.flags(libevent::base::BaseFlags::NO_CACHE_TIME)?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
     BaseFlags: i32 {
@@ -331,7 +332,7 @@ flag_type! {
     ///
     /// ```
     /// # let base = libevent::EventBase::new()?;
-    /// assert_eq!(base.num_events(libevent::Count::ACTIVE | libevent::Count::ADDED), 0);
+    /// assert_eq!(base.num_events(libevent::base::Count::ACTIVE | libevent::base::Count::ADDED), 0);
     /// # Ok::<(), libevent::Error>(())
     /// ```
     Count: u32 {
@@ -347,7 +348,8 @@ flag_type! {
 /// `struct event_config`: what kind of base [`EventBase::with_config`] makes.
 ///
 /// ```
-/// use libevent::{Config, EventBase, Features};
+/// use libevent::EventBase;
+/// use libevent::base::{Config, Features};
 /// let mut cfg = Config::new()?;
 /// cfg.avoid_method("select")?.require_features(Features::O1)?;
 /// let base = EventBase::with_config(&cfg)?;
@@ -363,6 +365,7 @@ impl Config {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::Config;
     /// let cfg = Config::new()?;
     /// let _base = EventBase::with_config(&cfg)?;
     /// # Ok::<(), libevent::Error>(())
@@ -377,6 +380,7 @@ impl Config {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::Config;
     /// let mut cfg = Config::new()?;
     /// cfg.avoid_method("epoll")?;
     /// assert_ne!(EventBase::with_config(&cfg)?.method(), "epoll");
@@ -399,6 +403,7 @@ impl Config {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::{Features, Config};
     /// let mut cfg = Config::new()?;
     /// cfg.require_features(Features::ET)?;
     /// assert!(EventBase::with_config(&cfg)?.features().contains(Features::ET));
@@ -419,6 +424,7 @@ impl Config {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::{BaseFlags, Config};
     /// let mut cfg = Config::new()?;
     /// cfg.flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)?;
     /// let _base = EventBase::with_config(&cfg)?;
@@ -434,6 +440,7 @@ impl Config {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::Config;
     /// let cfg = Config::new()?;
     /// assert!(!cfg.as_raw().is_null());
     /// # Ok::<(), libevent::Error>(())
@@ -461,6 +468,7 @@ impl EventBase {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::supported_methods;
     /// let base = EventBase::new()?;
     /// assert!(supported_methods().contains(&base.method()));
     /// # Ok::<(), libevent::Error>(())
@@ -476,6 +484,7 @@ impl EventBase {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::{Features, Config};
     /// let mut cfg = Config::new()?;
     /// cfg.require_features(Features::O1)?;
     /// let base = EventBase::with_config(&cfg)?;
@@ -660,6 +669,7 @@ impl EventBase {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::LoopExit;
     /// let base = EventBase::new()?;
     /// let t = Event::timer(&base, |_| {})?;
     /// t.add(Some(std::time::Duration::from_millis(1)))?;
@@ -794,6 +804,7 @@ impl EventBase {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::Features;
     /// let base = EventBase::new()?;
     /// assert!(base.features().contains(Features::O1)); // epoll
     /// # Ok::<(), libevent::Error>(())
@@ -901,6 +912,7 @@ impl EventBase {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::base::Count;
     /// let base = EventBase::new()?;
     /// let t = Event::timer(&base, |_| {})?;
     /// t.add(Some(std::time::Duration::from_secs(1)))?;
@@ -968,6 +980,7 @@ impl std::fmt::Debug for EventBase {
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::base::supported_methods;
 /// assert!(supported_methods().contains(&"poll"));
 /// # Ok::<(), libevent::Error>(())
 /// ```

@@ -16,6 +16,7 @@ use std::ptr::NonNull;
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::buffer::Eol;
 /// let mut buf = EvBuffer::new()?;
 /// buf.add(b"a\r\nb\n")?;
 /// assert_eq!(buf.readln(Eol::CrlfStrict).unwrap(), b"a");
@@ -54,6 +55,7 @@ foreign_type! {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// // A bufferevent's buffers are borrowed EvBufferRefs.
@@ -404,6 +406,7 @@ impl EvBufferRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::buffer::Eol;
     /// let mut buf = EvBuffer::new()?;
     /// buf.add(b"line one\r\nrest")?;
     /// assert_eq!(buf.readln(Eol::Crlf).unwrap(), b"line one");
@@ -584,6 +587,7 @@ impl std::fmt::Debug for EvBufferRef {
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::buffer::Change;
 /// let mut buf = EvBuffer::new()?;
 /// let seen = std::rc::Rc::new(std::cell::Cell::new(None));
 /// let s = seen.clone();
@@ -607,7 +611,8 @@ type ChangeFn = Box<dyn FnMut(Change)>;
 /// An owned evbuffer (`evbuffer_new`), freed on drop.
 ///
 /// ```
-/// use libevent::{EvBuffer, Eol};
+/// use libevent::EvBuffer;
+/// use libevent::buffer::Eol;
 /// let mut buf = EvBuffer::new()?;
 /// buf.add(b"GET / HTTP/1.0\r\nHost: x\r\n")?;
 /// assert_eq!(buf.readln(Eol::CrlfStrict).unwrap(), b"GET / HTTP/1.0");

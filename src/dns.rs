@@ -70,7 +70,8 @@ impl Drop for DnsCore {
 /// one). Lookups are asynchronous: their callbacks run on the loop.
 ///
 /// ```no_run
-/// use libevent::{DnsBase, EventBase, Family};
+/// use libevent::{DnsBase, EventBase};
+/// use libevent::dns::Family;
 /// let base = EventBase::new()?;
 /// let dns = DnsBase::from_system(&base)?; // /etc/resolv.conf and /etc/hosts
 /// let _lookup = dns.getaddrinfo("example.org", 443, Family::Any, |r| match r {

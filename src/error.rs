@@ -1,5 +1,9 @@
-//! One error type for every fallible call: which C function failed, and why; and
-//! [`call!`], the one way this crate checks what a C function returned.
+//! [`Error`], the one error type of every fallible call: which C function failed, what
+//! kind of failure it was ([`ErrorKind`]), and the `errno` it left; with the causes some
+//! kinds carry ([`DnsError`], [`RequestError`], and OpenSSL's errors with feature
+//! `openssl`).
+
+// Inside the crate, `call!` is the one way a C function's return value is checked.
 
 use libevent_sys as sys;
 use std::ffi::c_int;
@@ -91,7 +95,8 @@ impl<T> CReturn for *const T {
 /// ([`kind`](Self::kind), to match on), and the `errno` it left, if any.
 ///
 /// ```
-/// use libevent::{ErrorKind, EventBase, Event, Flags};
+/// use libevent::{ErrorKind, EventBase, Event};
+/// use libevent::event::Flags;
 /// let base = EventBase::new().unwrap();
 /// // A read event needs a descriptor.
 /// let err = Event::new(&base, -1, Flags::READ, |_| {}).unwrap_err();
@@ -110,7 +115,8 @@ pub struct Error {
 /// variants with a cause carry it. More may come (`#[non_exhaustive]`).
 ///
 /// ```
-/// use libevent::{ErrorKind, Uri};
+/// use libevent::ErrorKind;
+/// use libevent::http::Uri;
 /// let e = Uri::parse("\0").unwrap_err();
 /// match e.kind() {
 ///     ErrorKind::InvalidInput(why) => assert!(why.contains("NUL")),
@@ -155,11 +161,11 @@ impl ErrorKind {
     }
 }
 
-/// Why an HTTP request made with [`HttpConnection`](crate::HttpConnection) failed
+/// Why an HTTP request made with [`HttpConnection`](crate::http::HttpConnection) failed
 /// (`enum evhttp_request_error`, plus the connection that could not be made).
 ///
 /// ```
-/// use libevent::RequestError;
+/// use libevent::error::RequestError;
 /// assert_eq!(RequestError::Timeout.to_string(), "timed out");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -309,6 +315,7 @@ impl Error {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::http::Uri;
     /// let e = Uri::parse("\0").unwrap_err();
     /// assert_eq!(e.dns_error(), None);
     /// ```
@@ -340,6 +347,7 @@ impl Error {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let e = Event::new(&base, -1, Flags::WRITE, |_| {}).unwrap_err();
     /// assert_eq!(e.function(), "event_new");
@@ -353,6 +361,7 @@ impl Error {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let e = Listener::bind(&base, taken.local_addr().unwrap(), 8, ListenerFlags::empty(), |_, _| {}).unwrap_err();
@@ -440,7 +449,7 @@ impl From<Error> for io::Error {
 /// [`BufferEvent::connect_hostname`](crate::BufferEvent::connect_hostname).
 ///
 /// ```
-/// use libevent::DnsError;
+/// use libevent::dns::DnsError;
 /// assert_eq!(DnsError::NoName.to_string(), "no such name");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ flag_type! {
     /// `EV_*`: what an event waits for, and what fired.
     ///
     /// ```
-    /// use libevent::Flags;
+    /// use libevent::event::Flags;
     /// let f = Flags::READ | Flags::PERSIST;
     /// assert!(f.contains(Flags::READ) && !f.contains(Flags::WRITE));
     /// ```
@@ -67,7 +67,8 @@ extern "C" fn trampoline(_fd: sys::evutil_socket_t, what: c_short, arg: *mut c_v
 /// `Event` deletes and frees it (`event_free`); that is allowed inside its own callback.
 ///
 /// ```
-/// use libevent::{EventBase, Event, Flags};
+/// use libevent::{EventBase, Event};
+/// use libevent::event::Flags;
 /// use std::os::fd::AsRawFd;
 /// use std::io::Write;
 /// use std::cell::Cell;
@@ -97,6 +98,7 @@ impl Event {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let (r, _w) = std::os::unix::net::UnixStream::pair().unwrap();
     /// use std::os::fd::AsRawFd;
@@ -224,17 +226,18 @@ impl Event {
         Ok(())
     }
 
-    /// `event_add` with a [`CommonTimeout`](crate::CommonTimeout) of this event's base.
+    /// `event_add` with a [`CommonTimeout`](crate::base::CommonTimeout) of this event's base.
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::event::Flags;
     /// let base = EventBase::new()?;
     /// let t = Event::timer(&base, |what| assert!(what.contains(Flags::TIMEOUT)))?;
     /// t.add_common(base.common_timeout(std::time::Duration::from_millis(1))?)?;
     /// base.dispatch()?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn add_common(&self, timeout: crate::CommonTimeout) -> Result<()> {
+    pub fn add_common(&self, timeout: crate::base::CommonTimeout) -> Result<()> {
         let tv = timeout.timeval_for("event_add", self.base.as_raw())?;
         // SAFETY: raw is live; tv read during the call only.
         unsafe { call!(sys::event_add(self.raw.as_ptr(), &tv)) }?;
@@ -262,6 +265,7 @@ impl Event {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let got = std::rc::Rc::new(std::cell::Cell::new(Flags::empty()));
     /// let g = got.clone();
@@ -280,6 +284,7 @@ impl Event {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let t = Event::timer(&base, |_| {})?;
     /// t.add(Some(std::time::Duration::from_secs(1)))?;
@@ -370,6 +375,7 @@ impl Event {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let ev = Event::new(&base, -1, Flags::PERSIST, |_| {})?;
     /// assert_eq!(ev.flags(), Flags::PERSIST);

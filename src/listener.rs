@@ -18,7 +18,7 @@ flag_type! {
     /// `LEV_OPT_*`. `CLOSE_ON_FREE` is always added: the listener owns its socket.
     ///
     /// ```
-    /// use libevent::ListenerFlags;
+    /// use libevent::listener::ListenerFlags;
     /// let f = ListenerFlags::REUSEABLE | ListenerFlags::CLOSE_ON_EXEC;
     /// assert!(f.contains(ListenerFlags::REUSEABLE));
     /// ```
@@ -89,7 +89,8 @@ extern "C" fn error_tramp(_l: *mut sys::evconnlistener, arg: *mut c_void) {
 /// Dropping the listener (also inside its own callback) frees it and closes the socket.
 ///
 /// ```
-/// use libevent::{EventBase, Listener, ListenerFlags};
+/// use libevent::{EventBase, Listener};
+/// use libevent::listener::ListenerFlags;
 /// let base = EventBase::new()?;
 /// let listener = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 16, ListenerFlags::REUSEABLE, |stream, peer| {
 ///     println!("{peer} connected");
@@ -109,6 +110,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 128, ListenerFlags::REUSEABLE, |stream, peer| {
     ///     println!("{peer}");
@@ -154,6 +156,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let l = Listener::from_tcp(&base, std_listener, ListenerFlags::empty(), |_s, _p| {})?;
@@ -216,6 +219,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let mut l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
     /// l.on_error(|e| eprintln!("accept: {e}"))?;
@@ -237,6 +241,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::DISABLED, |_, _| {})?;
     /// l.enable()?;
@@ -252,6 +257,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
     /// l.disable()?; // at capacity: new clients wait in the backlog
@@ -267,6 +273,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
     /// assert!(l.fd() >= 0);
@@ -281,6 +288,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
     /// assert_ne!(l.local_addr().unwrap().port(), 0);
@@ -312,6 +320,7 @@ impl Listener {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
     /// # let base = EventBase::new()?;
     /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
     /// // SAFETY: the listener is live.

@@ -27,7 +27,7 @@ extern "C" fn log_cb(severity: c_int, msg: *const c_char) {
 ///
 /// ```
 /// # use libevent::*;
-/// libevent::route_to_log_crate(); // done by the first EventBase anyway
+/// libevent::log::route_to_log_crate(); // done by the first EventBase anyway
 /// # Ok::<(), libevent::Error>(())
 /// ```
 pub fn route_to_log_crate() {
@@ -49,7 +49,7 @@ pub(crate) fn route_once() {
 ///     eprintln!("libevent fatal error {err}");
 ///     std::process::abort();
 /// }
-/// libevent::set_fatal_callback(fatal);
+/// libevent::log::set_fatal_callback(fatal);
 /// # Ok::<(), libevent::Error>(())
 /// ```
 pub fn set_fatal_callback(f: extern "C" fn(c_int)) {
@@ -61,8 +61,8 @@ pub fn set_fatal_callback(f: extern "C" fn(c_int)) {
 ///
 /// ```
 /// # use libevent::*;
-/// libevent::enable_debug_logging(true);
-/// libevent::enable_debug_logging(false);
+/// libevent::log::enable_debug_logging(true);
+/// libevent::log::enable_debug_logging(false);
 /// # Ok::<(), libevent::Error>(())
 /// ```
 pub fn enable_debug_logging(on: bool) {

@@ -13,7 +13,7 @@ pub(crate) static BASE_MADE: AtomicBool = AtomicBool::new(false);
 ///
 /// ```
 /// # use libevent::*;
-/// assert!(libevent::use_pthreads()); // with the default `threads` feature
+/// assert!(libevent::thread::use_pthreads()); // with the default `threads` feature
 /// # Ok::<(), libevent::Error>(())
 /// ```
 pub fn use_pthreads() -> bool {
@@ -43,7 +43,7 @@ pub(crate) fn setup() {
 /// # use libevent::*;
 /// // Must come before the first base: afterwards it is refused.
 /// let _ = EventBase::new()?;
-/// assert!(libevent::enable_debug_mode().is_err());
+/// assert!(libevent::thread::enable_debug_mode().is_err());
 /// # Ok::<(), libevent::Error>(())
 /// ```
 pub fn enable_debug_mode() -> Result<()> {

@@ -7,7 +7,9 @@
 mod common;
 
 use common::spin;
-use libevent::{BevEvent, BufferEvent, EventBase, FilterResult, Flags, LoopFlags, Options};
+use libevent::bufferevent::{BevEvent, FilterResult, Options};
+use libevent::event::Flags;
+use libevent::{BufferEvent, EventBase, LoopFlags};
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -387,7 +389,7 @@ fn dropping_the_owner_inside_every_kind_of_callback() {
             }
             // The other end finishes: this one gets EOF.
             "event" | "event_with" => {
-                a.flush(Flags::WRITE, libevent::FlushMode::Finished)
+                a.flush(Flags::WRITE, libevent::bufferevent::FlushMode::Finished)
                     .unwrap();
             }
             _ => a.write(b"in").unwrap(),

@@ -1,6 +1,7 @@
 //! Evbuffers: every operation of the safe API against what libevent documents.
 
-use libevent::{Change, Eol, EvBuffer};
+use libevent::buffer::{Change, Eol};
+use libevent::EvBuffer;
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;

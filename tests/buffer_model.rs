@@ -1,7 +1,7 @@
 //! `EvBuffer` against a `Vec<u8>` model: generated sequences of every operation that
 //! changes or reads a buffer, checked after each step (contents, length, results).
 
-use libevent::Eol;
+use libevent::buffer::Eol;
 use proptest::prelude::*;
 
 mod common;

@@ -1,10 +1,12 @@
 //! Bufferevents: watermarks, timeouts, end of stream, pairs, filters, rate limits,
 //! callbacks that free or replace, connecting, options.
 
-use libevent::{
-    BevEvent, BufferEvent, EvBufferRef, EventBase, FilterResult, Flags, FlushMode, Listener,
-    ListenerFlags, LoopFlags, Options, RateLimit, RateLimitGroup,
+use libevent::bufferevent::{
+    BevEvent, FilterResult, FlushMode, Options, RateLimit, RateLimitGroup,
 };
+use libevent::event::Flags;
+use libevent::listener::ListenerFlags;
+use libevent::{BufferEvent, EvBufferRef, EventBase, Listener, LoopFlags};
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -365,7 +367,8 @@ fn connect_reports_connected_then_talks() {
     assert_eq!(ev.get(), BevEvent::CONNECTED);
     assert!(bev.fd().is_some());
     bev.write(b"hi").unwrap();
-    bev.flush(Flags::WRITE, libevent::FlushMode::Flush).unwrap();
+    bev.flush(Flags::WRITE, libevent::bufferevent::FlushMode::Flush)
+        .unwrap();
     let s = accepted.borrow_mut().pop().unwrap();
     s.set_nonblocking(false).unwrap();
     let t = read_in_thread(s, 2);

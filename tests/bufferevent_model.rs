@@ -1,7 +1,9 @@
 //! Bufferevent pairs under generated watermarks and write sizes: every byte arrives once
 //! and in order, and the read callback runs only as libevent's watermark rules say.
 
-use libevent::{BufferEvent, EventBase, Flags, LoopFlags, Options};
+use libevent::bufferevent::Options;
+use libevent::event::Flags;
+use libevent::{BufferEvent, EventBase, LoopFlags};
 use proptest::prelude::*;
 
 mod common;

@@ -4,6 +4,9 @@
 mod common;
 
 use common::spin;
+use libevent::bufferevent::{BevEvent, Options};
+use libevent::dns::{DnsError, Family, Lookup};
+use libevent::http::{HttpConnection, Method};
 use libevent::*;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};

@@ -4,7 +4,9 @@
 
 mod common;
 
-use libevent::{ErrorKind, Event, EventBase, Flags, Listener, ListenerFlags};
+use libevent::event::Flags;
+use libevent::listener::ListenerFlags;
+use libevent::{ErrorKind, Event, EventBase, Listener};
 use std::io;
 
 #[test]

@@ -1,7 +1,9 @@
 //! Events and the base: timers, descriptors, signals, activation, priorities, loop
 //! control, dropping inside callbacks, panics in callbacks, bad input.
 
-use libevent::{BaseFlags, Config, Count, Event, EventBase, Features, Flags, LoopExit, LoopFlags};
+use libevent::base::{BaseFlags, Config, Count, Features, LoopExit};
+use libevent::event::Flags;
+use libevent::{Event, EventBase, LoopFlags};
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -216,7 +218,7 @@ fn config_avoid_method_and_features() {
         .avoid_method("ep\0oll")
         .unwrap_err()
         .is_invalid_input());
-    assert!(libevent::supported_methods().contains(&"epoll"));
+    assert!(libevent::base::supported_methods().contains(&"epoll"));
     assert_eq!(libevent::version(), "2.1.13-stable");
 }
 
@@ -367,12 +369,12 @@ fn debug_mode_only_before_the_first_base() {
     // Debug mode is process-wide and must come before any base, so it runs in a child
     // process of this test binary.
     if std::env::var_os("LIBEVENT_TEST_DEBUG_MODE_CHILD").is_some() {
-        libevent::enable_debug_mode().unwrap();
+        libevent::thread::enable_debug_mode().unwrap();
         let base = EventBase::new().unwrap();
         let t = Event::timer(&base, |_| {}).unwrap();
         t.add(Some(Duration::from_millis(1))).unwrap();
         base.dispatch().unwrap();
-        let e = libevent::enable_debug_mode();
+        let e = libevent::thread::enable_debug_mode();
         assert!(e.is_ok(), "a second call while on is a no-op");
         return;
     }
@@ -383,7 +385,7 @@ fn debug_mode_only_before_the_first_base() {
     // In this process bases exist already (other tests), or will: once one has been made
     // the call is refused.
     let _base = EventBase::new().unwrap();
-    assert!(libevent::enable_debug_mode()
+    assert!(libevent::thread::enable_debug_mode()
         .unwrap_err()
         .is_invalid_input());
 }

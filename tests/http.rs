@@ -3,6 +3,12 @@
 mod common;
 
 use common::spin;
+use libevent::bufferevent::Options;
+use libevent::error::RequestError;
+use libevent::http::{
+    decode_uri, encode_uri, parse_query, HttpConnection, Method, Methods, RequestRef, Uri,
+};
+use libevent::listener::ListenerFlags;
 use libevent::*;
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};

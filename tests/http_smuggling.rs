@@ -10,6 +10,9 @@ mod http_model;
 
 use common::spin;
 use http_model::{replies, serve, Reply};
+#[cfg(feature = "openssl")]
+use libevent::bufferevent::{Options, SslState};
+use libevent::http::Method;
 use libevent::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,8 @@
 //! Listeners: accepting with the peer address, disable and enable, wrapping a std
 //! listener, freeing inside the accept callback, errors.
 
-use libevent::{EventBase, Listener, ListenerFlags, LoopFlags};
+use libevent::listener::ListenerFlags;
+use libevent::{EventBase, Listener, LoopFlags};
 use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;

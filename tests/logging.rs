@@ -1,7 +1,8 @@
 //! libevent's own log messages arrive in the `log` crate, target "libevent". In its own
 //! test binary, since a logger is process-wide.
 
-use libevent::{BufferEvent, EventBase, Options};
+use libevent::bufferevent::Options;
+use libevent::{BufferEvent, EventBase};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Mutex;
 

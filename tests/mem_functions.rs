@@ -90,7 +90,9 @@ fn memory_libevent_returns_goes_back_through_its_allocator() {
             Some(marked_free),
         );
     }
-    use libevent::{decode_uri, encode_uri, Eol, EvBuffer};
+    use libevent::buffer::Eol;
+    use libevent::http::{decode_uri, encode_uri};
+    use libevent::EvBuffer;
 
     // A first round sets up what libevent keeps for the process (locks and the like).
     let mut buf = EvBuffer::new().unwrap();

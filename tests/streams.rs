@@ -3,6 +3,8 @@
 //! unsent, and codecs (tokio_util's LinesCodec through the `tokio` feature's traits).
 
 use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libevent::base::LoopExit;
+use libevent::bufferevent::Options;
 use libevent::task::{self, TcpListener, TcpStream};
 use libevent::*;
 use std::cell::Cell;

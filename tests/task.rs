@@ -1,5 +1,7 @@
 //! The executor on the event loop: spawn, join, cancel, wake from another thread, panics.
 
+use libevent::base::LoopExit;
+use libevent::task::JoinHandle;
 use libevent::*;
 use std::cell::Cell;
 use std::future::Future;

@@ -1,6 +1,7 @@
 //! Timers for tasks: sleep, sleep_until, timeout, interval, reset, many sharing one
 //! duration (common timeouts), and a timer dropped before it fires.
 
+use libevent::base::LoopExit;
 use libevent::task::{self, Elapsed};
 use libevent::*;
 use std::cell::Cell;

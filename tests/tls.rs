@@ -5,6 +5,10 @@ mod common;
 
 use common::pki::{acceptor, connector, pki, Pki};
 use common::spin;
+use libevent::bufferevent::{BevEvent, Options, SslState};
+use libevent::event::Flags;
+use libevent::http::{HttpConnection, Method};
+use libevent::listener::ListenerFlags;
 use libevent::*;
 use openssl::nid::Nid;
 use openssl::ssl::{Ssl, SslAcceptor};

@@ -29,6 +29,7 @@ foreign_type! {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// // Callbacks get a &mut BufferEventRef.
@@ -44,6 +45,8 @@ foreign_type! {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// let raw = bev.as_raw();
@@ -58,6 +61,7 @@ foreign_type! {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// // SAFETY: the bufferevent is live.
@@ -73,6 +77,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.enable(Flags::READ | Flags::WRITE)?;
@@ -91,6 +97,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.enable(Flags::READ)?;
@@ -108,6 +116,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert!(bev.enabled().contains(Flags::WRITE)); // a new bufferevent may write
@@ -122,6 +132,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// use std::time::Duration;
@@ -147,11 +158,12 @@ impl BufferEventRef {
         Ok(())
     }
 
-    /// `bufferevent_set_timeouts` with [`CommonTimeout`](crate::CommonTimeout)s of this
+    /// `bufferevent_set_timeouts` with [`CommonTimeout`](crate::base::CommonTimeout)s of this
     /// bufferevent's base: for a server whose many connections share one timeout.
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// let idle = base.common_timeout(std::time::Duration::from_secs(10))?;
@@ -160,8 +172,8 @@ impl BufferEventRef {
     /// ```
     pub fn set_common_timeouts(
         &mut self,
-        read: Option<crate::CommonTimeout>,
-        write: Option<crate::CommonTimeout>,
+        read: Option<crate::base::CommonTimeout>,
+        write: Option<crate::base::CommonTimeout>,
     ) -> Result<()> {
         const F: &str = "bufferevent_set_timeouts";
         // SAFETY: live bufferevent.
@@ -199,6 +211,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.set_read_watermark(5, 4096)?;
@@ -215,6 +228,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.set_write_watermark(1024, 0)?;
@@ -229,6 +243,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert_eq!(bev.read_watermark(), (0, 0));
@@ -242,6 +257,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert_eq!(bev.write_watermark(), (0, 0));
@@ -255,6 +271,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.with(|bev| assert!(bev.input().is_empty()));
@@ -273,6 +290,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.enable(Flags::READ)?;
@@ -291,6 +310,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.disable(Flags::WRITE)?; // keep it in the output
@@ -307,6 +328,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.with(|bev| bev.output_mut().add(b"queued"))?;
@@ -322,6 +344,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.on_read(|bev| {
@@ -345,6 +368,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.write(b"hello")?;
@@ -379,6 +403,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # use std::io::Read;
     /// let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -433,6 +458,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert_eq!(bev.input_len(), 0);
@@ -446,6 +472,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.disable(Flags::WRITE)?;
@@ -479,6 +507,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// let mut buf = EvBuffer::new()?;
@@ -499,6 +528,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.enable(Flags::READ)?;
@@ -520,6 +551,8 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{FlushMode, Options};
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.write(b"now")?;
@@ -538,6 +571,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert_eq!(bev.fd(), None); // a pair has no socket
@@ -554,6 +588,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// let base = EventBase::new()?;
     /// base.priority_init(2)?; // before any bufferevent
     /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
@@ -576,6 +611,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert_eq!(bev.priority(), 0);
@@ -590,6 +626,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.set_max_single_read(4096)?;
@@ -608,6 +645,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.set_max_single_write(8192)?;
@@ -625,6 +663,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert!(bev.max_single_read() > 0);
@@ -639,6 +678,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert!(bev.max_single_write() > 0);
@@ -654,6 +694,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{BevEvent, Options};
     /// # let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
@@ -688,6 +729,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -713,6 +755,7 @@ impl BufferEventRef {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();

@@ -15,6 +15,7 @@ use std::rc::Rc;
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::bufferevent::{FilterResult, FlushMode, Options};
 /// # let base = EventBase::new()?;
 /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
 /// let pass = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _lim: isize, _m: FlushMode| {
@@ -103,6 +104,8 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{FilterResult, FlushMode, Options};
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// // Upper-cases what comes in, passes what goes out.

@@ -1,15 +1,19 @@
 //! `struct bufferevent`: an input and an output evbuffer over a socket (or a pair, or a
-//! filter), with callbacks, timeouts, watermarks and rate limits.
+//! filter, or TLS), with callbacks, timeouts, watermarks and rate limits.
 //!
-//! - `owned`: [`BufferEvent`], the handle that frees it: constructors (socket, pair,
-//!   adopted from C), callbacks and context, `with`, the owner's checked calls, drop.
-//! - `borrowed`: [`BufferEventRef`], the view callbacks receive and `with` lends:
-//!   enable, timeouts, watermarks, buffers, reads and writes.
-//! - `callbacks`: the three callback slots, the context, the borrow state that keeps one
-//!   view in use at a time (ARCHITECTURE.md, "The aliasing model") and the `extern "C"`
-//!   trampolines.
-//! - `filter`: [`BufferEvent::filter`] and its closures.
-//! - `ratelimit`: [`RateLimit`], [`RateLimitGroup`] and their use by a bufferevent.
+//! [`BufferEvent`] owns one; its callbacks receive a [`BufferEventRef`], the one view of
+//! it in use while they run, and [`BufferEvent::with`] lends the same view outside them.
+
+// The parts:
+// - `owned`: [`BufferEvent`], the handle that frees it: constructors (socket, pair,
+//   adopted from C), callbacks and context, `with`, the owner's checked calls, drop.
+// - `borrowed`: [`BufferEventRef`], the view callbacks receive and `with` lends:
+//   enable, timeouts, watermarks, buffers, reads and writes.
+// - `callbacks`: the three callback slots, the context, the borrow state that keeps one
+//   view in use at a time (ARCHITECTURE.md, "The aliasing model") and the `extern "C"`
+//   trampolines.
+// - `filter`: [`BufferEvent::filter`] and its closures.
+// - `ratelimit`: [`RateLimit`], [`RateLimitGroup`] and their use by a bufferevent.
 
 mod borrowed;
 mod callbacks;
@@ -36,7 +40,7 @@ flag_type! {
     /// `BEV_EVENT_*`: what an event callback reports.
     ///
     /// ```
-    /// use libevent::BevEvent;
+    /// use libevent::bufferevent::BevEvent;
     /// let what = BevEvent::READING | BevEvent::EOF;
     /// assert!(what.contains(BevEvent::EOF));
     /// ```
@@ -61,7 +65,7 @@ flag_type! {
     ///
     /// ```
     /// # let base = libevent::EventBase::new()?;
-    /// use libevent::Options;
+    /// use libevent::bufferevent::Options;
     /// let (_a, _b) = libevent::BufferEvent::pair(&base, Options::DEFER_CALLBACKS)?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
@@ -81,6 +85,8 @@ flag_type! {
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::bufferevent::{FlushMode, Options};
+/// # use libevent::event::Flags;
 /// # let base = EventBase::new()?;
 /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
 /// bev.enable(Flags::WRITE)?;

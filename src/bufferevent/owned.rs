@@ -48,7 +48,9 @@ pub(super) struct Extra {
 /// own callbacks.
 ///
 /// ```
-/// use libevent::{BufferEvent, EventBase, Flags, Options};
+/// use libevent::{BufferEvent, EventBase};
+/// use libevent::bufferevent::Options;
+/// use libevent::event::Flags;
 /// let base = EventBase::new()?;
 /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
 /// b.on_read(|bev| {
@@ -92,6 +94,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// let bev = BufferEvent::socket(&base, None, Options::empty())?; // connect() makes the socket
     /// assert_eq!(bev.fd(), None);
@@ -130,6 +133,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -145,6 +149,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let mut bev = BufferEvent::connect_tcp(&base, l.local_addr().unwrap(), Options::empty())?;
@@ -191,6 +196,8 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
     /// b.enable(Flags::READ)?;
@@ -249,6 +256,8 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.on_read(|me| {
@@ -272,6 +281,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.on_write(|me| assert!(me.output().is_empty()))?; // low watermark 0: drained
@@ -291,6 +301,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{BevEvent, Options};
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.on_event(|_me, what| {
@@ -317,6 +328,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// bev.on_write(|_| {})?;
@@ -368,6 +380,8 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
     /// struct Conn { seen: usize }
@@ -510,6 +524,8 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # use libevent::event::Flags;
     /// # let base = EventBase::new()?;
     /// let (mut a, mut b) = BufferEvent::pair(&base, Options::empty())?;
     /// b.enable(Flags::READ)?;
@@ -562,6 +578,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// assert_eq!(bev.base().as_raw(), base.as_raw());

@@ -15,6 +15,7 @@ use std::time::Duration;
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::bufferevent::{RateLimit, Options};
 /// # let base = EventBase::new()?;
 /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
 /// use std::time::Duration;
@@ -32,6 +33,7 @@ impl RateLimit {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::RateLimit;
     /// use std::time::Duration;
     /// assert!(RateLimit::new(1000, 2000, 1000, 2000, Duration::from_millis(10)).is_ok());
     /// assert!(RateLimit::new(0, 0, 1, 1, Duration::from_millis(10)).is_err());
@@ -93,6 +95,7 @@ impl Drop for RateLimit {
 ///
 /// ```
 /// # use libevent::*;
+/// # use libevent::bufferevent::{RateLimitGroup, RateLimit, Options};
 /// # let base = EventBase::new()?;
 /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
 /// let cfg = RateLimit::new(1 << 20, 1 << 20, 1 << 20, 1 << 20, std::time::Duration::from_millis(10))?;
@@ -111,6 +114,7 @@ impl RateLimitGroup {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{RateLimitGroup, RateLimit};
     /// # let base = EventBase::new()?;
     /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
     /// let _group = RateLimitGroup::new(&base, &cfg)?;
@@ -134,6 +138,7 @@ impl RateLimitGroup {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{RateLimitGroup, RateLimit};
     /// # let base = EventBase::new()?;
     /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
     /// let group = RateLimitGroup::new(&base, &cfg)?;
@@ -168,6 +173,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{RateLimit, Options};
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
@@ -191,6 +197,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{RateLimitGroup, RateLimit, Options};
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;
@@ -216,6 +223,7 @@ impl BufferEvent {
     ///
     /// ```
     /// # use libevent::*;
+    /// # use libevent::bufferevent::{RateLimitGroup, RateLimit, Options};
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// let cfg = RateLimit::new(1000, 1000, 1000, 1000, std::time::Duration::from_millis(10))?;

@@ -130,7 +130,8 @@ extern "C" fn close_tramp(_conn: *mut sys::evhttp_connection, arg: *mut c_void) 
 /// it may be dropped inside one of its own callbacks.
 ///
 /// ```no_run
-/// use libevent::{EventBase, HttpConnection, Method};
+/// use libevent::EventBase;
+/// use libevent::http::{HttpConnection, Method};
 /// let base = EventBase::new()?;
 /// let conn = HttpConnection::new(&base, "127.0.0.1:8080".parse().unwrap())?;
 /// conn.request(Method::Get, "/hello")
@@ -558,6 +559,7 @@ impl RequestBuilder<'_> {
     ///
     /// ```no_run
     /// # use libevent::*;
+    /// # use libevent::http::{HttpConnection, Method};
     /// let base = EventBase::new()?;
     /// let conn = HttpConnection::new(&base, "127.0.0.1:8080".parse().unwrap())?;
     /// let resp = base.block_on(conn.request(Method::Get, "/").send_async()?)??;

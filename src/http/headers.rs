@@ -10,8 +10,8 @@ use std::marker::PhantomData;
 foreign_type! {
     /// A header list (`struct evkeyvalq`) that libevent owns: a request's input or output
     /// headers, in the order they were received or added. Names compare without case.
-    /// Reached through [`RequestRef::input_headers`](crate::RequestRef::input_headers)
-    /// and [`RequestRef::output_headers`](crate::RequestRef::output_headers).
+    /// Reached through [`RequestRef::input_headers`](crate::http::RequestRef::input_headers)
+    /// and [`RequestRef::output_headers`](crate::http::RequestRef::output_headers).
     pub struct HeadersRef(sys::evkeyvalq);
     /// Borrows a live `struct evkeyvalq *`.
     ///

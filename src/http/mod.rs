@@ -39,7 +39,7 @@ use std::ffi::{CStr, CString};
 /// An HTTP method (`enum evhttp_cmd_type`).
 ///
 /// ```
-/// use libevent::Method;
+/// use libevent::http::Method;
 /// assert_eq!(Method::Get.as_str(), "GET");
 /// assert_eq!("PATCH".parse::<Method>().unwrap(), Method::Patch);
 /// ```
@@ -101,7 +101,7 @@ impl Method {
     /// The method's name, as sent on the wire.
     ///
     /// ```
-    /// assert_eq!(libevent::Method::Delete.as_str(), "DELETE");
+    /// assert_eq!(libevent::http::Method::Delete.as_str(), "DELETE");
     /// ```
     pub fn as_str(self) -> &'static str {
         METHODS[self as usize].2
@@ -140,7 +140,7 @@ flag_type! {
     /// A set of methods, for [`Http::set_allowed_methods`] (an `evhttp_cmd_type` mask).
     ///
     /// ```
-    /// use libevent::Methods;
+    /// use libevent::http::Methods;
     /// let m = Methods::GET | Methods::HEAD;
     /// assert!(m.contains(Methods::GET) && !m.contains(Methods::POST));
     /// ```

@@ -30,7 +30,7 @@ pub struct Request {
 
 foreign_type! {
     /// A request as libevent lends it: inside a handler (through [`Request`]'s `Deref`),
-    /// or as the response in an [`HttpConnection`](crate::HttpConnection) callback.
+    /// or as the response in an [`HttpConnection`](crate::http::HttpConnection) callback.
     pub struct RequestRef(sys::evhttp_request), owned by Request;
     /// Borrows a live `struct evhttp_request *`.
     ///

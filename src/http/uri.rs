@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 /// A parsed URI (`struct evhttp_uri`), freed on drop.
 ///
 /// ```
-/// use libevent::Uri;
+/// use libevent::http::Uri;
 /// let u = Uri::parse("http://user@example.org:8080/a/b?x=1&y=2#top")?;
 /// assert_eq!(u.scheme(), Some("http"));
 /// assert_eq!(u.host(), Some("example.org"));
@@ -27,7 +27,7 @@ pub struct Uri {
 
 foreign_type! {
     /// A parsed URI that libevent owns, such as a request's
-    /// ([`RequestRef::parsed_uri`](crate::RequestRef::parsed_uri)).
+    /// ([`RequestRef::parsed_uri`](crate::http::RequestRef::parsed_uri)).
     pub struct UriRef(sys::evhttp_uri), owned by Uri;
     /// Borrows a live `struct evhttp_uri *`.
     ///
@@ -43,7 +43,7 @@ impl Uri {
     /// what browsers send (`EVHTTP_URI_NONCONFORMANT`).
     ///
     /// ```
-    /// # use libevent::Uri;
+    /// # use libevent::http::Uri;
     /// assert!(Uri::parse("http://[::1").is_err());
     /// assert!(Uri::parse("/path with space").is_err());
     /// assert!(Uri::parse_with("/path with space", true).is_ok());
@@ -55,7 +55,7 @@ impl Uri {
     /// `evhttp_uri_parse_with_flags`, with `EVHTTP_URI_NONCONFORMANT` when asked.
     ///
     /// ```
-    /// # use libevent::Uri;
+    /// # use libevent::http::Uri;
     /// assert_eq!(Uri::parse_with("/a b", true)?.path(), Some("/a b"));
     /// # Ok::<(), libevent::Error>(())
     /// ```
@@ -127,7 +127,7 @@ impl UriRef {
     /// when there is no query.
     ///
     /// ```
-    /// # use libevent::Uri;
+    /// # use libevent::http::Uri;
     /// let u = Uri::parse("/s?q=a%20b&n=2")?;
     /// assert_eq!(u.query_pairs()?, [("q".into(), "a b".into()), ("n".into(), "2".into())]);
     /// # Ok::<(), libevent::Error>(())
@@ -177,7 +177,7 @@ impl std::fmt::Display for Uri {
 /// A part without `=` is an error, as libevent has it.
 ///
 /// ```
-/// use libevent::parse_query;
+/// use libevent::http::parse_query;
 /// assert_eq!(parse_query("n=3&s=a+b")?, [("n".into(), "3".into()), ("s".into(), "a b".into())]);
 /// assert!(parse_query("novalue").is_err());
 /// # Ok::<(), libevent::Error>(())
@@ -195,7 +195,7 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>> {
 /// `evhttp_uriencode`: percent-encodes everything but RFC 3986's unreserved characters.
 ///
 /// ```
-/// assert_eq!(libevent::encode_uri("a b/c"), "a%20b%2Fc");
+/// assert_eq!(libevent::http::encode_uri("a b/c"), "a%20b%2Fc");
 /// ```
 pub fn encode_uri(s: &str) -> String {
     // SAFETY: s is s.len() readable bytes (a NUL among them is encoded as %00); the
@@ -210,8 +210,8 @@ pub fn encode_uri(s: &str) -> String {
 /// Bytes that do not make UTF-8 are replaced by U+FFFD.
 ///
 /// ```
-/// assert_eq!(libevent::decode_uri("a%20b+c", true)?, "a b c");
-/// assert!(libevent::decode_uri("a\0b", false).is_err());
+/// assert_eq!(libevent::http::decode_uri("a%20b+c", true)?, "a b c");
+/// assert!(libevent::http::decode_uri("a\0b", false).is_err());
 /// # Ok::<(), libevent::Error>(())
 /// ```
 pub fn decode_uri(s: &str, plus_is_space: bool) -> Result<String> {

@@ -19,7 +19,7 @@
 //! Beside the executor: timers ([`sleep`], [`timeout`], [`interval`]), async streams over
 //! bufferevents ([`TcpStream`], [`TcpListener`]), and async forms of the DNS and HTTP
 //! calls ([`DnsBase::resolve`](crate::DnsBase::resolve),
-//! [`RequestBuilder::send_async`](crate::RequestBuilder::send_async)).
+//! [`RequestBuilder::send_async`](crate::http::RequestBuilder::send_async)).
 
 mod net;
 pub(crate) mod time;
@@ -201,14 +201,11 @@ impl Task {
         }
         let f = self.future.borrow_mut().take();
         // Out of the registry (the base's reference), unless the base is already going.
-        let entry = self
-            .base
-            .upgrade()
-            .and_then(|b| {
-                let ex = b.inner().extension_if::<Executor>()?;
-                let entry = ex.tasks.borrow_mut().remove(self.slot.get(), self);
-                entry
-            });
+        let entry = self.base.upgrade().and_then(|b| {
+            let ex = b.inner().extension_if::<Executor>()?;
+            let entry = ex.tasks.borrow_mut().remove(self.slot.get(), self);
+            entry
+        });
         // Dropped outside every borrow: a future's drop may spawn or cancel tasks.
         drop(f);
         drop(entry);
@@ -604,7 +601,7 @@ impl EventBase {
             } else {
                 LoopFlags::ONCE
             };
-            if self.run(flags)? == crate::LoopExit::NoEvents {
+            if self.run(flags)? == crate::base::LoopExit::NoEvents {
                 if let Some(v) = handle.join.output.borrow_mut().take() {
                     return Ok(v);
                 }

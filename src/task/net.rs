@@ -170,7 +170,8 @@ impl TcpStream {
     ///
     /// ```
     /// use futures_util::{AsyncReadExt, AsyncWriteExt};
-    /// use libevent::{task::TcpStream, BufferEvent, EventBase, Options};
+    /// use libevent::{task::TcpStream, BufferEvent, EventBase};
+    /// use libevent::bufferevent::Options;
     /// let base = EventBase::new()?;
     /// let (a, b) = BufferEvent::pair(&base, Options::empty())?;
     /// let (mut a, mut b) = (TcpStream::from_bufferevent(a)?, TcpStream::from_bufferevent(b)?);
@@ -270,7 +271,8 @@ impl TcpStream {
     ///
     /// ```
     /// use futures_util::AsyncWriteExt;
-    /// use libevent::{task::TcpStream, BufferEvent, EventBase, Options};
+    /// use libevent::{task::TcpStream, BufferEvent, EventBase};
+    /// use libevent::bufferevent::Options;
     /// let base = EventBase::new()?;
     /// let (a, b) = BufferEvent::pair(&base, Options::empty())?;
     /// let (mut a, mut b) = (TcpStream::from_bufferevent(a)?, TcpStream::from_bufferevent(b)?);

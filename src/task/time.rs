@@ -84,9 +84,9 @@ fn timer_event(base: &EventBase, shared: &Rc<Shared>, persist: bool) -> Event {
         s.waker.wake();
     };
     let flags = if persist {
-        crate::Flags::PERSIST
+        crate::event::Flags::PERSIST
     } else {
-        crate::Flags::empty()
+        crate::event::Flags::empty()
     };
     // event_new fails only when malloc does.
     Event::new(base, -1, flags, fire).expect("event_new for a timer")

@@ -12,22 +12,22 @@ macro_rules! flag_type {
         impl $name {
             $($(#[$fm])* pub const $flag: $name = $name($value as $t);)*
             /// No flag.
-            #[doc = concat!("```\nassert!(libevent::", stringify!($name), "::empty().is_empty());\n```")]
+            #[doc = concat!("```\nassert!(", module_path!(), "::", stringify!($name), "::empty().is_empty());\n```")]
             pub const fn empty() -> Self { $name(0) }
             /// The C value.
-            #[doc = concat!("```\nassert_eq!(libevent::", stringify!($name), "::empty().bits(), 0);\n```")]
+            #[doc = concat!("```\nassert_eq!(", module_path!(), "::", stringify!($name), "::empty().bits(), 0);\n```")]
             pub const fn bits(self) -> $t { self.0 }
             /// From a C value; unknown bits are kept.
-            #[doc = concat!("```\nlet f = libevent::", stringify!($name), "::from_bits(0);\nassert!(f.is_empty());\n```")]
+            #[doc = concat!("```\nlet f = ", module_path!(), "::", stringify!($name), "::from_bits(0);\nassert!(f.is_empty());\n```")]
             pub const fn from_bits(bits: $t) -> Self { $name(bits) }
             /// True when every flag of `other` is set in `self` (and `other` is not empty).
-            #[doc = concat!("```\nuse libevent::", stringify!($name), " as F;\nlet all = F::from_bits(!0);\nassert!(!F::empty().contains(F::empty()));\nassert!(all.contains(all));\n```")]
+            #[doc = concat!("```\nuse ", module_path!(), "::", stringify!($name), " as F;\nlet all = F::from_bits(!0);\nassert!(!F::empty().contains(F::empty()));\nassert!(all.contains(all));\n```")]
             pub const fn contains(self, other: Self) -> bool { self.0 & other.0 == other.0 && other.0 != 0 }
             /// True when any flag of `other` is set in `self`.
-            #[doc = concat!("```\nuse libevent::", stringify!($name), " as F;\nassert!(!F::empty().intersects(F::from_bits(!0)));\n```")]
+            #[doc = concat!("```\nuse ", module_path!(), "::", stringify!($name), " as F;\nassert!(!F::empty().intersects(F::from_bits(!0)));\n```")]
             pub const fn intersects(self, other: Self) -> bool { self.0 & other.0 != 0 }
             /// True when no flag is set.
-            #[doc = concat!("```\nassert!(libevent::", stringify!($name), "::default().is_empty());\n```")]
+            #[doc = concat!("```\nassert!(", module_path!(), "::", stringify!($name), "::default().is_empty());\n```")]
             pub const fn is_empty(self) -> bool { self.0 == 0 }
         }
         impl std::ops::BitOr for $name {

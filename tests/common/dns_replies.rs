@@ -6,7 +6,8 @@
 //! exactly once, and every address it gives has the port asked for.
 #![allow(dead_code)]
 
-use libevent::{DnsBase, EventBase, Family, LoopFlags};
+use libevent::dns::Family;
+use libevent::{DnsBase, EventBase, LoopFlags};
 use std::cell::RefCell;
 use std::net::UdpSocket;
 use std::rc::Rc;

@@ -4,7 +4,8 @@
 //! by the fuzz target fuzz/src/bin/evbuffer_ops.rs (which includes this file).
 #![allow(dead_code)]
 
-use libevent::{Eol, EvBuffer};
+use libevent::buffer::Eol;
+use libevent::EvBuffer;
 use std::cell::Cell;
 use std::rc::Rc;
 

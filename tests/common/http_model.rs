@@ -11,7 +11,8 @@
 //! never frame otherwise.)
 #![allow(dead_code)]
 
-use libevent::{EventBase, Http, Methods, Request};
+use libevent::http::Methods;
+use libevent::{EventBase, Http, Request};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;

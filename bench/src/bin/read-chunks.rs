@@ -10,7 +10,9 @@
 //! libevent's allocations go through `event_set_mem_functions` to a counting allocator,
 //! installed before anything else touches libevent.
 
-use libevent::{BufferEvent, EventBase, Flags, LoopFlags, Options};
+use libevent::bufferevent::Options;
+use libevent::event::Flags;
+use libevent::{BufferEvent, EventBase, LoopFlags};
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::io::Write;

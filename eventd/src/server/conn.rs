@@ -5,7 +5,9 @@ use super::metrics::add;
 use super::worker::State;
 use super::TRIM_DELAY;
 use crate::protocol::{Action, Framer};
-use libevent::{BevEvent, BufferEventRef, Flags};
+use libevent::bufferevent::BevEvent;
+use libevent::event::Flags;
+use libevent::BufferEventRef;
 use std::cell::RefCell;
 use std::rc::Weak;
 

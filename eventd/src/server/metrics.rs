@@ -7,7 +7,8 @@
 
 use super::conn::Close;
 use super::Shared;
-use libevent::{EventBase, Http, Method, Request};
+use libevent::http::Method;
+use libevent::{EventBase, Http, Request};
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -5,7 +5,8 @@
 #[cfg(feature = "tls")]
 use anyhow::Context;
 use anyhow::Result;
-use libevent::{BufferEvent, EventBase, Options};
+use libevent::bufferevent::Options;
+use libevent::{BufferEvent, EventBase};
 use std::net::TcpStream;
 use std::path::Path;
 
@@ -42,7 +43,7 @@ impl Tls {
     #[cfg(feature = "tls")]
     pub fn bufferevent(&self, base: &EventBase, stream: TcpStream) -> Result<BufferEvent> {
         let ssl = openssl::ssl::Ssl::new(self.acceptor.context())?;
-        let state = libevent::SslState::Accepting;
+        let state = libevent::bufferevent::SslState::Accepting;
         let mut bev =
             BufferEvent::openssl_socket(base, Some(stream.into()), ssl, state, Options::empty())?;
         // A client that closes without close_notify has ended its stream, as over TCP:

@@ -6,9 +6,11 @@ use super::conn::{self, Conn};
 use super::metrics::{self, add};
 use super::{trim, with_state, Shared, ACCEPT_BACKOFF, LINGER};
 use anyhow::{Context, Result};
-use libevent::{
-    BufferEvent, CommonTimeout, Event, EventBase, Flags, Http, Listener, ListenerFlags, Options,
-};
+use libevent::base::CommonTimeout;
+use libevent::bufferevent::Options;
+use libevent::event::Flags;
+use libevent::listener::ListenerFlags;
+use libevent::{BufferEvent, Event, EventBase, Http, Listener};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io;

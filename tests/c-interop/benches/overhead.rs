@@ -6,7 +6,9 @@
 //! or the safe crate's trampoline with its panic guard and the user's closure).
 
 use c_interop::{c_bench_count_cb, BenchCounter};
-use libevent::{BaseFlags, Config, Event, EventBase, Flags};
+use libevent::base::{BaseFlags, Config};
+use libevent::event::Flags;
+use libevent::{Event, EventBase};
 use libevent_sys as sys;
 use std::cell::Cell;
 use std::rc::Rc;

@@ -1,7 +1,9 @@
 //! Rust code living inside a C program's libevent loop, and the other way round.
 
 use c_interop::*;
-use libevent::{BufferEvent, Event, EventBase, Flags, Options};
+use libevent::bufferevent::Options;
+use libevent::event::Flags;
+use libevent::{BufferEvent, Event, EventBase};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -144,7 +146,8 @@ fn rust_handlers_on_an_evhttp_that_c_made_and_runs() {
 
 #[test]
 fn rust_lookups_through_a_resolver_that_c_made() {
-    use libevent::{DnsBase, Family};
+    use libevent::dns::Family;
+    use libevent::DnsBase;
     let hosts = std::env::temp_dir().join(format!("interop-hosts-{}", std::process::id()));
     std::fs::write(&hosts, "10.20.30.40 c-host.example\n").unwrap();
     let path = std::ffi::CString::new(hosts.to_str().unwrap()).unwrap();

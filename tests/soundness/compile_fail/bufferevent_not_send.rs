@@ -1,5 +1,6 @@
 // A bufferevent belongs to its base's thread: it cannot be sent to another.
-use libevent::{BufferEvent, EventBase, Options};
+use libevent::{BufferEvent, EventBase};
+use libevent::bufferevent::Options;
 
 fn main() {
     let base = EventBase::new().unwrap();

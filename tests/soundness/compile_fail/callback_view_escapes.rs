@@ -1,5 +1,6 @@
 // The view a callback receives lives for the call only: it cannot be kept.
-use libevent::{BufferEvent, BufferEventRef, EventBase, Options};
+use libevent::{BufferEvent, BufferEventRef, EventBase};
+use libevent::bufferevent::Options;
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -1,6 +1,7 @@
 // Inside a callback, a slice of the input borrows the callback's view: no other use of
 // the bufferevent (a write that may run more callbacks) while it lives.
-use libevent::{BufferEvent, EventBase, Options};
+use libevent::{BufferEvent, EventBase};
+use libevent::bufferevent::Options;
 
 fn main() {
     let base = EventBase::new().unwrap();

@@ -1,7 +1,8 @@
 //! The owner hands out no reference into the bufferevent: a slice of its input taken
 //! through the owner could be held across a loop run (whose read callback drains that
 //! input). Such references come only from a callback's view or from `with`.
-use libevent::{BufferEvent, EventBase, Options};
+use libevent::{BufferEvent, EventBase};
+use libevent::bufferevent::Options;
 
 fn main() {
     let base = EventBase::new().unwrap();

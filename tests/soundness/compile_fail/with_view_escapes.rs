@@ -1,6 +1,7 @@
 //! A slice of the buffer `with` lends cannot outlive the closure: after it, the loop may
 //! run and drain that buffer.
-use libevent::{BufferEvent, EventBase, Options};
+use libevent::{BufferEvent, EventBase};
+use libevent::bufferevent::Options;
 
 fn main() {
     let base = EventBase::new().unwrap();
