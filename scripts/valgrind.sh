@@ -56,7 +56,7 @@ done
 # Every process's log, the test binaries' and the daemons'.
 bad=0
 for f in "$logs"/*.log; do
-  if grep -qE "ERROR SUMMARY: [1-9]|definitely lost: [1-9]" "$f" || grep -q "Invalid \|uninitialised\|Mismatched free" "$f"; then
+  if grep -qE "ERROR SUMMARY: [1-9]|definitely lost: [1-9]|are definitely lost" "$f" || grep -q "Invalid \|uninitialised\|Mismatched free" "$f"; then
     echo "== valgrind reports in $f:"
     sed -n 1,80p "$f"
     bad=1
