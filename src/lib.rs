@@ -163,5 +163,10 @@ pub use event::Event;
 pub use http::{Http, Request};
 pub use listener::Listener;
 
+/// The README's first program, compiled with the doc tests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The raw bindings this crate is built on.
 pub use libevent_sys as sys;

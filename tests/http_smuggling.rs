@@ -2,7 +2,7 @@
 //! smuggling advisories. Each sends raw bytes, asserts the status, and asserts that no
 //! request hidden in a body (`/smuggled`) is ever answered. Where libevent 2.1.13 alone
 //! (`set_strict(false)`) answers the hidden request, the test shows that too: it is what
-//! the layer is for, and the README's table says so.
+//! the layer is for, and the table in docs/security.md says so.
 
 mod common;
 #[path = "common/http_model.rs"]

@@ -1,4 +1,4 @@
-//! Load generator and reference servers for the eventd benchmarks (see README).
+//! Load generator and reference servers for the eventd benchmarks (see docs/benchmarks.md).
 
 use std::ffi::{c_char, c_int};
 

@@ -686,8 +686,8 @@ impl Http {
     /// for a transfer coding other than `chunked`; libevent's `413` inside a chunked
     /// body) and its connection closed; no handler sees it, nor anything after it on
     /// that connection. `false` gives libevent 2.1.13's own parser alone. Connections
-    /// already open keep what they had. The rules and what upstream does for each: the
-    /// README's security section.
+    /// already open keep what they had. The rules and what upstream does for each:
+    /// docs/security.md in the repository.
     ///
     /// On a server C owns ([`Http::from_raw_borrowed`]) turning it on is an error: the
     /// layer keeps per-connection state that must go before the server does.

@@ -32,7 +32,7 @@
 //! It is written on raw non-blocking sockets and edge-triggered epoll, not on libevent:
 //! one `write` and one `read` per request, where a bufferevent on upstream libevent also
 //! pays an `ioctl(FIONREAD)`, and a deferred write two `epoll_ctl`, per request. The load generator must cost less
-//! per request than the servers it measures, or it, not they, sets the pace (README,
+//! per request than the servers it measures, or it, not they, sets the pace (docs/benchmarks.md,
 //! "Does the load generator saturate the servers?").
 
 use socket2::{Domain, Socket, Type};
