@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if l.get() == 0 {
             let _ = b.loopbreak();
         }
-    })?;
+    });
     let b = base.clone();
     bev.on_event(move |_, what| {
         if what.contains(BevEvent::CONNECTED) {
@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("connection ended: {what:?}");
             let _ = b.loopbreak();
         }
-    })?;
+    });
     for line in &lines {
         bev.write(line.as_bytes())?;
         bev.write(b"\n")?;

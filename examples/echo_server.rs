@@ -33,13 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     // Move the input to the output without copying.
                     let (input, output) = me.buffers_mut();
                     let _ = output.add_buffer(input);
-                })?;
+                });
                 let c2 = c.clone();
                 bev.on_event(move |_, what| {
                     if what.intersects(BevEvent::EOF | BevEvent::ERROR) {
                         c2.borrow_mut().remove(&id);
                     }
-                })?;
+                });
                 bev.enable(Flags::READ | Flags::WRITE)?;
                 Ok(bev)
             };

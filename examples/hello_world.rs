@@ -40,11 +40,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     println!("flushed answer");
                     c2.borrow_mut().remove(&id);
                 }
-            })
-            .and_then(|_| bev.enable(Flags::WRITE))
-            .and_then(|_| bev.disable(Flags::READ))
-            .and_then(|_| bev.write(b"Hello, World!\n"))
-            .unwrap_or_else(|e| eprintln!("{e}"));
+            });
+            bev.enable(Flags::WRITE)
+                .and_then(|_| bev.disable(Flags::READ))
+                .and_then(|_| bev.write(b"Hello, World!\n"))
+                .unwrap_or_else(|e| eprintln!("{e}"));
             c.borrow_mut().insert(id, bev);
         },
     )?;

@@ -33,12 +33,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     http.set_max_body_size(1 << 20);
     // Read what is left of a body over the limit, so that the client sees the 413.
     http.set_lingering_close(true)?;
-    http.set_cb("/hello", hello)?;
-    http.set_cb("/echo", echo)?;
-    http.set_cb("/headers", headers)?;
+    http.on_path("/hello", hello)?;
+    http.on_path("/echo", echo)?;
+    http.on_path("/headers", headers)?;
     let b = base.clone();
-    http.set_cb("/chunked", move |req| chunked(&b, req))?;
-    http.set_gencb(not_found);
+    http.on_path("/chunked", move |req| chunked(&b, req))?;
+    http.on_request(not_found);
     let bound = http.bind(addr)?;
     println!("listening on {}", bound.local_addr()?);
 

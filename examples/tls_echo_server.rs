@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 bev.on_read(|me| {
                     let (input, output) = me.buffers_mut();
                     let _ = output.add_buffer(input);
-                })?;
+                });
                 let c2 = c.clone();
                 bev.on_event(move |me, what| {
                     if what.contains(BevEvent::CONNECTED) {
@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         }
                         c2.borrow_mut().remove(&id);
                     }
-                })?;
+                });
                 bev.enable(Flags::READ | Flags::WRITE)?;
                 Ok(bev)
             };

@@ -33,7 +33,7 @@
 //! | `evbuffer_readln`, `_search`, `_peek`, `_add_reference`, `_add_file`, `_freeze`, `_add_cb` | [`EvBufferRef::readln`], [`EvBufferRef::search`], [`EvBufferRef::peek`], [`EvBufferRef::add_reference`], [`EvBufferRef::add_file`], [`EvBufferRef::freeze`], [`EvBuffer::on_change`] |
 //! | `evconnlistener_new_bind`, `_new`, `_enable`, `_disable`, `_set_error_cb`, `_get_fd` | [`Listener::bind`], [`Listener::from_tcp`], [`Listener::enable`], [`Listener::disable`], [`Listener::on_error`], [`Listener::fd`] |
 //! | `evhttp_new`, `evhttp_free`, `evhttp_bind_socket_with_handle`, `_bind_listener`, `_accept_socket`, `_del_accept_socket` | [`Http::new`], `drop`, [`Http::bind`], [`Http::bind_listener`], [`Http::accept_socket`], [`Http::del_accept_socket`] |
-//! | `evhttp_set_cb`, `_del_cb`, `_set_gencb`, `_set_bevcb`, `_set_allowed_methods` | [`Http::set_cb`], [`Http::del_cb`], [`Http::set_gencb`], [`Http::set_bevcb`], [`Http::set_allowed_methods`] |
+//! | `evhttp_set_cb`, `_del_cb`, `_set_gencb`, `_set_bevcb`, `_set_allowed_methods` | [`Http::on_path`], [`Http::del_cb`], [`Http::on_request`], [`Http::on_connection`], [`Http::set_allowed_methods`] |
 //! | `evhttp_set_timeout_tv`, `_set_max_headers_size`, `_set_max_body_size`, `_set_default_content_type`, `_set_flags` | [`Http::set_timeout`], [`Http::set_max_headers_size`], [`Http::set_max_body_size`], [`Http::set_default_content_type`], [`Http::set_lingering_close`] |
 //! | `evhttp_add_virtual_host`, `_add_server_alias`, `_remove_server_alias` | [`Http::add_virtual_host`], [`Http::add_server_alias`], [`Http::remove_server_alias`] |
 //! | a `struct evhttp *` owned by C | [`Http::from_raw_borrowed`], [`Http::as_raw`] |
@@ -83,7 +83,7 @@
 //!         let data = bev.input_mut().remove_all();
 //!         bev.write(&data).unwrap();
 //!         b2.loopexit(Some(std::time::Duration::from_millis(50))).unwrap();
-//!     }).unwrap();
+//!     });
 //!     bev.enable(Flags::READ).unwrap();
 //!     c.borrow_mut().push(bev);
 //! })?;

@@ -34,8 +34,7 @@ fn count_and_drain(bev: &mut BufferEvent, total: &Rc<Cell<usize>>) {
         let n = me.input().len();
         me.input_mut().drain(n).unwrap();
         t.set(t.get() + n);
-    })
-    .unwrap();
+    });
 }
 
 #[test]
@@ -46,8 +45,7 @@ fn the_read_low_watermark_delays_the_read_callback() {
     assert_eq!(bev.read_watermark(), (10, 0));
     let seen = Rc::new(RefCell::new(Vec::new()));
     let s = seen.clone();
-    bev.on_read(move |b| s.borrow_mut().push(b.input().len()))
-        .unwrap();
+    bev.on_read(move |b| s.borrow_mut().push(b.input().len()));
     bev.enable(Flags::READ).unwrap();
     peer.write_all(b"12345").unwrap();
     run_for(&base, Duration::from_millis(100));
@@ -71,8 +69,7 @@ fn the_read_high_watermark_pauses_reading_until_input_drains() {
         s.borrow_mut().push(me.input().len());
         let mut buf = [0u8; 50];
         r.set(r.get() + me.input_mut().remove(&mut buf));
-    })
-    .unwrap();
+    });
     bev.enable(Flags::READ).unwrap();
     peer.write_all(&[b'x'; 1000]).unwrap();
     spin(&base, || removed.get() + bev.input_len() == 1000);
@@ -95,8 +92,7 @@ fn the_write_low_watermark_fires_the_write_callback_when_output_drains() {
     assert_eq!(bev.write_watermark(), (1000, 0));
     let at = Rc::new(RefCell::new(Vec::new()));
     let a = at.clone();
-    bev.on_write(move |b| a.borrow_mut().push(b.output().len()))
-        .unwrap();
+    bev.on_write(move |b| a.borrow_mut().push(b.output().len()));
     bev.enable(Flags::WRITE).unwrap();
     let data = vec![b'y'; 4 << 20];
     bev.write(&data).unwrap();
@@ -120,7 +116,7 @@ fn a_read_timeout_reports_reading_and_timeout() {
     let (mut bev, _peer) = tcp_pair(&base);
     let got = Rc::new(Cell::new(BevEvent::empty()));
     let g = got.clone();
-    bev.on_event(move |_, what| g.set(what)).unwrap();
+    bev.on_event(move |_, what| g.set(what));
     bev.set_timeouts(Some(Duration::from_millis(30)), None)
         .unwrap();
     bev.enable(Flags::READ).unwrap();
@@ -141,10 +137,8 @@ fn end_of_stream_is_reported_after_the_data() {
             "data {:?}",
             String::from_utf8(b.input_mut().remove_all()).unwrap()
         ))
-    })
-    .unwrap();
-    bev.on_event(move |_, w| l2.borrow_mut().push(format!("{w:?}")))
-        .unwrap();
+    });
+    bev.on_event(move |_, w| l2.borrow_mut().push(format!("{w:?}")));
     bev.enable(Flags::READ).unwrap();
     peer.write_all(b"last words").unwrap();
     peer.shutdown(Shutdown::Write).unwrap();
@@ -176,8 +170,7 @@ fn freeing_a_bufferevent_inside_its_own_event_callback() {
             // `me` stays valid until the callback returns.
             assert!(me.output().is_empty());
             c.set(true);
-        })
-        .unwrap();
+        });
         b.enable(Flags::READ).unwrap();
     }
     peer.shutdown(Shutdown::Write).unwrap();
@@ -206,19 +199,14 @@ fn freeing_inside_the_read_callback_and_replacing_callbacks_inside_callbacks() {
                 // Replace this very callback from inside it (through the owner).
                 let p2 = p.clone();
                 let h2 = h.clone();
-                h.borrow_mut()
-                    .as_mut()
-                    .unwrap()
-                    .on_read(move |me| {
-                        me.input_mut().drain(usize::MAX).unwrap();
-                        p2.set(2);
-                        h2.borrow_mut().take(); // and free it from the new one
-                    })
-                    .unwrap();
+                h.borrow_mut().as_mut().unwrap().on_read(move |me| {
+                    me.input_mut().drain(usize::MAX).unwrap();
+                    p2.set(2);
+                    h2.borrow_mut().take(); // and free it from the new one
+                });
                 p.set(1);
             }
-        })
-        .unwrap();
+        });
         b.enable(Flags::READ).unwrap();
     }
     peer.write_all(b"swap").unwrap();
@@ -238,12 +226,10 @@ fn a_pair_round_trip() {
         let data = me.input_mut().remove_all();
         g.borrow_mut().extend_from_slice(&data);
         me.write(&data.to_ascii_uppercase()).unwrap();
-    })
-    .unwrap();
+    });
     let back = Rc::new(RefCell::new(Vec::new()));
     let bk = back.clone();
-    a.on_read(move |me| bk.borrow_mut().extend(me.input_mut().remove_all()))
-        .unwrap();
+    a.on_read(move |me| bk.borrow_mut().extend(me.input_mut().remove_all()));
     a.enable(Flags::READ | Flags::WRITE).unwrap();
     b.enable(Flags::READ | Flags::WRITE).unwrap();
     a.write(b"round trip").unwrap();
@@ -279,8 +265,7 @@ fn a_filter_transforms_bytes_both_ways() {
     let mut f = BufferEvent::filter(under, rot, rot, Options::empty()).unwrap();
     let got = Rc::new(RefCell::new(Vec::new()));
     let g = got.clone();
-    f.on_read(move |me| g.borrow_mut().extend(me.input_mut().remove_all()))
-        .unwrap();
+    f.on_read(move |me| g.borrow_mut().extend(me.input_mut().remove_all()));
     f.enable(Flags::READ | Flags::WRITE).unwrap();
     peer.write_all(b"uryyb").unwrap();
     spin(&base, || got.borrow().len() == 5);
@@ -360,7 +345,7 @@ fn connect_reports_connected_then_talks() {
         BufferEvent::connect_tcp(&base, l.local_addr().unwrap(), Options::empty()).unwrap();
     let ev = Rc::new(Cell::new(BevEvent::empty()));
     let e = ev.clone();
-    bev.on_event(move |_, w| e.set(w)).unwrap();
+    bev.on_event(move |_, w| e.set(w));
     spin(&base, || {
         !ev.get().is_empty() && !accepted.borrow().is_empty()
     });
@@ -386,7 +371,7 @@ fn connecting_to_a_closed_port_reports_an_error() {
     let mut bev = BufferEvent::connect_tcp(&base, port, Options::empty()).unwrap();
     let ev = Rc::new(Cell::new(BevEvent::empty()));
     let e = ev.clone();
-    bev.on_event(move |_, w| e.set(w)).unwrap();
+    bev.on_event(move |_, w| e.set(w));
     spin(&base, || !ev.get().is_empty());
     assert!(ev.get().contains(BevEvent::ERROR));
 }
@@ -419,7 +404,7 @@ fn options_priority_and_limits() {
 fn a_panic_in_a_bufferevent_callback_resumes_from_the_loop() {
     let base = EventBase::new().unwrap();
     let (mut bev, mut peer) = tcp_pair(&base);
-    bev.on_read(|_| panic!("read callback panicked")).unwrap();
+    bev.on_read(|_| panic!("read callback panicked"));
     bev.enable(Flags::READ).unwrap();
     peer.write_all(b"x").unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| base.dispatch()));
@@ -536,7 +521,7 @@ fn write_direct_to_a_closed_peer_reports_the_error_through_the_event_callback() 
     std::thread::sleep(Duration::from_millis(50));
     let seen = Rc::new(Cell::new(BevEvent::empty()));
     let s = seen.clone();
-    bev.on_event(move |_, what| s.set(s.get() | what)).unwrap();
+    bev.on_event(move |_, what| s.set(s.get() | what));
     bev.enable(Flags::READ).unwrap();
     for _ in 0..3 {
         bev.write_direct(&[b'x'; 1000]).unwrap();
@@ -555,7 +540,7 @@ fn a_common_read_timeout_reports_reading_and_timeout() {
     let (mut bev, _peer) = tcp_pair(&base);
     let got = Rc::new(Cell::new(BevEvent::empty()));
     let g = got.clone();
-    bev.on_event(move |_, what| g.set(what)).unwrap();
+    bev.on_event(move |_, what| g.set(what));
     let t = base.common_timeout(Duration::from_millis(30)).unwrap();
     bev.set_common_timeouts(Some(t), None).unwrap();
     bev.enable(Flags::READ).unwrap();
@@ -637,7 +622,7 @@ fn a_panic_in_a_callback_run_inside_a_call_comes_out_of_that_call() {
     // A filter's write callback, which libevent runs once the output has passed.
     let (under, _other) = BufferEvent::pair(&base, Options::empty()).unwrap();
     let mut g = BufferEvent::filter(under, pass, pass, Options::empty()).unwrap();
-    g.on_write(|_| panic!("g's write callback")).unwrap();
+    g.on_write(|_| panic!("g's write callback"));
     g.enable(Flags::WRITE).unwrap();
     assert_eq!(
         panic_of(|| drop(g.write(b"w"))).as_deref(),
@@ -661,12 +646,10 @@ fn a_panic_two_calls_deep_comes_out_of_the_outermost() {
     // callback (its write panics) and out of the write to outer.
     let inner_ran = Rc::new(Cell::new(false));
     let ran = inner_ran.clone();
-    outer
-        .on_write(move |_| {
-            ran.set(true);
-            let _ = inner.write(b"inner");
-        })
-        .unwrap();
+    outer.on_write(move |_| {
+        ran.set(true);
+        let _ = inner.write(b"inner");
+    });
     outer.enable(Flags::WRITE).unwrap();
     assert_eq!(
         panic_of(|| drop(outer.write(b"outer"))).as_deref(),

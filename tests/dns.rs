@@ -359,8 +359,7 @@ fn bufferevent_connects_by_name() {
     let events = Rc::new(RefCell::new(Vec::new()));
     let mut bev = BufferEvent::socket(&base, None, Options::CLOSE_ON_FREE).unwrap();
     let e = events.clone();
-    bev.on_event(move |_, what| e.borrow_mut().push(what))
-        .unwrap();
+    bev.on_event(move |_, what| e.borrow_mut().push(what));
     bev.connect_hostname(Some(&dns), Family::V4, "local.test", port)
         .unwrap();
     spin(&base, || !events.borrow().is_empty());
@@ -371,8 +370,7 @@ fn bufferevent_connects_by_name() {
 
     let mut bad = BufferEvent::socket(&base, None, Options::CLOSE_ON_FREE).unwrap();
     let e = events.clone();
-    bad.on_event(move |_, what| e.borrow_mut().push(what))
-        .unwrap();
+    bad.on_event(move |_, what| e.borrow_mut().push(what));
     bad.connect_hostname(Some(&dns), Family::V4, "nx.test", port)
         .unwrap();
     spin(&base, || events.borrow().len() >= 2);
@@ -401,7 +399,7 @@ fn http_connection_by_name() {
         .local_addr()
         .unwrap()
         .port();
-    http.set_gencb(|req| {
+    http.on_request(|req| {
         let host = req.host().unwrap_or("").to_owned();
         req.send_reply(200, None, host.as_bytes()).unwrap();
     });

@@ -66,7 +66,7 @@ fn collect(seen: &Seen) -> impl FnOnce(Result<&mut RequestRef>) + 'static {
 fn routes_generic_callback_and_404() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    http.set_cb("/hello", |mut req| {
+    http.on_path("/hello", |mut req| {
         req.output_headers()
             .add("Content-Type", "text/plain")
             .unwrap();
@@ -82,11 +82,11 @@ fn routes_generic_callback_and_404() {
     assert!(get(&base, addr, "/hello?x=1").starts_with("HTTP/1.1 200"));
     assert!(get(&base, addr, "/nope").starts_with("HTTP/1.1 404 Not Found"));
     // A second route on one path is refused; a deleted route is a 404 again.
-    assert!(http.set_cb("/hello", |_| {}).is_err());
+    assert!(http.on_path("/hello", |_| {}).is_err());
     http.del_cb("/hello").unwrap();
     assert!(http.del_cb("/hello").is_err());
     assert!(get(&base, addr, "/hello").starts_with("HTTP/1.1 404"));
-    http.set_gencb(|req| {
+    http.on_request(|req| {
         let body = format!("fallback {}", req.uri());
         req.send_reply(203, Some("Fallback"), body.as_bytes())
             .unwrap();
@@ -102,7 +102,7 @@ fn request_parts_headers_query_body_and_peer() {
     let (http, addr) = server(&base);
     let seen = Rc::new(RefCell::new(None));
     let s = seen.clone();
-    http.set_gencb(move |mut req| {
+    http.on_request(move |mut req| {
         let headers: Vec<(String, String)> = req
             .input_headers()
             .iter()
@@ -158,9 +158,12 @@ fn request_parts_headers_query_body_and_peer() {
 fn bad_input_is_refused_before_c() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    assert!(http.set_cb("/a\0b", |_| {}).unwrap_err().is_invalid_input());
     assert!(http
-        .set_cb("/a\r\nb", |_| {})
+        .on_path("/a\0b", |_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(http
+        .on_path("/a\r\nb", |_| {})
         .unwrap_err()
         .is_invalid_input());
     assert!(http
@@ -169,7 +172,7 @@ fn bad_input_is_refused_before_c() {
         .is_invalid_input());
     let errors = Rc::new(RefCell::new(Vec::new()));
     let e = errors.clone();
-    http.set_gencb(move |mut req| {
+    http.on_request(move |mut req| {
         let r = req.output_headers().add("Bad\r\nName", "v");
         e.borrow_mut().push(r.unwrap_err().is_invalid_input());
         let r = req.output_headers().add("X-Ok", "split\r\nX-Injected: 1");
@@ -237,8 +240,8 @@ fn bad_input_is_refused_before_c() {
 fn a_request_dropped_unanswered_gets_500_and_a_panicking_handler_too() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    http.set_cb("/drop", drop).unwrap();
-    http.set_cb("/panic", |_req| panic!("handler panicked"))
+    http.on_path("/drop", drop).unwrap();
+    http.on_path("/panic", |_req| panic!("handler panicked"))
         .unwrap();
     assert!(get(&base, addr, "/drop").starts_with("HTTP/1.1 500"));
     let t = exchange(
@@ -263,7 +266,7 @@ fn a_reply_sent_later_from_a_timer() {
     let (http, addr) = server(&base);
     let timers: Rc<RefCell<Vec<Event>>> = Rc::default();
     let (b, ts) = (base.clone(), timers.clone());
-    http.set_cb("/later", move |req| {
+    http.on_path("/later", move |req| {
         let slot = Rc::new(RefCell::new(Some(req)));
         let t = Event::timer(&b, move |_| {
             let req = slot.borrow_mut().take().unwrap();
@@ -286,7 +289,7 @@ fn chunked_route(
     completed: Rc<Cell<u32>>,
 ) {
     let b = base.clone();
-    http.set_cb("/chunked", move |req| {
+    http.on_path("/chunked", move |req| {
         let n: u32 = req.query_pairs().unwrap()[0].1.parse().unwrap();
         let mut reply = req.start_reply(200, None).unwrap();
         let a = abandoned.clone();
@@ -359,7 +362,7 @@ fn a_client_that_abandons_a_chunked_reply() {
 fn limits_methods_timeouts() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    http.set_gencb(|req| req.send_reply(200, None, b"ok").unwrap());
+    http.on_request(|req| req.send_reply(200, None, b"ok").unwrap());
     http.set_max_body_size(10);
     http.set_max_headers_size(200);
     http.set_allowed_methods(Methods::GET | Methods::POST);
@@ -401,9 +404,9 @@ fn limits_methods_timeouts() {
 fn virtual_hosts_and_aliases() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    http.set_gencb(|req| req.send_reply(200, None, b"main").unwrap());
+    http.on_request(|req| req.send_reply(200, None, b"main").unwrap());
     let vhost = Http::new(&base).unwrap();
-    vhost.set_gencb(|req| req.send_reply(200, None, b"vhost").unwrap());
+    vhost.on_request(|req| req.send_reply(200, None, b"vhost").unwrap());
     vhost.add_server_alias("other.example").unwrap();
     http.add_virtual_host("*.example.org", vhost).unwrap();
     let ask = |host: &str| {
@@ -426,7 +429,7 @@ fn virtual_hosts_and_aliases() {
 fn accept_on_own_sockets_and_listeners_and_unbind() {
     let base = EventBase::new().unwrap();
     let http = Http::new(&base).unwrap();
-    http.set_gencb(|req| req.send_reply(200, None, b"x").unwrap());
+    http.on_request(|req| req.send_reply(200, None, b"x").unwrap());
     let std_l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let a = http.accept_socket(std_l).unwrap();
     let l = Listener::bind(
@@ -455,15 +458,15 @@ fn bufferevent_supplied_by_the_caller() {
     let (http, addr) = server(&base);
     let made = Rc::new(Cell::new(0));
     let m = made.clone();
-    http.set_bevcb(move |base| {
+    http.on_connection(move |base| {
         m.set(m.get() + 1);
         Some(BufferEvent::socket(base, None, Options::CLOSE_ON_FREE).unwrap())
     });
-    http.set_gencb(|req| req.send_reply(200, None, b"via bevcb").unwrap());
+    http.on_request(|req| req.send_reply(200, None, b"via bevcb").unwrap());
     assert!(get(&base, addr, "/").ends_with("via bevcb"));
     assert_eq!(made.get(), 1);
     // A bufferevent that cannot be handed over is refused; libevent makes its own.
-    http.set_bevcb(|base| Some(BufferEvent::pair(base, Options::empty()).unwrap().0));
+    http.on_connection(|base| Some(BufferEvent::pair(base, Options::empty()).unwrap().0));
     assert!(get(&base, addr, "/").ends_with("via bevcb"));
 }
 
@@ -476,7 +479,7 @@ fn server_dropped_inside_its_own_handler() {
     slot.borrow()
         .as_ref()
         .unwrap()
-        .set_cb("/bye", move |req| {
+        .on_path("/bye", move |req| {
             s.borrow_mut().take(); // the last handle
             req.send_reply(200, None, b"bye").unwrap();
         })
@@ -492,7 +495,7 @@ fn a_pending_request_keeps_the_server_alive() {
     let (http, addr) = server(&base);
     let held: Rc<RefCell<Option<Request>>> = Rc::default();
     let h = held.clone();
-    http.set_gencb(move |req| *h.borrow_mut() = Some(req));
+    http.on_request(move |req| *h.borrow_mut() = Some(req));
     let t = exchange(
         addr,
         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -513,7 +516,7 @@ fn client_get_post_keepalive_and_chunks() {
     let (http, addr) = server(&base);
     let peers = Rc::new(RefCell::new(Vec::new()));
     let p = peers.clone();
-    http.set_gencb(move |mut req| {
+    http.on_request(move |mut req| {
         p.borrow_mut().push(req.peer().unwrap());
         let body = req.body();
         let ct = req
@@ -640,7 +643,7 @@ fn client_errors_refused_timeout_and_retry() {
     common::run_for(&base, Duration::from_millis(20));
     let http = Http::new(&base).unwrap();
     http.bind(port).unwrap();
-    http.set_gencb(|req| req.send_reply(200, None, b"finally").unwrap());
+    http.on_request(|req| req.send_reply(200, None, b"finally").unwrap());
     spin(&base, || !seen.borrow().is_empty());
     assert_eq!(
         seen.borrow_mut().pop().unwrap().unwrap(),
@@ -653,7 +656,7 @@ fn client_dropped_inside_its_own_callbacks() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
     chunked_route(&http, &base, Rc::default(), Rc::default());
-    http.set_cb("/x", |req| req.send_reply(200, None, b"x").unwrap())
+    http.on_path("/x", |req| req.send_reply(200, None, b"x").unwrap())
         .unwrap();
     // In the response callback, with another request still queued behind it.
     let slot: Rc<RefCell<Option<HttpConnection>>> = Rc::new(RefCell::new(Some(
@@ -706,7 +709,7 @@ fn client_dropped_inside_its_own_callbacks() {
 fn client_close_callback() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    http.set_gencb(|mut req| {
+    http.on_request(|mut req| {
         req.output_headers().add("Connection", "close").unwrap();
         req.send_reply(200, None, b"x").unwrap();
     });
@@ -743,7 +746,7 @@ fn output_headers_edit_and_default_content_type() {
         .unwrap();
     let counts = Rc::new(RefCell::new(Vec::new()));
     let c = counts.clone();
-    http.set_gencb(move |mut req| {
+    http.on_request(move |mut req| {
         let h = req.output_headers();
         h.add("X-Drop", "1").unwrap();
         h.add("x-drop", "2").unwrap();
@@ -772,7 +775,7 @@ fn output_headers_edit_and_default_content_type() {
 fn requests_awaited_in_a_task() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base);
-    http.set_cb("/echo", |mut req| {
+    http.on_path("/echo", |mut req| {
         let body = req.body();
         req.output_headers()
             .add("X-Len", &body.len().to_string())

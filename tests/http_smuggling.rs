@@ -244,7 +244,7 @@ fn a_path_that_decodes_to_nul_never_reaches_a_route() {
         let (http, addr) = server(&base, strict);
         let hit = Rc::new(std::cell::Cell::new(false));
         let h = hit.clone();
-        http.set_cb("/admin", move |req| {
+        http.on_path("/admin", move |req| {
             h.set(true);
             req.send_reply(200, None, b"admin").unwrap();
         })
@@ -321,7 +321,7 @@ fn trailers_never_become_headers() {
     let (http, addr) = server(&base, true);
     let seen = Rc::new(std::cell::RefCell::new(None));
     let s = seen.clone();
-    http.set_gencb(move |mut req| {
+    http.on_request(move |mut req| {
         *s.borrow_mut() = req.input_headers().get("Content-Length").map(String::from);
         let n = req.body().len();
         req.send_reply(200, None, format!("{n}").as_bytes())
@@ -397,7 +397,7 @@ mod tls {
         let base = EventBase::new().unwrap();
         let (http, addr) = server(&base, strict);
         let acc = acceptor(&pki.server.0, &pki.server.1);
-        http.set_bevcb(move |base| {
+        http.on_connection(move |base| {
             let ssl = Ssl::new(acc.context()).ok()?;
             BufferEvent::openssl_socket(base, None, ssl, SslState::Accepting, Options::empty()).ok()
         });
@@ -460,7 +460,7 @@ mod tls {
 fn a_bevcb_that_panics_leaves_the_connection_strict() {
     let base = EventBase::new().unwrap();
     let (http, addr) = server(&base, true);
-    http.set_bevcb(|_| panic!("no bufferevent for you"));
+    http.on_connection(|_| panic!("no bufferevent for you"));
     let raw = with_body(&format!(
         "POST /front HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: {}\r\n",
         HIDDEN.len()

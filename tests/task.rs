@@ -306,7 +306,7 @@ fn a_task_spawned_from_a_bevcb_outlives_the_callback() {
         .unwrap();
     let ticks = Rc::new(Cell::new(0));
     let t = ticks.clone();
-    http.set_bevcb(move |b| {
+    http.on_connection(move |b| {
         let t = t.clone();
         // The task holds no handle of its own: it lives as long as its base's state.
         b.spawn_local(async move {
@@ -319,7 +319,7 @@ fn a_task_spawned_from_a_bevcb_outlives_the_callback() {
         .detach();
         None
     });
-    http.set_gencb(|req| {
+    http.on_request(|req| {
         let _ = req.send_reply(200, None, b"ok");
     });
     let client = std::thread::spawn(move || {

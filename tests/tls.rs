@@ -44,9 +44,8 @@ fn echo_server(
             bev.on_read(|bev| {
                 let data = bev.input_mut().remove_all();
                 bev.write(&data).unwrap();
-            })
-            .unwrap();
-            bev.on_event(|_, _| {}).unwrap();
+            });
+            bev.on_event(|_, _| {});
             bev.enable(Flags::READ).unwrap();
             c.borrow_mut().push(bev);
         },
@@ -80,10 +79,8 @@ fn client(
         Rc::new(RefCell::new(Vec::new())),
     );
     let (g, e) = (got.clone(), events.clone());
-    bev.on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()))
-        .unwrap();
-    bev.on_event(move |_, what| e.borrow_mut().push(what))
-        .unwrap();
+    bev.on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()));
+    bev.on_event(move |_, what| e.borrow_mut().push(what));
     bev.enable(Flags::READ).unwrap();
     bev.connect(addr).unwrap();
     (bev, got, events)
@@ -197,15 +194,13 @@ fn tls_filters_over_a_pair_and_a_drop_inside_the_callback() {
         BufferEvent::openssl_filter(b, ssl, SslState::Connecting, Options::empty()).unwrap();
     let got = Rc::new(RefCell::new(Vec::new()));
     let g = got.clone();
-    server
-        .on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()))
-        .unwrap();
+    server.on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()));
     server.enable(Flags::READ).unwrap();
     let slot = Rc::new(RefCell::new(Some(client)));
     {
         let mut c = slot.borrow_mut();
         let c = c.as_mut().unwrap();
-        c.on_read(|_| {}).unwrap();
+        c.on_read(|_| {});
         // The handshake needs the client to read the server's answers.
         c.enable(Flags::READ).unwrap();
         c.write(b"through two filters").unwrap();
@@ -219,8 +214,7 @@ fn tls_filters_over_a_pair_and_a_drop_inside_the_callback() {
         let c = c.as_mut().unwrap();
         c.on_read(move |_| {
             s.borrow_mut().take();
-        })
-        .unwrap();
+        });
         c.enable(Flags::READ).unwrap();
     }
     server.write(b"bye").unwrap();
@@ -238,11 +232,11 @@ fn https_server_and_client() {
         .local_addr()
         .unwrap();
     let acc = acceptor(&pki.server.0, &pki.server.1);
-    http.set_bevcb(move |base| {
+    http.on_connection(move |base| {
         let ssl = Ssl::new(acc.context()).ok()?;
         BufferEvent::openssl_socket(base, None, ssl, SslState::Accepting, Options::empty()).ok()
     });
-    http.set_gencb(|req| {
+    http.on_request(|req| {
         let tls = req.uri().to_owned();
         req.send_reply(200, None, format!("secure {tls}").as_bytes())
             .unwrap();
@@ -307,8 +301,7 @@ fn close_notify_gives_the_peer_a_clean_end_of_stream() {
     .unwrap();
     let connected = Rc::new(RefCell::new(false));
     let c = connected.clone();
-    bev.on_event(move |_, what| *c.borrow_mut() |= what.contains(BevEvent::CONNECTED))
-        .unwrap();
+    bev.on_event(move |_, what| *c.borrow_mut() |= what.contains(BevEvent::CONNECTED));
     bev.enable(Flags::READ | Flags::WRITE).unwrap();
     spin(&base, || *connected.borrow());
     bev.write(b"last words").unwrap();

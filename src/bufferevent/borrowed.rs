@@ -33,7 +33,7 @@ foreign_type! {
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
     /// // Callbacks get a &mut BufferEventRef.
-    /// bev.on_read(|me: &mut BufferEventRef| { me.input_mut().drain(usize::MAX).unwrap(); })?;
+    /// bev.on_read(|me: &mut BufferEventRef| { me.input_mut().drain(usize::MAX).unwrap(); });
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub struct BufferEventRef(sys::bufferevent);
@@ -350,7 +350,7 @@ impl BufferEventRef {
     /// bev.on_read(|bev| {
     ///     let (input, output) = bev.buffers_mut();
     ///     output.add_buffer(input).unwrap(); // echo, without copying
-    /// })?;
+    /// });
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn buffers_mut(&mut self) -> (&mut EvBufferRef, &mut EvBufferRef) {
@@ -699,7 +699,7 @@ impl BufferEventRef {
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let mut bev = BufferEvent::socket(&base, None, Options::empty())?;
     /// bev.connect(l.local_addr().unwrap())?;
-    /// bev.on_event(|_, what| assert!(what.contains(BevEvent::CONNECTED)))?;
+    /// bev.on_event(|_, what| assert!(what.contains(BevEvent::CONNECTED)));
     /// base.run(LoopFlags::ONCE)?;
     /// # Ok::<(), libevent::Error>(())
     /// ```

@@ -56,7 +56,7 @@ pub(super) struct Extra {
 /// b.on_read(|bev| {
 ///     let got = bev.input_mut().remove_all();
 ///     assert_eq!(got, b"ping");
-/// })?;
+/// });
 /// b.enable(Flags::READ)?;
 /// a.write(b"ping")?;
 /// base.run(libevent::LoopFlags::NONBLOCK)?;
@@ -153,7 +153,7 @@ impl BufferEvent {
     /// # let base = EventBase::new()?;
     /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     /// let mut bev = BufferEvent::connect_tcp(&base, l.local_addr().unwrap(), Options::empty())?;
-    /// bev.on_event(|_, what| println!("{what:?}"))?;
+    /// bev.on_event(|_, what| println!("{what:?}"));
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn connect_tcp(
@@ -263,18 +263,17 @@ impl BufferEvent {
     /// bev.on_read(|me| {
     ///     let data = me.input_mut().remove_all();
     ///     me.write(&data).unwrap(); // echo
-    /// })?;
+    /// });
     /// bev.enable(Flags::READ)?;
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
+    pub fn on_read<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) {
         self.cbs.set(
             SlotId::Read,
             &self.cbs.read,
             Some(Box::new(move |bev, _| f(bev))),
         );
         self.update_callbacks();
-        Ok(())
     }
 
     /// Sets the write callback: runs when output drains to the write low watermark.
@@ -284,17 +283,16 @@ impl BufferEvent {
     /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-    /// bev.on_write(|me| assert!(me.output().is_empty()))?; // low watermark 0: drained
+    /// bev.on_write(|me| assert!(me.output().is_empty())); // low watermark 0: drained
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) -> Result<()> {
+    pub fn on_write<F: FnMut(&mut BufferEventRef) + 'static>(&mut self, mut f: F) {
         self.cbs.set(
             SlotId::Write,
             &self.cbs.write,
             Some(Box::new(move |bev, _| f(bev))),
         );
         self.update_callbacks();
-        Ok(())
     }
 
     /// Sets the event callback: EOF, errors, timeouts, connected.
@@ -308,20 +306,16 @@ impl BufferEvent {
     ///     if what.intersects(BevEvent::EOF | BevEvent::ERROR | BevEvent::TIMEOUT) {
     ///         // close: drop the BufferEvent (allowed here)
     ///     }
-    /// })?;
+    /// });
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn on_event<F: FnMut(&mut BufferEventRef, BevEvent) + 'static>(
-        &mut self,
-        mut f: F,
-    ) -> Result<()> {
+    pub fn on_event<F: FnMut(&mut BufferEventRef, BevEvent) + 'static>(&mut self, mut f: F) {
         self.cbs.set(
             SlotId::Event,
             &self.cbs.event,
             Some(Box::new(move |bev, what, _| f(bev, what))),
         );
         self.update_callbacks();
-        Ok(())
     }
 
     /// Removes the write callback.
@@ -331,14 +325,13 @@ impl BufferEvent {
     /// # use libevent::bufferevent::Options;
     /// # let base = EventBase::new()?;
     /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
-    /// bev.on_write(|_| {})?;
-    /// bev.clear_write_callback()?;
+    /// bev.on_write(|_| {});
+    /// bev.clear_write_callback();
     /// # Ok::<(), libevent::Error>(())
     /// ```
-    pub fn clear_write_callback(&mut self) -> Result<()> {
+    pub fn clear_write_callback(&mut self) {
         self.cbs.set(SlotId::Write, &self.cbs.write, None);
         self.update_callbacks();
-        Ok(())
     }
 
     /// The crate's own callbacks (an async stream's), which get the Callbacks to

@@ -418,7 +418,7 @@ impl Core {
 /// use libevent::{EventBase, Http};
 /// let base = EventBase::new()?;
 /// let http = Http::new(&base)?;
-/// http.set_cb("/hello", |req| {
+/// http.on_path("/hello", |req| {
 ///     let _ = req.send_reply(200, None, b"hello\n");
 /// })?;
 /// let bound = http.bind("127.0.0.1:0".parse().unwrap())?;
@@ -604,7 +604,7 @@ impl Http {
 
     /// `evhttp_set_cb`: requests whose path is exactly `path` (no query) go to `f`.
     /// A path already routed is an error.
-    pub fn set_cb<F: FnMut(Request) + 'static>(&self, path: &str, f: F) -> Result<()> {
+    pub fn on_path<F: FnMut(Request) + 'static>(&self, path: &str, f: F) -> Result<()> {
         let p = c_text("evhttp_set_cb", path, true)?;
         let h = self.handler(Box::new(f));
         // SAFETY: the server is live; h is kept in the Core until C can no longer call it.
@@ -637,7 +637,7 @@ impl Http {
     }
 
     /// `evhttp_set_gencb`: every request no route took (instead of libevent's 404).
-    pub fn set_gencb<F: FnMut(Request) + 'static>(&self, f: F) {
+    pub fn on_request<F: FnMut(Request) + 'static>(&self, f: F) {
         let h = self.handler(Box::new(f));
         // SAFETY: the server is live; h is kept below.
         unsafe { sys::evhttp_set_gencb(self.as_raw(), Some(handler_tramp), context_arg(&h)) };
@@ -649,7 +649,7 @@ impl Http {
     /// `evhttp_set_bevcb`: `f` makes the bufferevent of each new connection (a TLS one,
     /// say); libevent sets its socket. `None` lets libevent make a plain one. On a strict
     /// server (the default) the strict layer reads through it.
-    pub fn set_bevcb<F>(&self, f: F)
+    pub fn on_connection<F>(&self, f: F)
     where
         F: FnMut(&EventBase) -> Option<BufferEvent> + 'static,
     {

@@ -544,9 +544,9 @@ fn linger(mut bev: BufferEvent, write_timeout: Option<Duration>) {
         bev.on_read(|b| {
             let n = b.input().len();
             let _ = b.input_mut().drain(n);
-        })?;
-        bev.on_write(move |_| drop(h1.take()))?;
-        bev.on_event(move |_, _| drop(h2.take()))?;
+        });
+        bev.on_write(move |_| drop(h1.take()));
+        bev.on_event(move |_, _| drop(h2.take()));
         bev.set_write_watermark(0, 0)?;
         bev.set_timeouts(None, Some(write_timeout.unwrap_or(LINGER)))?;
         bev.enable(Flags::READ | Flags::WRITE)

@@ -362,7 +362,7 @@ pub fn all_methods() -> Methods {
 pub fn serve(base: &EventBase, handler: impl FnMut(Request) + 'static) -> (Http, SocketAddr) {
     let http = Http::new(base).unwrap();
     http.set_allowed_methods(all_methods());
-    http.set_gencb(handler);
+    http.on_request(handler);
     let addr = http
         .bind("127.0.0.1:0".parse().unwrap())
         .unwrap()

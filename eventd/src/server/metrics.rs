@@ -144,7 +144,7 @@ pub(super) fn serve(
     let http = Http::new(base)?;
     http.set_timeout(std::time::Duration::from_secs(10))?;
     http.set_max_body_size(4096);
-    http.set_cb("/metrics", move |req| {
+    http.on_path("/metrics", move |req| {
         if only_get(&req) {
             let body = render(&shared);
             reply(
@@ -156,8 +156,8 @@ pub(super) fn serve(
             let _ = req.send_error(405, None);
         }
     })?;
-    http.set_cb("/healthz", |req| reply(req, "text/plain", b"ok"))?;
-    http.set_gencb(|req| {
+    http.on_path("/healthz", |req| reply(req, "text/plain", b"ok"))?;
+    http.on_request(|req| {
         let _ = req.send_error(404, None);
     });
     let bound = http.bind(addr)?;

@@ -24,8 +24,7 @@ fn rust_events_run_inside_a_loop_that_c_owns_and_runs() {
         let (mut a, mut b) = BufferEvent::pair(&base, Options::empty()).unwrap();
         let got = Rc::new(RefCell::new(Vec::new()));
         let g = got.clone();
-        b.on_read(move |me| g.borrow_mut().extend(me.input_mut().remove_all()))
-            .unwrap();
+        b.on_read(move |me| g.borrow_mut().extend(me.input_mut().remove_all()));
         b.enable(Flags::READ).unwrap();
         a.write(b"from rust, in a C loop").unwrap();
         // The C program runs its loop; Rust callbacks run inside it.
@@ -104,14 +103,14 @@ fn rust_handlers_on_an_evhttp_that_c_made_and_runs() {
         let http = unsafe { Http::from_raw_borrowed(&base, http_raw) }.unwrap();
         let served = Rc::new(Cell::new(0));
         let s = served.clone();
-        http.set_cb("/rust", move |mut req| {
+        http.on_path("/rust", move |mut req| {
             s.set(s.get() + 1);
             req.output_headers().add("X-Served-By", "rust").unwrap();
             req.send_reply(200, None, b"from Rust").unwrap();
         })
         .unwrap();
         // C already routes /c: Rust cannot take it over.
-        assert!(http.set_cb("/c", |_| {}).is_err());
+        assert!(http.on_path("/c", |_| {}).is_err());
         let port = port as u16;
         let client = std::thread::spawn(move || {
             let got = (

@@ -5,7 +5,7 @@ use libevent::{EventBase, Http};
 fn main() {
     let base = EventBase::new().unwrap();
     let http = Http::new(&base).unwrap();
-    http.set_gencb(|mut req| {
+    http.on_request(|mut req| {
         let body = req.input_buffer().pullup(None);
         req.send_reply(200, None, b"ok").unwrap();
         println!("{:?}", body);

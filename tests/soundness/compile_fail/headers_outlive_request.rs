@@ -4,7 +4,7 @@ use libevent::{EventBase, Http};
 fn main() {
     let base = EventBase::new().unwrap();
     let http = Http::new(&base).unwrap();
-    http.set_gencb(|req| {
+    http.on_request(|req| {
         let headers = req.input_headers();
         req.send_reply(200, None, b"ok").unwrap();
         println!("{:?}", headers.get("Host"));

@@ -5,7 +5,7 @@ use libevent::{EventBase, Http};
 fn main() {
     let base = EventBase::new().unwrap();
     let http = Http::new(&base).unwrap();
-    http.set_gencb(|req| {
+    http.on_request(|req| {
         req.send_reply(200, None, b"ok").unwrap();
         println!("{}", req.uri());
     });
