@@ -84,49 +84,46 @@ struct Args {
     strict: bool,
 }
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(about = "The HTTP benchmark: evhttp from Rust and from C, and hyper, under wrk")]
+struct Cli {
+    /// Runs per cell (default 5; 1 with --quick).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Seconds per run (default 3; 1 with --quick).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Connection counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    connections: Vec<usize>,
+    /// Where the report goes (default bench/results/http; target/bench-smoke-http with --quick).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The smoke version: one short run per cell.
+    #[arg(long)]
+    quick: bool,
+    /// Fail on any error of this project's servers.
+    #[arg(long)]
+    strict: bool,
+}
+
 fn parse_args() -> Result<Args, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut a = Args {
-        reps: 5,
-        duration: 3,
-        connections: vec![1, 100, 1000],
-        out: root.join("results/http"),
-        strict: false,
+    let c = <Cli as clap::Parser>::parse();
+    let a = Args {
+        reps: c.reps.unwrap_or(if c.quick { 1 } else { 5 }),
+        duration: c.duration.unwrap_or(if c.quick { 1 } else { 3 }),
+        connections: c.connections,
+        out: c.out.unwrap_or_else(|| {
+            if c.quick {
+                root.join("../target/bench-smoke-http")
+            } else {
+                root.join("results/http")
+            }
+        }),
+        strict: c.strict,
     };
-    let mut out = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--quick" => {
-                a.reps = 1;
-                a.duration = 1;
-                a.out = root.join("../target/bench-smoke-http");
-                continue;
-            }
-            "--strict" => {
-                a.strict = true;
-                continue;
-            }
-            _ => {}
-        }
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--reps" => a.reps = v.parse().map_err(|e| bad(&e))?,
-            "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
-            "--connections" => {
-                a.connections = v
-                    .split(',')
-                    .map(|s| s.parse::<usize>().map_err(|e| bad(&e)))
-                    .collect::<Result<_, _>>()?
-            }
-            "--out" => out = Some(PathBuf::from(v)),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    if let Some(o) = out {
-        a.out = o;
-    }
     if a.reps == 0 || a.duration == 0 || a.connections.is_empty() || a.connections.contains(&0) {
         return Err("--reps, --duration and every connection count must be positive".into());
     }

@@ -27,10 +27,19 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(res)
 }
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(
+    about = "hyper on tokio's current_thread runtime, answering GET /hello, for the HTTP benchmark"
+)]
+struct Cli {
+    /// The address to listen on.
+    #[arg(default_value = "127.0.0.1:8080")]
+    addr: String,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = <Cli as clap::Parser>::parse().addr;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

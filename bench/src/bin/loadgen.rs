@@ -44,13 +44,41 @@ use std::time::{Duration, Instant};
 const REQUEST: &[u8] = b"hello world\r\n";
 const REPLY_LEN: usize = 13; // "HELLO WORLD\r\n"
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum Mode {
+    #[value(name = "pingpong")]
     PingPong,
     Churn,
     Idle,
     Ramp,
     Soak,
+}
+
+/// The command line.
+#[derive(clap::Parser)]
+#[command(about = "Load generator for the eventd protocol: ping-pong, churn, idle, ramp, soak")]
+struct Cli {
+    /// The server.
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    addr: SocketAddr,
+    #[arg(long, value_enum, default_value = "pingpong")]
+    mode: Mode,
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Seconds.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Source addresses to spread connections over (127.0.0.2 and up).
+    #[arg(long, default_value_t = 1)]
+    sources: usize,
+    /// Soak: the fraction of the connections replaced each second.
+    #[arg(long, default_value_t = 0.1)]
+    replace: f64,
+    /// Pingpong: the fraction of the connections that loop requests.
+    #[arg(long, default_value_t = 1.0)]
+    active: f64,
 }
 
 struct Args {
@@ -84,42 +112,21 @@ fn sources(target: SocketAddr, k: usize) -> Result<Vec<SocketAddr>, String> {
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        addr: "127.0.0.1:1234".parse().unwrap(),
-        mode: Mode::PingPong,
-        connections: 100,
-        duration: Duration::from_secs(5),
-        threads: 1,
-        sources: Vec::new(),
-        replace: 0.1,
-        active: 1.0,
-    };
-    let mut k = 1;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--addr" => a.addr = v.parse().map_err(|e| bad(&e))?,
-            "--mode" => {
-                a.mode = match v.as_str() {
-                    "pingpong" => Mode::PingPong,
-                    "churn" => Mode::Churn,
-                    "idle" => Mode::Idle,
-                    "ramp" => Mode::Ramp,
-                    "soak" => Mode::Soak,
-                    _ => return Err(format!("--mode: {v}? (pingpong, churn, idle, ramp, soak)")),
-                }
-            }
-            "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
-            "--duration" => a.duration = Duration::from_secs_f64(v.parse().map_err(|e| bad(&e))?),
-            "--threads" => a.threads = v.parse().map_err(|e| bad(&e))?,
-            "--sources" => k = v.parse().map_err(|e| bad(&e))?,
-            "--replace" => a.replace = v.parse().map_err(|e| bad(&e))?,
-            "--active" => a.active = v.parse().map_err(|e| bad(&e))?,
-            _ => return Err(format!("unknown flag {flag}")),
-        }
+    let c = <Cli as clap::Parser>::parse();
+    if !(c.duration.is_finite() && c.duration >= 0.0) {
+        return Err("--duration: seconds, at least 0".into());
     }
+    let mut a = Args {
+        addr: c.addr,
+        mode: c.mode,
+        connections: c.connections,
+        duration: Duration::from_secs_f64(c.duration),
+        threads: c.threads,
+        sources: Vec::new(),
+        replace: c.replace,
+        active: c.active,
+    };
+    let k = c.sources;
     if !(a.active > 0.0 && a.active <= 1.0) {
         return Err("--active: a fraction above 0, at most 1".into());
     }

@@ -40,40 +40,52 @@ struct Args {
 /// One process holds at most this many connections: 20,000 descriptors, less its own.
 const MAX_PER_PROCESS: usize = 19_900;
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(
+    about = "Connections held at scale: one process at its descriptor limit, several on one port"
+)]
+struct Cli {
+    /// Servers, comma-separated, or `none`.
+    #[arg(long, default_value = "eventd,eventd-w2,c-reference,tokio-current")]
+    servers: String,
+    /// Connections per process.
+    #[arg(long, default_value_t = 19_000)]
+    connections: usize,
+    /// Processes on one port (0: only the single-process part).
+    #[arg(long, default_value_t = 5)]
+    processes: usize,
+    /// Seconds to hold the connections.
+    #[arg(long, default_value_t = 5.0)]
+    hold: f64,
+    /// Source addresses (127.0.0.2 and up).
+    #[arg(long, default_value_t = 8)]
+    sources: usize,
+    #[arg(long, default_value = "target/scale")]
+    out: PathBuf,
+}
+
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        servers: vec![
-            Server::Eventd,
-            Server::EventdW2,
-            Server::CReference,
-            Server::TokioCurrent,
-        ],
-        connections: 19_000,
-        processes: 5,
-        hold: 5.0,
-        sources: 8,
-        out: PathBuf::from("target/scale"),
+    let c = <Cli as clap::Parser>::parse();
+    let servers = if c.servers == "none" {
+        Vec::new()
+    } else {
+        c.servers
+            .split(',')
+            .map(Server::parse)
+            .collect::<Result<Vec<_>, _>>()?
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--servers" if v == "none" => a.servers.clear(),
-            "--servers" => {
-                a.servers = v.split(',').map(Server::parse).collect::<Result<_, _>>()?;
-                if a.servers.contains(&Server::EventdUpstream) {
-                    return Err("--servers: eventd-upstream is the matrix's (it builds it)".into());
-                }
-            }
-            "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
-            "--processes" => a.processes = v.parse().map_err(|e| bad(&e))?,
-            "--hold" => a.hold = v.parse().map_err(|e| bad(&e))?,
-            "--sources" => a.sources = v.parse().map_err(|e| bad(&e))?,
-            "--out" => a.out = PathBuf::from(v),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
+    if servers.contains(&Server::EventdUpstream) {
+        return Err("--servers: eventd-upstream is the matrix's (it builds it)".into());
     }
+    let a = Args {
+        servers,
+        connections: c.connections,
+        processes: c.processes,
+        hold: c.hold,
+        sources: c.sources,
+        out: c.out,
+    };
     if a.connections == 0 || a.connections > MAX_PER_PROCESS {
         return Err(format!(
             "--connections: 1 to {MAX_PER_PROCESS} (one process's descriptors)"

@@ -24,41 +24,30 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(about = "Soak: connections replaced for a while, errors, descriptors and memory watched")]
 struct Args {
+    /// Seconds.
+    #[arg(long, default_value_t = 30)]
     duration: u64,
+    #[arg(long, default_value_t = 10_000)]
     connections: usize,
+    /// The fraction of the connections replaced each second.
+    #[arg(long, default_value_t = 0.1)]
     replace: f64,
+    /// Seconds before memory is watched.
+    #[arg(long, default_value_t = 5)]
     warmup: u64,
+    #[arg(long, default_value = "target/soak")]
     out: PathBuf,
+    /// Fail on errors, descriptors not back, or memory that grows.
+    #[arg(long)]
     strict: bool,
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        duration: 30,
-        connections: 10_000,
-        replace: 0.1,
-        warmup: 5,
-        out: PathBuf::from("target/soak"),
-        strict: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--strict" {
-            a.strict = true;
-            continue;
-        }
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
-            "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
-            "--replace" => a.replace = v.parse().map_err(|e| bad(&e))?,
-            "--warmup" => a.warmup = v.parse().map_err(|e| bad(&e))?,
-            "--out" => a.out = PathBuf::from(v),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
+    let a = <Args as clap::Parser>::parse();
     if a.warmup >= a.duration {
         return Err("--warmup must be shorter than --duration".into());
     }

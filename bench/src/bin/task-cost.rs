@@ -165,16 +165,17 @@ fn show(v: &mut [f64]) -> (f64, String) {
 }
 
 fn main() -> Result<(), String> {
-    let (mut samples, mut n) = (15usize, 200_000u64);
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().ok_or(format!("{a} needs a value"))?;
-        match a.as_str() {
-            "--samples" => samples = v.parse().map_err(|e| format!("--samples: {e}"))?,
-            "--n" => n = v.parse().map_err(|e| format!("--n: {e}"))?,
-            _ => return Err(format!("unknown flag {a}")),
-        }
+    /// The command line.
+    #[derive(clap::Parser)]
+    #[command(about = "What a task costs on the loop, against a plain callback")]
+    struct Cli {
+        #[arg(long, default_value_t = 15)]
+        samples: usize,
+        /// Wake-ups per sample.
+        #[arg(long, default_value_t = 200_000)]
+        n: u64,
     }
+    let Cli { samples, n } = <Cli as clap::Parser>::parse();
     if samples == 0 || n < 10 {
         return Err("--samples must be at least 1 and --n at least 10".into());
     }

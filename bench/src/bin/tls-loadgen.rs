@@ -73,29 +73,35 @@ struct Args {
     duration: Duration,
 }
 
+/// The command line: loadgen's flags, of which TLS takes ping-pong on one thread.
+#[derive(clap::Parser)]
+#[command(about = "Ping-pong over TLS (the matrix's --tls load generator)")]
+struct Cli {
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    addr: SocketAddr,
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Seconds.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Only `pingpong`.
+    #[arg(long, default_value = "pingpong", value_parser = ["pingpong"])]
+    mode: String,
+    /// Only 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1))]
+    threads: u32,
+}
+
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        addr: "127.0.0.1:1234".parse().unwrap(),
-        connections: 100,
-        duration: Duration::from_secs(5),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--addr" => a.addr = v.parse().map_err(|e| bad(&e))?,
-            "--connections" => a.connections = v.parse().map_err(|e| bad(&e))?,
-            "--duration" => a.duration = Duration::from_secs_f64(v.parse().map_err(|e| bad(&e))?),
-            "--mode" if v == "pingpong" => {}
-            "--threads" if v == "1" => {}
-            _ => {
-                return Err(format!(
-                    "unknown flag {flag} {v} (TLS: pingpong, one thread)"
-                ))
-            }
-        }
+    let c = <Cli as clap::Parser>::parse();
+    if !(c.duration.is_finite() && c.duration >= 0.0) {
+        return Err("--duration: seconds, at least 0".into());
     }
+    let a = Args {
+        addr: c.addr,
+        connections: c.connections,
+        duration: Duration::from_secs_f64(c.duration),
+    };
     if a.connections == 0 {
         return Err("--connections must be positive".into());
     }

@@ -23,36 +23,42 @@ struct Args {
     tls_key: Option<String>,
 }
 
+/// Which tokio runtime.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Runtime {
+    Current,
+    Multi,
+}
+
+/// The command line (eventd's flags, those the reference has).
+#[derive(clap::Parser)]
+#[command(about = "The eventd protocol on tokio, for the benchmarks")]
+struct Cli {
+    #[arg(long, value_enum, default_value = "current")]
+    runtime: Runtime,
+    #[arg(long, default_value = "127.0.0.1:1234")]
+    listen: SocketAddr,
+    /// Idle timeout, seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[arg(long = "max-connections", default_value_t = 100)]
+    max: usize,
+    #[arg(long = "tls-cert")]
+    tls_cert: Option<String>,
+    #[arg(long = "tls-key")]
+    tls_key: Option<String>,
+}
+
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        multi: false,
-        listen: "127.0.0.1:1234".parse().unwrap(),
-        timeout: 10,
-        max: 100,
-        tls_cert: None,
-        tls_key: None,
+    let c = <Cli as clap::Parser>::parse();
+    let a = Args {
+        multi: c.runtime == Runtime::Multi,
+        listen: c.listen,
+        timeout: c.timeout,
+        max: c.max,
+        tls_cert: c.tls_cert,
+        tls_key: c.tls_key,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--runtime" => {
-                a.multi = match v.as_str() {
-                    "current" => false,
-                    "multi" => true,
-                    _ => return Err("--runtime: current or multi".into()),
-                }
-            }
-            "--listen" => a.listen = v.parse().map_err(|e| format!("--listen: {e}"))?,
-            "--timeout" => a.timeout = v.parse().map_err(|e| format!("--timeout: {e}"))?,
-            "--max-connections" => {
-                a.max = v.parse().map_err(|e| format!("--max-connections: {e}"))?
-            }
-            "--tls-cert" => a.tls_cert = Some(v),
-            "--tls-key" => a.tls_key = Some(v),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
     if a.max == 0 {
         return Err("--max-connections: must be at least 1".into());
     }

@@ -20,59 +20,67 @@ fn list<T>(v: &str, f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, Str
     v.split(',').filter(|s| !s.is_empty()).map(f).collect()
 }
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(about = "The benchmark matrix: servers x modes x connection counts, with a report")]
+struct Cli {
+    /// Runs per cell (default 5; 1 with --quick).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Seconds per run (default 2; 0.5 with --quick).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Connection counts, comma-separated.
+    #[arg(long, default_value = "1,100,1000,10000")]
+    connections: String,
+    /// Modes, comma-separated (default: every mode; ping-pong with --tls).
+    #[arg(long)]
+    modes: Option<String>,
+    /// Servers, comma-separated (default: the matrix's set; the TLS ones with --tls).
+    #[arg(long)]
+    servers: Option<String>,
+    /// Where the report goes.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The smoke version: one short run per cell.
+    #[arg(long)]
+    quick: bool,
+    /// Fail on any error of this project's servers.
+    #[arg(long)]
+    strict: bool,
+    /// Ping-pong over TLS.
+    #[arg(long)]
+    tls: bool,
+}
+
 pub fn parse() -> Result<Args, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let c = <Cli as clap::Parser>::parse();
+    let bad = |flag: &str, e: &dyn std::fmt::Display| format!("{flag}: {e}");
+    let (modes_given, servers_given) = (c.modes.is_some(), c.servers.is_some());
+    let out = c.out;
     let mut a = Args {
-        reps: 5,
-        duration: 2.0,
-        connections: vec![1, 100, 1000, 10000],
-        modes: Mode::DEFAULT.to_vec(),
-        servers: Server::DEFAULT.to_vec(),
-        out: root.join("results"),
-        strict: false,
-        tls: false,
+        reps: c.reps.unwrap_or(if c.quick { 1 } else { 5 }),
+        duration: c.duration.unwrap_or(if c.quick { 0.5 } else { 2.0 }),
+        connections: list(&c.connections, |s| {
+            s.parse::<usize>().map_err(|e| bad("--connections", &e))
+        })?,
+        modes: match &c.modes {
+            Some(m) => list(m, Mode::parse)?,
+            None => Mode::DEFAULT.to_vec(),
+        },
+        servers: match &c.servers {
+            Some(s) => list(s, Server::parse)?,
+            None => Server::DEFAULT.to_vec(),
+        },
+        out: if c.quick {
+            root.join("../target/bench-smoke")
+        } else {
+            root.join("results")
+        },
+        strict: c.strict,
+        tls: c.tls,
     };
-    let (mut modes_given, mut servers_given) = (false, false);
-    let mut out = None;
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--quick" => {
-                a.reps = 1;
-                a.duration = 0.5;
-                a.out = root.join("../target/bench-smoke");
-                continue;
-            }
-            "--strict" => {
-                a.strict = true;
-                continue;
-            }
-            "--tls" => {
-                a.tls = true;
-                continue;
-            }
-            _ => {}
-        }
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag}: {e}");
-        match flag.as_str() {
-            "--reps" => a.reps = v.parse().map_err(|e| bad(&e))?,
-            "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
-            "--connections" => {
-                a.connections = list(&v, |s| s.parse::<usize>().map_err(|e| bad(&e)))?
-            }
-            "--modes" => {
-                a.modes = list(&v, Mode::parse)?;
-                modes_given = true;
-            }
-            "--servers" => {
-                a.servers = list(&v, Server::parse)?;
-                servers_given = true;
-            }
-            "--out" => out = Some(PathBuf::from(v)),
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
     if a.tls {
         if !modes_given {
             a.modes = vec![Mode::PingPong];
