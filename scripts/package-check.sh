@@ -41,7 +41,9 @@ libevent-sys = { path = "$work/libevent-sys-0.1.0" }
 TOML
 cat > "$work/scratch/src/main.rs" <<'RS'
 //! Echo over a bufferevent pair, as a first program would.
-use libevent::{BufferEvent, EventBase, Flags, LoopFlags, Options};
+use libevent::bufferevent::Options;
+use libevent::event::Flags;
+use libevent::{BufferEvent, EventBase, LoopFlags};
 
 fn main() -> Result<(), libevent::Error> {
     let base = EventBase::new()?;
@@ -49,7 +51,7 @@ fn main() -> Result<(), libevent::Error> {
     b.on_read(|bev| {
         let got = bev.input_mut().remove_all();
         bev.write(&got).unwrap();
-    })?;
+    });
     b.enable(Flags::READ)?;
     a.enable(Flags::READ)?;
     a.write(b"from the .crate")?;
