@@ -1,18 +1,24 @@
-//! One connection: its phases, the framing of what it sends, and how it closes (fixes 2
-//! and 3, and the lingering close).
+//! A worker's connections, in one place: their table ([`Conns`]), each one's state
+//! ([`Conn`], its bufferevent's context), its phases and every transition between them
+//! (fixes 2 and 3, and the lingering close). What the transitions need of the rest of
+//! the worker is a small [`Ctx`] (the configuration, the log, the counters); what they
+//! tell it back is how many slots they freed ([`Conns::take_freed`]).
 
-use super::metrics::add;
+use super::metrics::{add, Close, Counters};
 use super::worker::State;
-use super::TRIM_DELAY;
+use super::{Shared, TRIM_DELAY};
 use crate::protocol::{Action, Framer};
+use libevent::base::CommonTimeout;
 use libevent::bufferevent::BevEvent;
 use libevent::event::Flags;
-use libevent::BufferEventRef;
+use libevent::{BufferEvent, BufferEventRef, Event};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Weak;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Where a connection is in its life. Each variant is a legal state; the transitions are
-/// the methods of [`State`] below.
+/// the methods of [`Conns`] below.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Phase {
     /// Reading and answering.
@@ -38,26 +44,16 @@ impl Phase {
 }
 
 /// A connection's state, kept by libevent beside its bufferevent's callbacks (the
-/// bufferevent's context), which get it with the bufferevent itself. `State::conns` holds
-/// the bufferevent, by id.
+/// bufferevent's context), which get it with the bufferevent itself.
 pub(super) struct Conn {
     pub(super) id: u64,
     framer: Framer,
     pub(super) phase: Phase,
-    /// The worker, for what connections share (counters, the log, the slots).
+    /// The worker, which holds the [`Conns`] (and so the bufferevent).
     worker: Weak<RefCell<State>>,
 }
 
 impl Conn {
-    pub(super) fn new(id: u64, worker: Weak<RefCell<State>>) -> Conn {
-        Conn {
-            id,
-            framer: Framer::new(),
-            phase: Phase::Open,
-            worker,
-        }
-    }
-
     /// Counted against `--max-connections` (a lingering one no longer is).
     pub(super) fn holds_slot(&self) -> bool {
         !matches!(self.phase, Phase::Lingering | Phase::Gone)
@@ -69,48 +65,129 @@ impl Conn {
     }
 }
 
+/// What the transitions need from the rest of the worker.
+pub(super) struct Ctx<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) index: usize,
+}
+
+impl Ctx<'_> {
+    fn counters(&self) -> &Counters {
+        &self.shared.counters[self.index]
+    }
+}
+
+/// One worker's connections: the bufferevents by id (each one's [`Conn`] is its context),
+/// and what they share.
+pub(super) struct Conns {
+    table: HashMap<u64, BufferEvent>,
+    /// How many are open (during the shutdown one may be out of the table for a moment).
+    open: usize,
+    /// Slots freed since the worker last asked (each may let a waiting accept in).
+    freed: usize,
+    /// The reply being built; shared by the worker's connections.
+    reply: Vec<u8>,
+    /// `--timeout` and LINGER, as libevent common timeouts: every connection shares
+    /// them, so libevent keeps each in a queue (O(1) per reset) rather than its heap.
+    idle_timeout: Option<CommonTimeout>,
+    linger_timeout: CommonTimeout,
+    /// Gives free memory back to the system a moment after the last connection went
+    /// (see [`Conns::idle`]).
+    pub(super) trim_timer: Option<Event>,
+}
+
 /// A connection's callbacks: plain functions (boxing them allocates nothing), which reach
 /// the worker through the connection's context.
-pub(super) fn on_read(bev: &mut BufferEventRef, conn: &mut Conn) {
-    if let Some(st) = conn.worker.upgrade() {
-        if let Ok(mut st) = st.try_borrow_mut() {
-            st.on_read(bev, conn);
-        }
-    }
+fn on_read(bev: &mut BufferEventRef, conn: &mut Conn) {
+    with_conns(conn, |conns, ctx, conn| conns.on_read(bev, conn, ctx));
 }
 
 /// The write callback: matters while paused or flushing.
-pub(super) fn on_drained(bev: &mut BufferEventRef, conn: &mut Conn) {
+fn on_drained(bev: &mut BufferEventRef, conn: &mut Conn) {
     if conn.phase == Phase::Open {
         return;
     }
-    if let Some(st) = conn.worker.upgrade() {
-        if let Ok(mut st) = st.try_borrow_mut() {
-            st.on_drained(bev, conn);
+    with_conns(conn, |conns, ctx, conn| conns.on_drained(bev, conn, ctx));
+}
+
+fn on_event(bev: &mut BufferEventRef, conn: &mut Conn, what: BevEvent) {
+    with_conns(conn, |conns, ctx, conn| {
+        conns.on_event(bev, conn, what, ctx)
+    });
+}
+
+/// Runs a transition on the worker's connections, then lets the worker act on the slots
+/// it freed. Callbacks never nest (libevent runs them one at a time, and nothing here
+/// runs one synchronously), so the worker is free.
+fn with_conns(conn: &mut Conn, f: impl FnOnce(&mut Conns, &Ctx<'_>, &mut Conn)) {
+    let Some(st) = conn.worker.upgrade() else {
+        return;
+    };
+    let Ok(mut st) = st.try_borrow_mut() else {
+        return;
+    };
+    let st = &mut *st;
+    let ctx = Ctx {
+        shared: &st.shared,
+        index: st.index,
+    };
+    f(&mut st.conns, &ctx, conn);
+    st.after_conns();
+}
+
+impl Conns {
+    pub(super) fn new(idle_timeout: Option<CommonTimeout>, linger_timeout: CommonTimeout) -> Conns {
+        Conns {
+            table: HashMap::new(),
+            open: 0,
+            freed: 0,
+            reply: Vec::new(),
+            idle_timeout,
+            linger_timeout,
+            trim_timer: None,
         }
     }
-}
 
-pub(super) fn on_event(bev: &mut BufferEventRef, conn: &mut Conn, what: BevEvent) {
-    if let Some(st) = conn.worker.upgrade() {
-        if let Ok(mut st) = st.try_borrow_mut() {
-            st.on_event(bev, conn, what);
-        }
+    /// How many are open.
+    pub(super) fn open(&self) -> usize {
+        self.open
     }
-}
 
-/// Why a connection closes: decides what is logged and whether its output is flushed.
-#[derive(Clone, Copy, PartialEq)]
-pub(super) enum Close {
-    Quit,
-    Eof,
-    Error,
-    Timeout,
-    Shutdown,
-}
+    /// The slots freed since the last call.
+    pub(super) fn take_freed(&mut self) -> usize {
+        std::mem::take(&mut self.freed)
+    }
 
-impl State {
-    fn on_read(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
+    /// Serves a new connection `id` over `bev`: its state goes beside its callbacks,
+    /// which capture nothing.
+    pub(super) fn add(
+        &mut self,
+        id: u64,
+        mut bev: BufferEvent,
+        worker: Weak<RefCell<State>>,
+        ctx: &Ctx<'_>,
+    ) -> libevent::Result<()> {
+        bev.set_context(Conn {
+            id,
+            framer: Framer::new(),
+            phase: Phase::Open,
+            worker,
+        });
+        bev.on_read_with(on_read)?;
+        bev.on_write_with(on_drained)?;
+        bev.on_event_with(on_event)?;
+        bev.set_common_timeouts(self.idle_timeout, self.idle_timeout)?;
+        bev.set_read_watermark(0, ctx.shared.cfg.read_high_watermark)?;
+        bev.enable(Flags::READ)?;
+        self.table.insert(id, bev);
+        self.open += 1;
+        let c = ctx.counters();
+        add(&c.connections, 1);
+        c.open.store(self.open as u64, Relaxed);
+        Ok(())
+    }
+
+    fn on_read(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, ctx: &Ctx<'_>) {
         if conn.phase.closing() {
             let _ = bev.input_mut().drain(usize::MAX);
             return;
@@ -118,11 +195,11 @@ impl State {
         let pending = bev.input().len();
         conn.framer
             .extend_with(pending, |buf| bev.input_mut().remove(buf));
-        let counters = &self.shared.counters[self.index];
+        let counters = ctx.counters();
         add(&counters.bytes_received, pending as u64);
         let action = conn
             .framer
-            .decide(self.shared.cfg.max_message, &mut self.reply);
+            .decide(ctx.shared.cfg.max_message, &mut self.reply);
         if action != Action::Wait {
             add(&counters.messages, 1);
         }
@@ -132,51 +209,57 @@ impl State {
                 add(&counters.replies, 1);
                 add(&counters.bytes_sent, reply.len() as u64);
                 if bev.write_direct(reply).is_err() {
-                    self.close(bev, conn, Close::Error);
+                    self.close(bev, conn, Close::Error, ctx);
                     return;
                 }
-                if bev.output().len() > self.shared.cfg.output_limit {
-                    self.pause(bev, conn);
+                if bev.output().len() > ctx.shared.cfg.output_limit {
+                    self.pause(bev, conn, ctx);
                 }
             }
-            Action::Quit => self.close(bev, conn, Close::Quit),
+            Action::Quit => self.close(bev, conn, Close::Quit, ctx),
         }
     }
 
     /// Fix 2: a client that sends without reading stops being read from until its
     /// output drains to half the limit (the write callback, `on_drained`).
-    fn pause(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
-        let low = self.shared.cfg.output_limit / 2;
+    fn pause(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, ctx: &Ctx<'_>) {
+        let low = ctx.shared.cfg.output_limit / 2;
         conn.phase = Phase::Paused;
         let r = bev
             .disable(Flags::READ)
             .and_then(|_| bev.set_write_watermark(low, 0));
         if r.is_err() {
-            self.close(bev, conn, Close::Error);
+            self.close(bev, conn, Close::Error, ctx);
         }
     }
 
-    fn on_drained(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
+    fn on_drained(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, ctx: &Ctx<'_>) {
         match conn.phase {
-            Phase::Flushing if bev.output().is_empty() => self.linger(bev, conn),
+            Phase::Flushing if bev.output().is_empty() => self.linger(bev, conn, ctx),
             Phase::Paused => {
                 conn.phase = Phase::Open;
                 let r = bev
                     .set_write_watermark(0, 0)
                     .and_then(|_| bev.enable(Flags::READ));
                 if r.is_err() {
-                    self.close(bev, conn, Close::Error);
+                    self.close(bev, conn, Close::Error, ctx);
                 }
             }
             Phase::Open | Phase::Flushing | Phase::Lingering | Phase::Gone => {}
         }
     }
 
-    fn on_event(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, what: BevEvent) {
+    fn on_event(
+        &mut self,
+        bev: &mut BufferEventRef,
+        conn: &mut Conn,
+        what: BevEvent,
+        ctx: &Ctx<'_>,
+    ) {
         if conn.phase.closing() {
             // A write error or timeout while flushing, or the peer's close (or the linger
             // timeout) while lingering: done.
-            self.remove(conn);
+            self.remove(conn, ctx);
             return;
         }
         // The original checks in this order.
@@ -189,39 +272,33 @@ impl State {
         } else {
             return;
         };
-        self.close(bev, conn, why);
+        self.close(bev, conn, why, ctx);
     }
 
-    pub(super) fn close(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, why: Close) {
+    fn close(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, why: Close, ctx: &Ctx<'_>) {
         if conn.phase == Phase::Gone {
             return;
         }
         let id = conn.id;
-        self.counters().closed(why);
+        let log = |args: std::fmt::Arguments<'_>| ctx.shared.log(args);
+        ctx.counters().closed(why);
         match why {
-            Close::Eof => self
-                .shared
-                .log(format_args!("Error: EVBUFFER_EOF (id = {id})...")),
-            Close::Error => self
-                .shared
-                .log(format_args!("Error: EVBUFFER_ERROR (id = {id})...")),
-            Close::Timeout => self
-                .shared
-                .log(format_args!("Error: EVBUFFER_TIMEOUT (id = {id})...")),
+            Close::Eof => log(format_args!("Error: EVBUFFER_EOF (id = {id})...")),
+            Close::Error => log(format_args!("Error: EVBUFFER_ERROR (id = {id})...")),
+            Close::Timeout => log(format_args!("Error: EVBUFFER_TIMEOUT (id = {id})...")),
             Close::Quit | Close::Shutdown => {}
         }
-        self.shared
-            .log(format_args!("Closing connection (id = {id})..."));
+        log(format_args!("Closing connection (id = {id})..."));
         // Fix 3: replies already produced are written out before the close, except when
         // the socket is broken or the peer stopped taking data.
         let flush = matches!(why, Close::Quit | Close::Eof | Close::Shutdown);
         if !flush {
-            self.remove(conn);
+            self.remove(conn, ctx);
             return;
         }
         conn.phase = Phase::Flushing;
         if bev.output().is_empty() {
-            self.linger(bev, conn);
+            self.linger(bev, conn, ctx);
             return;
         }
         let r = bev
@@ -229,18 +306,18 @@ impl State {
             .and_then(|_| bev.set_write_watermark(0, 0))
             .and_then(|_| bev.enable(Flags::WRITE));
         if r.is_err() {
-            self.remove(conn);
+            self.remove(conn, ctx);
         }
     }
 
     /// Everything written: send FIN and wait (up to LINGER) for the peer's, discarding
     /// what it still sends. Closing at once with unread input would make the kernel send
     /// a reset, which can destroy replies still on their way to the peer.
-    fn linger(&mut self, bev: &mut BufferEventRef, conn: &mut Conn) {
+    fn linger(&mut self, bev: &mut BufferEventRef, conn: &mut Conn, ctx: &Ctx<'_>) {
         // Over TLS, the end of the stream is close_notify, then the FIN.
         super::tls::close_notify(bev);
         if bev.shutdown(std::net::Shutdown::Write).is_err() {
-            self.remove(conn);
+            self.remove(conn, ctx);
             return;
         }
         let r = bev
@@ -248,36 +325,72 @@ impl State {
             .and_then(|_| bev.disable(Flags::WRITE))
             .and_then(|_| bev.enable(Flags::READ));
         if r.is_err() {
-            self.remove(conn);
+            self.remove(conn, ctx);
         } else {
             conn.phase = Phase::Lingering;
-            self.slot_freed();
+            self.freed += 1;
         }
     }
 
     /// Done with the connection: its bufferevent leaves the table and is freed (also from
     /// inside its own callback: the safe crate keeps it alive until the callback
     /// returns). During the shutdown the table may not hold it: the shutdown frees it.
-    pub(super) fn remove(&mut self, conn: &mut Conn) {
+    fn remove(&mut self, conn: &mut Conn, ctx: &Ctx<'_>) {
         if conn.phase == Phase::Gone {
             return;
         }
         let held = conn.holds_slot();
         conn.phase = Phase::Gone;
-        drop(self.conns.remove(&conn.id));
+        drop(self.table.remove(&conn.id));
         self.open -= 1;
-        self.counters()
-            .open
-            .store(self.open as u64, std::sync::atomic::Ordering::Relaxed);
+        ctx.counters().open.store(self.open as u64, Relaxed);
         if held {
-            self.slot_freed();
+            self.freed += 1;
         }
         if self.open == 0 {
             self.idle();
         }
-        if self.shutting_down && self.open == 0 {
-            self.finish();
+    }
+
+    /// Fix 4's part here: every connection still serving closes, writing out what it
+    /// owes, in the order they were accepted (as the log of one worker always was). Each
+    /// is taken out of the table for its close, which may free it.
+    pub(super) fn shutdown(&mut self, ctx: &Ctx<'_>) {
+        let mut ids: Vec<u64> = self.table.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let Some(mut bev) = self.table.remove(&id) else {
+                continue;
+            };
+            let gone = bev.with_context(|bev, conn: &mut Conn| {
+                if conn.is_serving() {
+                    self.close(bev, conn, Close::Shutdown, ctx);
+                }
+                conn.phase == Phase::Gone
+            });
+            if !gone {
+                self.table.insert(id, bev);
+            }
         }
+    }
+
+    /// The shutdown's grace period is over: whatever is still open is dropped. Returns
+    /// how many of them held a slot.
+    pub(super) fn drop_all(&mut self) -> usize {
+        let mut held = 0;
+        for (_, mut bev) in self.table.drain() {
+            if bev.with_context(|_, conn: &mut Conn| conn.holds_slot()) {
+                held += 1;
+            }
+        }
+        self.open = 0;
+        held
+    }
+
+    /// Frees every bufferevent, and the trim timer, before the base goes.
+    pub(super) fn clear(&mut self) {
+        self.table.clear();
+        self.trim_timer = None;
     }
 
     /// The last connection is gone: after a burst (the table grew past 64 slots), give
@@ -292,19 +405,13 @@ impl State {
     /// back at all is that libevent's per-descriptor records live apart from the heap:
     /// `crate::alloc`.)
     fn idle(&mut self) {
-        if self.conns.capacity() <= 64 {
+        if self.table.capacity() <= 64 {
             return;
         }
-        self.conns.shrink_to_fit();
-        self.waiting.shrink_to_fit();
+        self.table.shrink_to_fit();
         if let Some(t) = &self.trim_timer {
             // If the timer cannot be armed, the memory is kept until the next burst.
             let _ = t.add(Some(TRIM_DELAY));
         }
-    }
-
-    fn slot_freed(&mut self) {
-        self.shared.release(self.index);
-        self.resume();
     }
 }

@@ -5,7 +5,6 @@
 //! counting is a plain load and store (no locked instruction, no shared cache line);
 //! the endpoint sums over workers when it is scraped.
 
-use super::conn::Close;
 use super::Shared;
 use libevent::http::Method;
 use libevent::{EventBase, Http, Request};
@@ -13,6 +12,16 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+
+/// Why a connection closes: decides what is logged and whether its output is flushed.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Close {
+    Quit,
+    Eof,
+    Error,
+    Timeout,
+    Shutdown,
+}
 
 /// One worker's counters (its own cache lines).
 #[derive(Default)]

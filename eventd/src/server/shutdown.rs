@@ -2,7 +2,7 @@
 //! connection and end the loops; `Daemon is shutting down...` comes once all are done.
 //! SIGHUP reopens the log file.
 
-use super::conn::{Close, Conn, Phase};
+use super::conn::Ctx;
 use super::with_state;
 use super::worker::State;
 use libevent::Event;
@@ -28,25 +28,13 @@ impl State {
         self.listening = false;
         // Never served: they go the way of the kernel's backlog.
         self.waiting.clear();
-        // In the order they were accepted, as the log of one worker always was. Each is
-        // taken out of the table for its close, which may free it.
-        let mut ids: Vec<u64> = self.conns.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let Some(mut bev) = self.conns.remove(&id) else {
-                continue;
-            };
-            let gone = bev.with_context(|bev, conn: &mut Conn| {
-                if conn.is_serving() {
-                    self.close(bev, conn, Close::Shutdown);
-                }
-                conn.phase == Phase::Gone
-            });
-            if !gone {
-                self.conns.insert(id, bev);
-            }
-        }
-        if self.open == 0 {
+        let ctx = Ctx {
+            shared: &self.shared,
+            index: self.index,
+        };
+        self.conns.shutdown(&ctx);
+        self.after_conns();
+        if self.conns.open() == 0 {
             self.finish();
         } else {
             // Peers that do not read get the timeout (or 5 s) to take their replies.
@@ -86,12 +74,8 @@ impl State {
 
     /// The grace period is over: whatever is still open is dropped.
     fn force_close(&mut self) {
-        for (_, mut bev) in self.conns.drain() {
-            if bev.with_context(|_, conn: &mut Conn| conn.holds_slot()) {
-                self.shared.active.fetch_sub(1, SeqCst);
-            }
-        }
-        self.open = 0;
+        let held = self.conns.drop_all();
+        self.shared.active.fetch_sub(held, SeqCst);
         self.finish();
     }
 

@@ -2,17 +2,16 @@
 //! one thread. Accepting, the connection limit (fix 1) and the back-off after a failed
 //! accept live here; connections in conn.rs, the shutdown in shutdown.rs.
 
-use super::conn::{self, Conn};
-use super::metrics::{self, add};
+use super::conn::{Conns, Ctx};
+use super::metrics;
 use super::{trim, with_state, Shared, ACCEPT_BACKOFF, LINGER};
 use anyhow::{Context, Result};
-use libevent::base::CommonTimeout;
 use libevent::bufferevent::Options;
 use libevent::event::Flags;
 use libevent::listener::ListenerFlags;
 use libevent::{BufferEvent, Event, EventBase, Http, Listener};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -29,13 +28,8 @@ pub(super) struct State {
     pub(super) index: usize,
     pub(super) shared: Arc<Shared>,
     pub(super) base: EventBase,
-    /// The open connections' bufferevents, by id (each one's state is its context).
-    pub(super) conns: HashMap<u64, BufferEvent>,
-    /// How many connections are open (during the shutdown, one may be out of the table
-    /// for a moment).
-    pub(super) open: usize,
-    /// The reply being built; shared by the worker's connections.
-    pub(super) reply: Vec<u8>,
+    /// The connections, their table and their transitions (conn.rs).
+    pub(super) conns: Conns,
     /// Accepted while every slot was taken (another worker took the last one between
     /// this worker's checks); served, in order, as slots free.
     pub(super) waiting: VecDeque<TcpStream>,
@@ -45,14 +39,7 @@ pub(super) struct State {
     /// accept() failed; accepting resumes when `backoff_timer` fires.
     backoff: bool,
     backoff_timer: Option<Event>,
-    /// Gives free memory back to the system a moment after the last connection went
-    /// (see `State::idle`).
-    pub(super) trim_timer: Option<Event>,
     bell_event: Option<Event>,
-    /// `--timeout` and LINGER, as libevent common timeouts: every connection shares
-    /// them, so libevent keeps each in a queue (O(1) per reset) rather than its heap.
-    idle_timeout: Option<CommonTimeout>,
-    pub(super) linger_timeout: CommonTimeout,
     pub(super) shutting_down: bool,
     pub(super) finished: bool,
     pub(super) grace_timer: Option<Event>,
@@ -82,36 +69,38 @@ impl State {
             Some(tls) => tls.bufferevent(&self.base, stream),
             None => BufferEvent::from_tcp(&self.base, stream, Options::empty()).map_err(Into::into),
         }
-        .and_then(|mut bev| {
-            self.setup(&mut bev, id)?;
-            Ok(bev)
+        .and_then(|bev| {
+            let ctx = Ctx {
+                shared: &self.shared,
+                index: self.index,
+            };
+            Ok(self.conns.add(id, bev, self.me.clone(), &ctx)?)
         });
-        match bev {
-            Ok(bev) => {
-                self.conns.insert(id, bev);
-                self.open += 1;
-                let c = self.counters();
-                add(&c.connections, 1);
-                c.open
-                    .store(self.open as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.shared.log(format_args!("Error: {e} (id = {id})..."));
-                self.shared.release(self.index);
-            }
+        if let Err(e) = bev {
+            self.shared.log(format_args!("Error: {e} (id = {id})..."));
+            self.shared.release(self.index);
         }
     }
 
-    /// The connection's state goes beside its callbacks, which capture nothing (so
-    /// boxing them allocates nothing).
-    fn setup(&self, bev: &mut BufferEvent, id: u64) -> libevent::Result<()> {
-        bev.set_context(Conn::new(id, self.me.clone()));
-        bev.on_read_with(conn::on_read)?;
-        bev.on_write_with(conn::on_drained)?;
-        bev.on_event_with(conn::on_event)?;
-        bev.set_common_timeouts(self.idle_timeout, self.idle_timeout)?;
-        bev.set_read_watermark(0, self.shared.cfg.read_high_watermark)?;
-        bev.enable(Flags::READ)
+    /// After the connections' transitions: each slot they freed is given back (waking
+    /// the workers that wait for one) and lets a waiting accept in; the last one gone
+    /// during the shutdown ends this worker.
+    pub(super) fn after_conns(&mut self) {
+        let freed = self.conns.take_freed();
+        for _ in 0..freed {
+            self.shared.release(self.index);
+        }
+        if freed > 0 {
+            self.resume();
+        }
+        if self.conns.open() == 0 {
+            if self.waiting.is_empty() {
+                self.waiting.shrink_to_fit();
+            }
+            if self.shutting_down {
+                self.finish();
+            }
+        }
     }
 
     /// Enables the listener when a connection could be served, disables it otherwise
@@ -182,11 +171,6 @@ impl State {
         }
     }
 
-    /// This worker's counters.
-    pub(super) fn counters(&self) -> &metrics::Counters {
-        &self.shared.counters[self.index]
-    }
-
     fn backoff_over(&mut self) {
         self.backoff = false;
         self.refresh_listener();
@@ -199,7 +183,6 @@ impl State {
         self.listener = None;
         self.grace_timer = None;
         self.backoff_timer = None;
-        self.trim_timer = None;
         self.bell_event = None;
         self.metrics = None;
     }
@@ -224,20 +207,15 @@ impl Worker {
         let state = Rc::new_cyclic(|me| {
             RefCell::new(State {
                 me: me.clone(),
-                open: 0,
-                idle_timeout,
-                linger_timeout,
                 index,
                 shared: shared.clone(),
                 base: base.clone(),
-                conns: HashMap::new(),
-                reply: Vec::new(),
+                conns: Conns::new(idle_timeout, linger_timeout),
                 waiting: VecDeque::new(),
                 listener: None,
                 listening: true,
                 backoff: false,
                 backoff_timer: None,
-                trim_timer: None,
                 bell_event: None,
                 shutting_down: false,
                 finished: false,
@@ -297,7 +275,7 @@ impl Worker {
             st.metrics = metrics;
             st.listener = Some(listener);
             st.backoff_timer = Some(backoff_timer);
-            st.trim_timer = Some(trim_timer);
+            st.conns.trim_timer = Some(trim_timer);
             st.bell_event = Some(bell_event);
         }
         Ok(Worker {
