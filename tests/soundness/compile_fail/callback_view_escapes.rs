@@ -11,6 +11,5 @@ fn main() {
     let k = kept.clone();
     a.on_read(move |me| {
         *k.borrow_mut() = Some(me);
-    })
-    .unwrap();
+    });
 }

@@ -10,6 +10,5 @@ fn main() {
         let s = me.input_mut().pullup(None);
         me.write(b"x").unwrap();
         println!("{s:?}");
-    })
-    .unwrap();
+    });
 }
