@@ -659,7 +659,7 @@ impl EventBase {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn run(&self, flags: LoopFlags) -> Result<LoopExit> {
-        crate::bufferevent::refuse_loop("event_base_loop")?;
+        crate::handle::refuse_loop("event_base_loop")?;
         // SAFETY: the base is live; callbacks reached from here are panic-guarded.
         let rc = unsafe { call!(sys::event_base_loop(self.as_raw(), flags.0)) };
         self.after_loop(rc)
@@ -677,7 +677,7 @@ impl EventBase {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn dispatch(&self) -> Result<LoopExit> {
-        crate::bufferevent::refuse_loop("event_base_dispatch")?;
+        crate::handle::refuse_loop("event_base_dispatch")?;
         // SAFETY: as in `run`.
         let rc = unsafe { call!(sys::event_base_dispatch(self.as_raw())) };
         self.after_loop(rc)

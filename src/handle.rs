@@ -118,6 +118,9 @@ pub(crate) unsafe fn context_from_arg<T>(arg: *mut c_void) -> Rc<T> {
 }
 
 thread_local! {
+    /// How many [`BufferEvent::with`](crate::BufferEvent::with) closures run on this
+    /// thread: a loop must not run inside one (see [`refuse_loop`]).
+    static LENT: Cell<u32> = const { Cell::new(0) };
     /// How many callbacks of C objects that C still touches after the callback returns
     /// (evhttp's, evdns's) are running on this thread: such an object dropped while one
     /// runs defers its free to the loop's next pass (see `EventBase::defer`).
@@ -143,4 +146,35 @@ impl Drop for InCallback {
     fn drop(&mut self) {
         DEPTH.with(|d| d.set(d.get() - 1));
     }
+}
+
+/// Counts one [`BufferEvent::with`](crate::BufferEvent::with) closure while it lives.
+pub(crate) struct Lent;
+
+impl Lent {
+    pub(crate) fn enter() -> Lent {
+        LENT.with(|l| l.set(l.get() + 1));
+        Lent
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        LENT.with(|l| l.set(l.get() - 1));
+    }
+}
+
+/// Err when a loop is about to run inside [`BufferEvent::with`](crate::BufferEvent::with):
+/// the loop reads into and writes out of the very buffers that closure may hold slices
+/// of (libevent may move a chain's bytes when it grows it), whether or not a callback of
+/// that bufferevent runs.
+pub(crate) fn refuse_loop(function: &'static str) -> crate::error::Result<()> {
+    if LENT.with(|l| l.get()) > 0 {
+        return Err(crate::error::Error::invalid(
+            function,
+            "the loop cannot run inside BufferEvent::with (its closure may hold slices of \
+             the buffers the loop fills and drains)",
+        ));
+    }
+    Ok(())
 }

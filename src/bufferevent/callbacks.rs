@@ -198,9 +198,6 @@ impl Callbacks {
 }
 
 thread_local! {
-    /// How many [`BufferEvent::with`](super::BufferEvent::with) closures run on this
-    /// thread: a loop must not run inside one (see [`refuse_loop`]).
-    static LENT: Cell<u32> = const { Cell::new(0) };
     /// The state a running trampoline found before it took the bufferevent (what
     /// [`Callbacks::release`] checks): `Free` unless that callback is nested.
     static RUNNING: Cell<Borrow> = const { Cell::new(Borrow::Free) };
@@ -355,35 +352,4 @@ pub(super) fn with_ctx<T: Any, R>(
             std::any::type_name::<T>()
         ),
     }
-}
-
-/// Counts one [`BufferEvent::with`](super::BufferEvent::with) closure while it lives.
-pub(super) struct Lent;
-
-impl Lent {
-    pub(super) fn enter() -> Lent {
-        LENT.with(|l| l.set(l.get() + 1));
-        Lent
-    }
-}
-
-impl Drop for Lent {
-    fn drop(&mut self) {
-        LENT.with(|l| l.set(l.get() - 1));
-    }
-}
-
-/// Err when a loop is about to run inside [`BufferEvent::with`](super::BufferEvent::with):
-/// the loop reads into and writes out of the very buffers that closure may hold slices
-/// of (libevent may move a chain's bytes when it grows it), whether or not a callback of
-/// that bufferevent runs.
-pub(crate) fn refuse_loop(function: &'static str) -> crate::error::Result<()> {
-    if LENT.with(|l| l.get()) > 0 {
-        return Err(crate::error::Error::invalid(
-            function,
-            "the loop cannot run inside BufferEvent::with (its closure may hold slices of \
-             the buffers the loop fills and drains)",
-        ));
-    }
-    Ok(())
 }

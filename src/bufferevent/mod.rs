@@ -24,7 +24,6 @@ mod ratelimit;
 mod ssl;
 
 pub use borrowed::BufferEventRef;
-pub(crate) use callbacks::refuse_loop;
 pub use filter::FilterResult;
 pub(crate) use owned::cancel_lookup;
 pub use owned::BufferEvent;

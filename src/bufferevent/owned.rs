@@ -2,7 +2,7 @@
 
 use super::borrowed::BufferEventRef;
 use super::callbacks::{
-    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Lent, Restore,
+    defer, event_tramp, read_tramp, with_ctx, write_tramp, Borrow, Callbacks, Group, Restore,
     SlotId, Which,
 };
 use super::ratelimit::{release_limits, RateLimit, RateLimitGroup};
@@ -13,7 +13,7 @@ use crate::base::EventBase;
 use crate::buffer::EvBufferRef;
 use crate::error::{call, Error, Result};
 use crate::event::Flags;
-use crate::handle::context_arg;
+use crate::handle::{context_arg, Lent};
 use libevent_sys as sys;
 use std::any::Any;
 use std::cell::Cell;
