@@ -12,6 +12,6 @@ for r in 1 2 3 4 5; do
     if [ "$side" = before ]; then d=$BEFORE; else d=$AFTER; fi
     (cd "$d" && env -u CARGO ./target/release/matrix --servers eventd,async-eventd \
       --modes pingpong,idle --connections 100,1000,10000 --reps 1 --out "$OUT/$side-$r" \
-      | grep '^\[' > "$OUT/$side-$r.log")
+      2>&1 | { grep '^\[' || true; } > "$OUT/$side-$r.log")
   done
 done
