@@ -12,6 +12,26 @@ extern "C" {
     pub fn c_http_reference_main(argc: c_int, argv: *mut *mut c_char) -> c_int;
 }
 
+/// The listen(2) backlog of every server measured: eventd's default (`--backlog`) and the
+/// C references' `evconnlistener_new_bind` argument. tokio's `TcpListener::bind` asks for
+/// 128, which a ramp of 1,000 connections overflows on a multi-threaded runtime (the
+/// kernel drops the SYNs, the clients retry after a second), so the tokio and hyper
+/// references bind through [`tokio_listener`].
+pub const BACKLOG: u32 = 1024;
+
+/// A tokio listener on `addr` with `SO_REUSEADDR` and [`BACKLOG`], as the other servers
+/// listen.
+pub fn tokio_listener(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 // The C server calls libevent: keep libevent-sys linked into every binary using this.
 pub use libevent_sys as _sys;
 

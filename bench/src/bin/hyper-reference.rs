@@ -8,7 +8,6 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -35,7 +34,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
 struct Cli {
     /// The address to listen on.
     #[arg(default_value = "127.0.0.1:8080")]
-    addr: String,
+    addr: std::net::SocketAddr,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -44,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = TcpListener::bind(&addr).await?;
+        let listener = bench::tokio_listener(addr)?;
         println!("listening on {}", listener.local_addr()?);
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 struct Args {
@@ -150,7 +149,7 @@ fn acceptor(a: &Args) -> std::io::Result<Acceptor> {
 
 async fn run(a: Args) -> std::io::Result<()> {
     let tls = acceptor(&a)?;
-    let listener = TcpListener::bind(a.listen).await?;
+    let listener = bench::tokio_listener(a.listen)?;
     println!("Listening on {}...", listener.local_addr()?);
     let slots = Arc::new(Semaphore::new(a.max));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
