@@ -7,6 +7,9 @@
 //! - `libevent_system`: the system's libevent is linked (`DEP_EVENT_SYSTEM=1`).
 //! - `openssl3`: the OpenSSL linked is 3.0 or newer (`DEP_OPENSSL_VERSION_NUMBER`, from
 //!   openssl-sys), whose unexpected-EOF report libevent 2.1 predates.
+//!
+//! And `LIBEVENT_INCLUDE_DIR` (rustc-env) names the headers libevent-sys built against
+//! (`DEP_EVENT_INCLUDE`), for the test that keeps API.md true (tests/api_table.rs).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(libevent_openssl)");
@@ -24,6 +27,10 @@ fn main() {
         .and_then(|v| u64::from_str_radix(&v, 16).ok());
     if openssl.is_some_and(|v| v >= 0x3000_0000) {
         println!("cargo:rustc-cfg=openssl3");
+    }
+    println!("cargo:rerun-if-env-changed=DEP_EVENT_INCLUDE");
+    if let Ok(dir) = std::env::var("DEP_EVENT_INCLUDE") {
+        println!("cargo:rustc-env=LIBEVENT_INCLUDE_DIR={dir}");
     }
     if on("DEP_EVENT_SYSTEM") {
         println!("cargo:rustc-cfg=libevent_system");

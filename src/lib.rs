@@ -168,5 +168,16 @@ pub use listener::Listener;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+/// libevent's C API, function by function: API.md, rendered here so that every Rust item
+/// it names is a link rustdoc resolves (tests/api_table.rs keeps the rows true). Built with
+/// the TLS bufferevents, whose items it names too.
+#[cfg(all(doc, libevent_openssl))]
+#[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
+pub mod c_api {
+    #![doc = include_str!("../API.md")]
+    #[allow(unused_imports)]
+    use super::*;
+}
+
 /// The raw bindings this crate is built on.
 pub use libevent_sys as sys;
