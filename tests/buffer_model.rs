@@ -40,6 +40,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..60).prop_map(Op::RemoveBuffer),
         2 => bytes(40).prop_map(Op::AddReference),
         1 => Just(Op::Peek),
+        2 => (bytes(4), 0usize..60, 0usize..60).prop_map(|(w, f, t)| Op::SearchRange(w, f, t)),
+        2 => (0usize..60, eol()).prop_map(|(f, e)| Op::SearchEol(f, e)),
+        1 => (0usize..60, 0usize..60).prop_map(|(p, n)| Op::CopyoutFrom(p, n)),
+        1 => (0usize..60, prop::option::of(0usize..60)).prop_map(|(p, n)| Op::PeekAt(p, n)),
+        1 => bytes(20).prop_map(Op::PrependBuffer),
+        2 => (bytes(40), 0usize..40).prop_map(|(b, x)| Op::ReserveSpace(b, x)),
+        1 => prop::collection::vec(bytes(12), 0..4).prop_map(Op::AddIovec),
+        1 => bytes(40).prop_map(Op::AddBufferReference),
     ]
 }
 

@@ -26,6 +26,22 @@ pub enum Op {
     /// Appends without copying.
     AddReference(Vec<u8>),
     Peek,
+    /// `search_range(what, from, to)`.
+    SearchRange(Vec<u8>, usize, usize),
+    /// `search_eol(from, eol)`.
+    SearchEol(usize, Eol),
+    /// `copyout_from(pos, n)`.
+    CopyoutFrom(usize, usize),
+    /// `peek_at(pos, len)`.
+    PeekAt(usize, Option<usize>),
+    /// Moves another buffer, holding these bytes, to the front.
+    PrependBuffer(Vec<u8>),
+    /// Writes the bytes in place, into a reservation this much larger.
+    ReserveSpace(Vec<u8>, usize),
+    /// Appends the slices in one call.
+    AddIovec(Vec<Vec<u8>>),
+    /// References another buffer holding these bytes, then changes and drops that one.
+    AddBufferReference(Vec<u8>),
 }
 
 /// The line `readln` takes from `data` under `eol`, and how many bytes it consumes, as
@@ -62,6 +78,23 @@ fn model_search(data: &[u8], what: &[u8], from: usize) -> Option<usize> {
         return None;
     }
     data[from..]
+        .windows(what.len())
+        .position(|w| w == what)
+        .map(|i| i + from)
+}
+
+/// Where `search_eol` finds an end of line at or after `from`: its offset and length.
+fn model_search_eol(data: &[u8], from: usize, eol: Eol) -> Option<(usize, usize)> {
+    let (line, used) = model_readln(data.get(from..)?, eol)?;
+    Some((from + line.len(), used - line.len()))
+}
+
+fn model_search_range(data: &[u8], what: &[u8], from: usize, to: usize) -> Option<usize> {
+    let to = to.min(data.len());
+    if what.is_empty() || from > to {
+        return None;
+    }
+    data[from..to]
         .windows(what.len())
         .position(|w| w == what)
         .map(|i| i + from)
@@ -166,6 +199,70 @@ pub fn check(ops: &[Op]) -> Result<(), String> {
             Op::Peek => {
                 same!(buf.peek().concat(), model.clone());
             }
+            Op::SearchRange(what, from, to) => {
+                same!(
+                    buf.search_range(what, *from, *to),
+                    model_search_range(&model, what, *from, *to)
+                );
+            }
+            Op::SearchEol(from, eol) => {
+                same!(
+                    buf.search_eol(*from, *eol),
+                    model_search_eol(&model, *from, *eol),
+                    "{:?}",
+                    eol
+                );
+            }
+            Op::CopyoutFrom(pos, n) => {
+                let mut out = vec![0u8; *n];
+                let got = buf.copyout_from(*pos, &mut out);
+                let want = model
+                    .get(*pos..)
+                    .map_or(&[][..], |m| &m[..(*n).min(m.len())]);
+                same!(&out[..got], want);
+            }
+            Op::PeekAt(pos, n) => {
+                let rest = model.get(*pos..).unwrap_or(&[]);
+                let want = &rest[..n.unwrap_or(rest.len()).min(rest.len())];
+                same!(buf.peek_at(*pos, *n).concat(), want.to_vec());
+            }
+            Op::PrependBuffer(b) => {
+                let mut other = EvBuffer::new().unwrap();
+                other.add(b).unwrap();
+                buf.prepend_buffer(&mut other).unwrap();
+                same!(other.is_empty(), true);
+                model.splice(0..0, b.iter().copied());
+            }
+            Op::ReserveSpace(b, extra) => {
+                let k = buf
+                    .reserve_space(b.len() + extra, |space| {
+                        space[..b.len()].copy_from_slice(b);
+                        b.len()
+                    })
+                    .unwrap();
+                same!(k, b.len());
+                model.extend_from_slice(b);
+            }
+            Op::AddIovec(parts) => {
+                let slices: Vec<std::io::IoSlice<'_>> =
+                    parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+                same!(buf.add_iovec(&slices).unwrap(), parts.concat().len());
+                model.extend_from_slice(&parts.concat());
+            }
+            Op::AddBufferReference(b) => {
+                let mut src = EvBuffer::new().unwrap();
+                src.add(b).unwrap();
+                // A buffer holding references (or segments) cannot be referenced, and
+                // this one never does; the result is what libevent says of `buf`.
+                buf.add_buffer_reference(&src).unwrap();
+                model.extend_from_slice(b);
+                // The source changes and goes; what `buf` shares must not.
+                src.add(b"tail").unwrap();
+                src.prepend(b"head").unwrap();
+                src.drain(3).unwrap();
+                let _ = src.pullup(None);
+                drop(src);
+            }
         }
         same!(buf.len(), model.len());
     }
@@ -190,7 +287,7 @@ pub fn ops_from(data: &[u8]) -> Vec<Op> {
     let size = |it: &mut dyn Iterator<Item = u8>| it.next().map(|b| b as usize % 64);
     let eol = |b: u8| [Eol::Any, Eol::Crlf, Eol::CrlfStrict, Eol::Lf, Eol::Nul][b as usize % 5];
     while let Some(k) = it.next() {
-        let op = match k % 12 {
+        let op = match k % 20 {
             0 => bytes(&mut it, 48).map(Op::Add),
             1 => bytes(&mut it, 24).map(Op::Prepend),
             2 => size(&mut it).map(Op::Drain),
@@ -204,7 +301,23 @@ pub fn ops_from(data: &[u8]) -> Vec<Op> {
             8 => bytes(&mut it, 48).map(Op::AddBuffer),
             9 => size(&mut it).map(Op::RemoveBuffer),
             10 => bytes(&mut it, 48).map(Op::AddReference),
-            _ => Some(Op::Peek),
+            11 => Some(Op::Peek),
+            12 => bytes(&mut it, 4)
+                .and_then(|w| Some(Op::SearchRange(w, size(&mut it)?, size(&mut it)?))),
+            13 => size(&mut it).and_then(|f| Some(Op::SearchEol(f, eol(it.next()?)))),
+            14 => size(&mut it).and_then(|p| Some(Op::CopyoutFrom(p, size(&mut it)?))),
+            15 => size(&mut it).and_then(|p| {
+                let n = it.next()?;
+                Some(Op::PeekAt(p, (n != 255).then_some(n as usize % 64)))
+            }),
+            16 => bytes(&mut it, 24).map(Op::PrependBuffer),
+            17 => bytes(&mut it, 48).and_then(|b| Some(Op::ReserveSpace(b, size(&mut it)?))),
+            18 => it.next().and_then(|n| {
+                let parts: Option<Vec<Vec<u8>>> =
+                    (0..n as usize % 4).map(|_| bytes(&mut it, 16)).collect();
+                parts.map(Op::AddIovec)
+            }),
+            _ => bytes(&mut it, 48).map(Op::AddBufferReference),
         };
         match op {
             Some(op) => ops.push(op),

@@ -7,10 +7,53 @@
 use crate::error::{call, Error, Result};
 use crate::handle::foreign_type;
 use crate::panic::{self, Guard};
+use crate::util::flag_type;
 use libevent_sys as sys;
 use std::ffi::c_void;
-use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+
+mod callbacks;
+mod io;
+mod position;
+mod segment;
+
+pub use callbacks::{Change, ChangeCallback};
+
+pub use segment::FileSegment;
+
+flag_type! {
+    /// `EVBUFFER_FLAG_*`, for [`EvBufferRef::set_flags`].
+    ///
+    /// ```
+    /// use libevent::buffer::BufferFlags;
+    /// assert!(BufferFlags::DRAINS_TO_FD.contains(BufferFlags::DRAINS_TO_FD));
+    /// ```
+    BufferFlags: u64 {
+        /// `EVBUFFER_FLAG_DRAINS_TO_FD`: the buffer is drained to a descriptor, so a
+        /// reference added to it (`add_reference`, file segments) may be sent with
+        /// `sendfile` and must stay unchanged until sent.
+        DRAINS_TO_FD = sys::EVBUFFER_FLAG_DRAINS_TO_FD;
+    }
+}
+
+flag_type! {
+    /// `EVBUF_FS_*`, for [`FileSegment::new`]. `EVBUF_FS_CLOSE_ON_FREE` is always added
+    /// (the segment owns its descriptor) and `EVBUF_FS_DISABLE_MMAP` too, unless the
+    /// segment is made with [`FileSegment::new_mapped`].
+    ///
+    /// ```
+    /// use libevent::buffer::SegmentFlags;
+    /// let f = SegmentFlags::DISABLE_SENDFILE | SegmentFlags::DISABLE_LOCKING;
+    /// assert!(f.contains(SegmentFlags::DISABLE_LOCKING));
+    /// ```
+    SegmentFlags: u32 {
+        /// `EVBUF_FS_DISABLE_SENDFILE`: never `sendfile`; read the file into memory.
+        DISABLE_SENDFILE = sys::EVBUF_FS_DISABLE_SENDFILE;
+        /// `EVBUF_FS_DISABLE_LOCKING`: no lock around the segment's reference count.
+        DISABLE_LOCKING = sys::EVBUF_FS_DISABLE_LOCKING;
+    }
+}
 
 /// `enum evbuffer_eol_style`, for [`EvBufferRef::readln`].
 ///
@@ -444,20 +487,12 @@ impl EvBufferRef {
         if what.is_empty() || from >= self.len() {
             return None;
         }
-        let mut start = sys::evbuffer_ptr::default();
-        // SAFETY: start is a valid evbuffer_ptr out-parameter; from < len.
-        unsafe {
-            call!(sys::evbuffer_ptr_set(
-                self.as_raw(),
-                &mut start,
-                from,
-                sys::evbuffer_ptr_how_EVBUFFER_PTR_SET,
-            ))
-            .ok()?;
-            let p =
-                sys::evbuffer_search(self.as_raw(), what.as_ptr() as *const _, what.len(), &start);
-            usize::try_from(p.pos).ok()
-        }
+        let start = self.ptr_at(from)?;
+        // SAFETY: start was set on this buffer, unchanged since (&self).
+        let p = unsafe {
+            sys::evbuffer_search(self.as_raw(), what.as_ptr() as *const _, what.len(), &start)
+        };
+        usize::try_from(p.pos).ok()
     }
 
     /// `evbuffer_add_reference`: append `data` without copying; `on_release` gets it back
@@ -520,8 +555,11 @@ impl EvBufferRef {
         rc.map(drop)
     }
 
-    /// `evbuffer_add_file`: append `length` bytes of `file` from `offset`; the buffer
-    /// takes the descriptor and closes it when done.
+    /// Appends `length` bytes of `file` from `offset`; the buffer takes the descriptor
+    /// and closes it when done. What `evbuffer_add_file` does, through a
+    /// [`FileSegment`] that never maps the file (`evbuffer_add_file` may `mmap` it, and a
+    /// mapping would change under this buffer's slices if the file did): sent with
+    /// `sendfile` from a buffer that drains to a socket, read into memory otherwise.
     ///
     /// ```
     /// # use libevent::*;
@@ -533,14 +571,8 @@ impl EvBufferRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn add_file(&mut self, file: OwnedFd, offset: u64, length: u64) -> Result<()> {
-        let off = i64::try_from(offset)
-            .map_err(|_| Error::invalid("evbuffer_add_file", "offset too large"))?;
-        let len = i64::try_from(length)
-            .map_err(|_| Error::invalid("evbuffer_add_file", "length too large"))?;
-        let fd = file.into_raw_fd();
-        // SAFETY: fd is ours to give; libevent closes it (also on failure, per its docs).
-        unsafe { call!(sys::evbuffer_add_file(self.as_raw(), fd, off, len)) }?;
-        Ok(())
+        let seg = FileSegment::new(file, offset, Some(length), SegmentFlags::empty())?;
+        self.add_file_segment(&seg, 0, None)
     }
 
     /// `evbuffer_freeze`: refuse changes at the front (`true`) or the end (`false`).
@@ -583,31 +615,6 @@ impl std::fmt::Debug for EvBufferRef {
     }
 }
 
-/// What changed, passed to an [`EvBuffer::on_change`] callback (`struct evbuffer_cb_info`).
-///
-/// ```
-/// # use libevent::*;
-/// # use libevent::buffer::Change;
-/// let mut buf = EvBuffer::new()?;
-/// let seen = std::rc::Rc::new(std::cell::Cell::new(None));
-/// let s = seen.clone();
-/// buf.on_change(move |c: Change| s.set(Some(c)))?;
-/// buf.add(b"ab")?;
-/// assert_eq!(seen.get(), Some(Change { orig_size: 0, added: 2, deleted: 0 }));
-/// # Ok::<(), libevent::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Change {
-    /// Length before the change.
-    pub orig_size: usize,
-    /// Bytes added.
-    pub added: usize,
-    /// Bytes removed.
-    pub deleted: usize,
-}
-
-type ChangeFn = Box<dyn FnMut(Change)>;
-
 /// An owned evbuffer (`evbuffer_new`), freed on drop.
 ///
 /// ```
@@ -621,7 +628,10 @@ type ChangeFn = Box<dyn FnMut(Change)>;
 /// ```
 pub struct EvBuffer {
     raw: NonNull<sys::evbuffer>,
-    callbacks: Vec<*mut ChangeFn>,
+    callbacks: callbacks::Callbacks,
+    /// The base that runs deferred callbacks (`defer_callbacks`), kept alive with the
+    /// buffer.
+    base: Option<crate::EventBase>,
 }
 
 impl EvBuffer {
@@ -638,7 +648,8 @@ impl EvBuffer {
         let raw = unsafe { call!(sys::evbuffer_new()) }?;
         Ok(EvBuffer {
             raw,
-            callbacks: Vec::new(),
+            callbacks: callbacks::Callbacks::default(),
+            base: None,
         })
     }
 
@@ -660,66 +671,20 @@ impl EvBuffer {
             .ok_or_else(|| Error::invalid("EvBuffer::from_raw", "null evbuffer"))?;
         Ok(EvBuffer {
             raw,
-            callbacks: Vec::new(),
+            callbacks: callbacks::Callbacks::default(),
+            base: None,
         })
-    }
-
-    /// `evbuffer_add_cb`: run `f` after every change of length.
-    ///
-    /// ```
-    /// # use libevent::*;
-    /// let mut buf = EvBuffer::new()?;
-    /// let total = std::rc::Rc::new(std::cell::Cell::new(0));
-    /// let t = total.clone();
-    /// buf.on_change(move |c| t.set(t.get() + c.added))?;
-    /// buf.add(b"abc")?;
-    /// assert_eq!(total.get(), 3);
-    /// # Ok::<(), libevent::Error>(())
-    /// ```
-    pub fn on_change<F: FnMut(Change) + 'static>(&mut self, f: F) -> Result<()> {
-        extern "C" fn tramp(
-            _buf: *mut sys::evbuffer,
-            info: *const sys::evbuffer_cb_info,
-            arg: *mut c_void,
-        ) {
-            // SAFETY: arg is a ChangeFn box owned by the EvBuffer, freed only after the
-            // buffer; info points at libevent's struct for this call.
-            let (f, info) = unsafe { (&mut *(arg as *mut ChangeFn), &*info) };
-            let change = Change {
-                orig_size: info.orig_size,
-                added: info.n_added,
-                deleted: info.n_deleted,
-            };
-            panic::wrap(Guard::Contain("an evbuffer change callback"), || f(change));
-        }
-        let boxed: *mut ChangeFn = Box::into_raw(Box::new(Box::new(f)));
-        // SAFETY: the box lives until Drop, after evbuffer_free.
-        let entry = unsafe {
-            call!(sys::evbuffer_add_cb(
-                self.raw.as_ptr(),
-                Some(tramp),
-                boxed as *mut c_void
-            ))
-        };
-        if let Err(e) = entry {
-            // SAFETY: not handed to libevent.
-            drop(unsafe { Box::from_raw(boxed) });
-            return Err(e);
-        }
-        self.callbacks.push(boxed);
-        Ok(())
     }
 }
 
 impl Drop for EvBuffer {
     fn drop(&mut self) {
-        // SAFETY: made by evbuffer_new, freed once; callbacks freed after the buffer, which
-        // runs no callback while freeing.
-        unsafe {
-            sys::evbuffer_free(self.raw.as_ptr());
-            for cb in self.callbacks.drain(..) {
-                drop(Box::from_raw(cb));
-            }
-        }
+        // Disable every callback first: libevent may still run the buffer's callbacks
+        // after evbuffer_free (a pending deferred run holds a reference to it).
+        self.callbacks.disable_all(self.raw.as_ptr());
+        // SAFETY: made by evbuffer_new (or adopted), freed once.
+        unsafe { sys::evbuffer_free(self.raw.as_ptr()) };
+        // The closures can go now: libevent calls none of them again.
+        self.callbacks.release_all();
     }
 }
