@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(framing evbuffer_ops http_server dns_reply)
+[ ${#targets[@]} -gt 0 ] || targets=(framing evbuffer_ops http_server dns_reply evtag)
 
 # The same version as the afl crate in fuzz/Cargo.lock: AFL++ is built per version.
 command -v cargo-afl >/dev/null || cargo install --locked cargo-afl --version 0.18.2

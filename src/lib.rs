@@ -150,6 +150,7 @@ pub mod http;
 pub mod listener;
 pub mod log;
 mod panic;
+pub mod tag;
 pub mod task;
 pub mod thread;
 mod util;
