@@ -261,6 +261,28 @@ impl Event {
         Ok(())
     }
 
+    /// `event_remove_timer`: drop the event's timeout but keep it waiting for its
+    /// descriptor or signal (a pure timer stops being pending).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::event::Flags;
+    /// use std::os::fd::AsRawFd;
+    /// # let base = EventBase::new()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let ev = Event::new(&base, a.as_raw_fd(), Flags::READ, |_| {})?;
+    /// ev.add(Some(std::time::Duration::from_secs(1)))?;
+    /// ev.remove_timer()?;
+    /// assert!(ev.pending(Flags::READ).contains(Flags::READ));
+    /// assert!(ev.pending(Flags::TIMEOUT).is_empty());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn remove_timer(&self) -> Result<()> {
+        // SAFETY: raw is live.
+        unsafe { call!(sys::event_remove_timer(self.raw.as_ptr())) }?;
+        Ok(())
+    }
+
     /// `event_active`: run the callback on the next pass with `what`.
     ///
     /// ```

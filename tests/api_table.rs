@@ -56,11 +56,13 @@ fn is_ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// Removes `#if 0` ... `#endif` blocks (nested conditionals counted): declarations
-/// upstream keeps in the header but compiles out.
+/// Removes `#if 0` ... `#endif` blocks (nested conditionals counted), declarations
+/// upstream keeps in the header but compiles out, and `#define`s (with their continued
+/// lines).
 fn strip_if0(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut depth = 0usize; // > 0: inside an `#if 0`, counting nested `#if`s
+    let mut in_define = false; // a `#define` continued onto this line
     for line in s.lines() {
         let t = line.trim_start();
         let directive = t.strip_prefix('#').map(str::trim_start);
@@ -74,6 +76,12 @@ fn strip_if0(s: &str) -> String {
         }
         if directive.is_some_and(|d| d.split_whitespace().collect::<Vec<_>>() == ["if", "0"]) {
             depth = 1;
+            continue;
+        }
+        if in_define || directive.is_some_and(|d| d.starts_with("define")) {
+            // A macro's body (rpc.h's EVRPC_HEADER declares functions inside one): the
+            // functions it makes are named only when a program expands it.
+            in_define = line.trim_end().ends_with('\\');
             continue;
         }
         out.push_str(line);
@@ -388,7 +396,8 @@ fn the_header_parser_finds_names_past_return_types_attributes_and_comments() {
              #ifdef __GNUC__\n  __attribute__((format(printf, 2, 3)))\n#endif\n;\n\
              EVENT2_EXPORT_SYMBOL\nvoid evdns_set_random_bytes_fn(void (*fn)(char *, size_t));\n\
              #if 0\nEVENT2_EXPORT_SYMBOL\nvoid compiled_out(void);\n#ifdef X\n#endif\n\
-             EVENT2_EXPORT_SYMBOL\nvoid still_out(void);\n#endif\n";
+             EVENT2_EXPORT_SYMBOL\nvoid still_out(void);\n#endif\n\
+             #define MAKER(name) \\\n  EVENT2_EXPORT_SYMBOL int made_##name(void);\n";
     assert_eq!(
         exported(h),
         [

@@ -435,3 +435,168 @@ fn common_timeouts_fire_in_order_and_belong_to_one_base() {
     let e = timers[0].add_common(foreign).unwrap_err();
     assert!(e.to_string().contains("another event base"), "{e}");
 }
+
+// ---- event_base_once, activation by descriptor and signal, introspection ----
+
+/// Counts drops of what a closure captures.
+struct DropCount(Rc<Cell<u32>>);
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn once_runs_on_a_descriptor_or_its_timeout_and_gets_what_fired() {
+    let base = EventBase::new().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g = got.clone();
+    base.once(
+        a.as_raw_fd(),
+        Flags::READ,
+        Some(Duration::from_secs(5)),
+        move |w| g.borrow_mut().push(("read", w)),
+    )
+    .unwrap();
+    let g = got.clone();
+    base.once(
+        a.as_raw_fd(),
+        Flags::WRITE | Flags::TIMEOUT,
+        Some(Duration::from_millis(1)),
+        move |w| g.borrow_mut().push(("write", w)),
+    )
+    .unwrap();
+    b.write_all(b"x").unwrap();
+    base.dispatch().unwrap();
+    let got = got.borrow();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got
+        .iter()
+        .any(|(n, w)| *n == "read" && w.contains(Flags::READ)));
+    assert!(got
+        .iter()
+        .any(|(n, w)| *n == "write" && w.contains(Flags::WRITE)));
+    assert_eq!(base.num_events(Count::ADDED), 0, "nothing left behind");
+}
+
+#[test]
+fn once_closures_never_run_are_dropped_with_the_base_and_run_ones_right_after() {
+    let drops = Rc::new(Cell::new(0));
+    let base = EventBase::new().unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let d = DropCount(drops.clone());
+    base.once(a.as_raw_fd(), Flags::READ, None, move |_| drop(d))
+        .unwrap();
+    let d = DropCount(drops.clone());
+    base.once(-1, Flags::empty(), None, move |_| drop(d))
+        .unwrap();
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    assert_eq!(drops.get(), 1, "the timer ran and dropped its capture");
+    drop(base);
+    assert_eq!(drops.get(), 2, "the one never run is dropped with the base");
+}
+
+#[test]
+fn a_panic_in_a_once_closure_comes_out_of_dispatch() {
+    let base = EventBase::new().unwrap();
+    base.once(-1, Flags::empty(), None, |_| panic!("once panicked"))
+        .unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| base.dispatch()));
+    let msg = r.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"once panicked"));
+    base.dispatch().unwrap();
+}
+
+#[test]
+fn once_refuses_what_libevent_cannot_do_once() {
+    let base = EventBase::new().unwrap();
+    for (fd, flags) in [
+        (3, Flags::SIGNAL),
+        (3, Flags::READ | Flags::PERSIST),
+        (-1, Flags::READ),
+    ] {
+        let e = base.once(fd, flags, None, |_| {}).unwrap_err();
+        assert!(e.is_invalid_input(), "{flags:?}: {e}");
+    }
+}
+
+#[test]
+fn once_on_a_base_made_and_run_by_c() {
+    // SAFETY: a fresh base; the Rust handle goes before C frees it.
+    let raw = unsafe { libevent::sys::event_base_new() };
+    let ran = Rc::new(Cell::new(false));
+    {
+        // SAFETY: raw is live until freed below.
+        let base = unsafe { EventBase::from_raw_borrowed(raw) }.unwrap();
+        let r = ran.clone();
+        base.once(
+            -1,
+            Flags::empty(),
+            Some(Duration::from_millis(1)),
+            move |w| {
+                assert!(w.contains(Flags::TIMEOUT));
+                r.set(true)
+            },
+        )
+        .unwrap();
+    } // the Rust state goes; the closure stays with libevent, to run from C's loop
+      // SAFETY: raw is live; C runs its loop and frees its base.
+    unsafe {
+        assert_eq!(libevent::sys::event_base_dispatch(raw), 1);
+        libevent::sys::event_base_free(raw);
+    }
+    assert!(ran.get());
+}
+
+#[test]
+fn active_by_fd_and_by_signal_wake_the_events_waiting_on_them() {
+    let base = EventBase::new().unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let r = Event::new(
+        &base,
+        a.as_raw_fd(),
+        Flags::READ | Flags::PERSIST,
+        move |w| s.borrow_mut().push(w),
+    )
+    .unwrap();
+    r.add(None).unwrap();
+    let s = seen.clone();
+    let sig = Event::signal(&base, libc::SIGUSR1, move |w| s.borrow_mut().push(w)).unwrap();
+    sig.add(None).unwrap();
+    base.active_by_fd(a.as_raw_fd(), Flags::READ);
+    base.active_by_signal(libc::SIGUSR1);
+    base.active_by_fd(9999, Flags::READ); // nothing waits on it: nothing happens
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.iter().any(|w| w.contains(Flags::READ)));
+    assert!(seen.iter().any(|w| w.contains(Flags::SIGNAL)));
+}
+
+#[test]
+fn events_lists_each_added_event_with_its_descriptor_flags_and_priority() {
+    let base = EventBase::new().unwrap();
+    base.priority_init(3).unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let r = Event::new(&base, a.as_raw_fd(), Flags::READ, |_| {}).unwrap();
+    r.set_priority(2).unwrap();
+    r.add(None).unwrap();
+    let t = Event::timer(&base, |_| {}).unwrap();
+    t.add(Some(Duration::from_secs(9))).unwrap();
+    let idle = Event::timer(&base, |_| {}).unwrap(); // never added: not listed
+    let list = base.events();
+    let find = |e: &Event| {
+        list.iter()
+            .find(|i| std::ptr::eq(i.raw, e.as_raw()))
+            .copied()
+    };
+    let ri = find(&r).expect("the read event");
+    assert_eq!((ri.fd, ri.priority), (a.as_raw_fd(), 2));
+    assert!(ri.flags.contains(Flags::READ));
+    assert_eq!(find(&t).unwrap().fd, -1);
+    assert!(find(&idle).is_none());
+    assert_eq!(base.max_events(Count::ADDED, false), 2);
+}

@@ -153,13 +153,7 @@ unsafe extern "C" fn pool_realloc(p: *mut c_void, n: usize) -> *mut c_void {
 pub fn install() {
     // SAFETY: called before anything in the process has used libevent; the functions
     // follow malloc/realloc/free's contracts and never unwind.
-    unsafe {
-        libevent::sys::event_set_mem_functions(
-            Some(pool_malloc),
-            Some(pool_realloc),
-            Some(pool_free),
-        )
-    }
+    unsafe { libevent::base::set_mem_functions(pool_malloc, pool_realloc, pool_free) }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub(crate) fn generate_bindings(include: &[PathBuf]) {
             .raw_line("use libc::{addrinfo, in6_addr, in_addr, iovec, sa_family_t, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t, timeval, tm, FILE};")
     };
     // Everything libevent declares: its functions, types and constants share these prefixes.
-    let allow = "_?(ev|EV|event|EVENT|bufferevent|BEV|lev|LEV|evbuffer|EVBUFFER|evutil|EVUTIL|evthread|EVTHREAD|evhttp|EVHTTP|evdns|EVDNS|DNS|evrpc|EVRPC|evtag|evkeyval|evkeyvalq|HTTP|_EVENT|_EV).*";
+    let allow = "_?(ev|EV|event|EVENT|bufferevent|BEV|lev|LEV|evbuffer|EVBUFFER|evutil|EVUTIL|evthread|EVTHREAD|evhttp|EVHTTP|evdns|EVDNS|DNS|evrpc|EVRPC|evtag|evkeyval|evkeyvalq|HTTP|libevent_|_EVENT|_EV).*";
     let bindings = common("wrapper.h")
         .allowlist_function(allow)
         .allowlist_type(allow)

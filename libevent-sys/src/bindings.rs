@@ -801,6 +801,9 @@ extern "C" {
 extern "C" {
     pub fn event_base_update_cache_time(base: *mut event_base) -> ::core::ffi::c_int;
 }
+extern "C" {
+    pub fn libevent_global_shutdown();
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct evkeyval {

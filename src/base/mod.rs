@@ -13,6 +13,11 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod inspect;
+mod once;
+
+pub use inspect::{global_shutdown, set_mem_functions, version_number, EventInfo};
+
 /// A timeout made by [`EventBase::common_timeout`]: a `struct timeval` with libevent's
 /// magic encoding of the base's queue, valid on that base only (checked where it is used).
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +69,8 @@ pub(crate) struct BaseInner {
     /// What a higher module keeps per base, made on its first use: the executor's tasks
     /// and timers (`task::Executor`). The base knows it only as an [`Extension`].
     ext: OnceCell<Box<dyn Extension>>,
+    /// Closures handed to `event_base_once` and not run yet.
+    once: once::Pending,
 }
 
 /// Per-base state of a module built on the base (the executor), kept in the base's one
@@ -206,6 +213,7 @@ impl Drop for BaseInner {
             // SAFETY: made by event_new on this base, freed once, before the base.
             unsafe { sys::event_free(ev) };
         }
+        self.once.base_going(self.owned);
         if self.owned {
             // SAFETY: the base was made by event_base_new*, and every Rust object made on it
             // holds an `EventBase` clone, so none is alive now. Freed exactly once.
@@ -507,6 +515,7 @@ impl EventBase {
             deferred: RefCell::new(Vec::new()),
             deferred_ev: Cell::new(std::ptr::null_mut()),
             ext: OnceCell::new(),
+            once: once::Pending::default(),
         });
         registry::insert(raw.as_ptr(), &inner);
         EventBase { inner }
