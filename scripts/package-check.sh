@@ -14,6 +14,12 @@ trap 'rm -rf "$work"' EXIT
 export LIBEVENT_TARBALL=$tarball LIBEVENT_CACHE_DIR=$work/empty-cache CARGO_NET_OFFLINE=true
 mkdir -p "$LIBEVENT_CACHE_DIR"
 
+# cargo verifies libevent against the libevent-sys it just packaged, through a temporary
+# registry, and extracts that into $CARGO_HOME/registry/src/ -- where an extraction left
+# by an earlier run of this script is reused as it is, stale. Remove those first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/libevent-sys-0.1.0 \
+       "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/libevent-0.1.0
+
 echo "== cargo package -p libevent-sys -p libevent"
 CARGO_TARGET_DIR=target/package-check cargo package -p libevent-sys -p libevent --allow-dirty
 pkg=target/package-check/package
