@@ -102,7 +102,7 @@ extern "C" fn error_tramp(_l: *mut sys::evconnlistener, arg: *mut c_void) {
 pub struct Listener {
     raw: NonNull<sys::evconnlistener>,
     cbs: Rc<Callbacks>,
-    _base: EventBase,
+    base: EventBase,
 }
 
 impl Listener {
@@ -211,7 +211,7 @@ impl Listener {
         Listener {
             raw,
             cbs,
-            _base: base.clone(),
+            base: base.clone(),
         }
     }
 
@@ -269,6 +269,20 @@ impl Listener {
         Ok(())
     }
 
+    /// The base it accepts on (what `evconnlistener_get_base` returns in C).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::listener::ListenerFlags;
+    /// # let base = EventBase::new()?;
+    /// let l = Listener::bind(&base, "127.0.0.1:0".parse().unwrap(), 8, ListenerFlags::empty(), |_, _| {})?;
+    /// assert_eq!(l.base().as_raw(), base.as_raw());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn base(&self) -> &EventBase {
+        &self.base
+    }
+
     /// `evconnlistener_get_fd`.
     ///
     /// ```
@@ -311,7 +325,7 @@ impl Listener {
         // SAFETY: each field is read once out of a value that is never dropped.
         unsafe {
             drop(std::ptr::read(&me.cbs));
-            drop(std::ptr::read(&me._base));
+            drop(std::ptr::read(&me.base));
         }
         me.raw
     }

@@ -658,3 +658,129 @@ fn a_panic_two_calls_deep_comes_out_of_the_outermost() {
     assert!(inner_ran.get());
     assert!(panic_of(|| drop(base.run(LoopFlags::NONBLOCK))).is_none());
 }
+
+// ---- read_buffer, underlying and partner views, rate-limit control ----
+
+#[test]
+fn read_buffer_moves_the_whole_input() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    bev.enable(Flags::READ).unwrap();
+    peer.write_all(b"moved whole").unwrap();
+    spin(&base, || bev.input_len() == 11);
+    let mut out = libevent::EvBuffer::new().unwrap();
+    out.add(b">").unwrap();
+    bev.read_buffer(&mut out).unwrap();
+    assert_eq!(out.remove_all(), b">moved whole");
+    assert_eq!(bev.input_len(), 0);
+}
+
+#[test]
+fn a_filter_shows_its_underlying_and_a_pair_end_its_partner_until_it_is_freed() {
+    let base = EventBase::new().unwrap();
+    let (inner, other) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let inner_raw = inner.as_raw();
+    let other_raw = other.as_raw();
+    let mut outer = BufferEvent::filter(inner, pass, pass, Options::CLOSE_ON_FREE).unwrap();
+    outer.with(|f| {
+        assert!(f.partner().is_none(), "a filter is no pair end");
+        let under = f.underlying().expect("the pair end it filters");
+        assert_eq!(under.as_raw(), inner_raw);
+        // Through the underlying view, its own partner.
+        assert_eq!(under.partner().map(|p| p.as_raw()), Some(other_raw));
+    });
+    drop(other);
+    outer.with(|f| assert!(f.underlying().unwrap().partner().is_none(), "freed"));
+    // The same from a read callback's view.
+    let (mut a, mut b) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    let b_raw = b.as_raw();
+    let seen = Rc::new(Cell::new(false));
+    let s = seen.clone();
+    a.on_read(move |me| {
+        let data = me.input_mut().remove_all();
+        let p = me.partner().expect("b");
+        assert_eq!(p.as_raw(), b_raw);
+        // What b has queued for a is in a's input now (a pair hands it over).
+        assert_eq!((data.len(), p.output_len()), (4, 0));
+        s.set(true);
+    });
+    a.enable(Flags::READ).unwrap();
+    b.write(b"ping").unwrap();
+    spin(&base, || seen.get());
+}
+
+#[test]
+fn an_overdrawn_bucket_pauses_reading_until_tokens_come_back() {
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    let total = Rc::new(Cell::new(0usize));
+    count_and_drain(&mut bev, &total);
+    assert!(
+        bev.decrement_read_limit(1).unwrap_err().is_invalid_input(),
+        "no rate limit yet"
+    );
+    // A long tick: the bucket refills only when this test gives tokens back.
+    let cfg = RateLimit::new(1000, 1000, 1000, 1000, Duration::from_secs(60)).unwrap();
+    bev.set_rate_limit(Some(cfg)).unwrap();
+    assert!(bev.has_rate_limit());
+    bev.enable(Flags::READ).unwrap();
+    bev.decrement_read_limit(5000).unwrap();
+    assert_eq!(bev.read_limit(), -4000);
+    assert!(bev.max_to_read() <= 0);
+    peer.write_all(b"waits").unwrap();
+    run_for(&base, Duration::from_millis(50));
+    assert_eq!(
+        total.get(),
+        0,
+        "reading is suspended while the bucket is overdrawn"
+    );
+    bev.decrement_read_limit(-4500).unwrap();
+    assert_eq!(bev.read_limit(), 500);
+    spin(&base, || total.get() == 5);
+    assert!(bev
+        .decrement_read_limit(isize::MIN)
+        .unwrap_err()
+        .is_invalid_input());
+    assert!(bev.decrement_write_limit(isize::MIN).is_err());
+    bev.decrement_write_limit(10).unwrap();
+    assert_eq!(bev.write_limit(), 990);
+}
+
+#[test]
+fn a_group_bucket_overdrawn_pauses_every_member_and_totals_reset() {
+    let base = EventBase::new().unwrap();
+    let cfg = RateLimit::new(1 << 16, 1 << 16, 1 << 16, 1 << 16, Duration::from_secs(60)).unwrap();
+    let group = RateLimitGroup::new(&base, &cfg).unwrap();
+    group.set_min_share(128).unwrap();
+    let (mut x, mut px) = tcp_pair(&base);
+    let (mut y, mut py) = tcp_pair(&base);
+    let total = Rc::new(Cell::new(0usize));
+    count_and_drain(&mut x, &total);
+    count_and_drain(&mut y, &total);
+    for b in [&mut x, &mut y] {
+        b.join_rate_limit_group(&group).unwrap();
+        b.enable(Flags::READ).unwrap();
+    }
+    px.write_all(b"abc").unwrap();
+    spin(&base, || total.get() == 3);
+    assert_eq!(group.totals().0, 3);
+    group.reset_totals();
+    assert_eq!(group.totals(), (0, 0));
+    group.decrement_read(group.read_limit() + 10).unwrap();
+    assert_eq!(group.read_limit(), -10);
+    px.write_all(b"1").unwrap();
+    py.write_all(b"2").unwrap();
+    run_for(&base, Duration::from_millis(50));
+    assert_eq!(total.get(), 3, "both members wait for the group's bucket");
+    group.decrement_read(-1000).unwrap();
+    spin(&base, || total.get() == 5);
+    assert!(group
+        .decrement_read(isize::MIN)
+        .unwrap_err()
+        .is_invalid_input());
+    group.decrement_write(5).unwrap();
+    assert_eq!(group.write_limit(), (1 << 16) - 5);
+    // Another bucket, copied in: a full one of its rate.
+    let more = RateLimit::new(2000, 2000, 3000, 3000, Duration::from_secs(60)).unwrap();
+    group.set_rate_limit(&more).unwrap();
+}

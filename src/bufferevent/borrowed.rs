@@ -547,6 +547,85 @@ impl BufferEventRef {
         unsafe { sys::bufferevent_read(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len()) }
     }
 
+    /// `bufferevent_read_buffer`: move everything in the input to the end of `out`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// # let base = EventBase::new()?;
+    /// # let (mut bev, mut other) = BufferEvent::pair(&base, Options::empty())?;
+    /// bev.enable(libevent::event::Flags::READ)?;
+    /// other.write(b"all of it")?; // a pair hands it over at once
+    /// let mut out = EvBuffer::new()?;
+    /// bev.read_buffer(&mut out)?;
+    /// assert_eq!(out.remove_all(), b"all of it");
+    /// assert_eq!(bev.input_len(), 0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn read_buffer(&mut self, out: &mut EvBufferRef) -> Result<()> {
+        // Draining the input may run callbacks of a pair or filter (panic::sync).
+        // SAFETY: both live; out is not this bufferevent's own input (it would be the
+        // same evbuffer borrowed twice, which `&mut self` and `&mut out` rule out for
+        // the views this crate hands out).
+        crate::panic::sync(|| unsafe {
+            call!(sys::bufferevent_read_buffer(self.as_raw(), out.as_raw()))
+        })?;
+        Ok(())
+    }
+
+    /// `bufferevent_get_underlying`: the bufferevent a filter (plain or TLS) reads from
+    /// and writes to, as a view; `None` for one that filters nothing. It reborrows this
+    /// view: the two are one group (the aliasing model), used one at a time.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::bufferevent::{FilterResult, Options};
+    /// let base = EventBase::new()?;
+    /// let (inner, _other) = BufferEvent::pair(&base, Options::empty())?;
+    /// # use libevent::bufferevent::FlushMode;
+    /// let pass = |src: &mut EvBufferRef, dst: &mut EvBufferRef, _: isize, _: FlushMode| {
+    ///     dst.add_buffer(src).ok();
+    ///     FilterResult::Ok
+    /// };
+    /// let mut outer = BufferEvent::filter(inner, pass, pass, Options::empty())?;
+    /// outer.with(|bev| {
+    ///     let under = bev.underlying().expect("a filter has one");
+    ///     assert!(under.underlying().is_none()); // a pair end filters nothing
+    /// });
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn underlying(&mut self) -> Option<&mut BufferEventRef> {
+        // SAFETY: self is live; a filter's underlying bufferevent lives as long as the
+        // filter (it frees it, or outlives it, only when the filter goes).
+        let raw = unsafe { sys::bufferevent_get_underlying(self.as_raw()) };
+        // SAFETY: live for as long as self is borrowed; the reborrow of `&mut self` keeps
+        // this the only view of the group in use.
+        (!raw.is_null()).then(|| unsafe { BufferEventRef::from_raw(raw) })
+    }
+
+    /// `bufferevent_pair_get_partner`: the other end of a pair, as a view; `None` for a
+    /// bufferevent that is not a pair end, or whose partner was freed. It reborrows this
+    /// view, as [`underlying`](Self::underlying) does.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::bufferevent::Options;
+    /// let base = EventBase::new()?;
+    /// let (mut a, b) = BufferEvent::pair(&base, Options::empty())?;
+    /// let b_raw = b.as_raw();
+    /// a.with(|a| assert_eq!(a.partner().map(|p| p.as_raw()), Some(b_raw)));
+    /// drop(b);
+    /// a.with(|a| assert!(a.partner().is_none()));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn partner(&mut self) -> Option<&mut BufferEventRef> {
+        // SAFETY: self is live; libevent unlinks a freed partner, so a non-null answer is
+        // live.
+        let raw = unsafe { sys::bufferevent_pair_get_partner(self.as_raw()) };
+        // SAFETY: as in underlying: one view of the group (a pair's two ends are one).
+        (!raw.is_null()).then(|| unsafe { BufferEventRef::from_raw(raw) })
+    }
+
     /// `bufferevent_flush`: Ok(true) when data was flushed.
     ///
     /// ```

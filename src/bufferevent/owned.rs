@@ -720,6 +720,9 @@ owner_calls! {
     fn set_max_single_read(&mut self, n: usize) -> Result<()>;
     fn set_max_single_write(&mut self, n: usize) -> Result<()>;
     fn connect(&mut self, addr: SocketAddr) -> Result<()>;
+    fn read_buffer(&mut self, out: &mut EvBufferRef) -> Result<()>;
+    fn decrement_read_limit(&mut self, n: isize) -> Result<()>;
+    fn decrement_write_limit(&mut self, n: isize) -> Result<()>;
 }
 
 owner_calls_ref! {
@@ -735,6 +738,11 @@ owner_calls_ref! {
     fn socket_error(&self) -> Option<i32>;
     fn input_len(&self) -> usize;
     fn output_len(&self) -> usize;
+    fn read_limit(&self) -> isize;
+    fn write_limit(&self) -> isize;
+    fn max_to_read(&self) -> isize;
+    fn max_to_write(&self) -> isize;
+    fn has_rate_limit(&self) -> bool;
 }
 
 #[cfg(all(feature = "openssl", libevent_openssl))]
