@@ -816,3 +816,92 @@ fn requests_awaited_in_a_task() {
     let conn = HttpConnection::new(&base, addr).unwrap();
     assert!(conn.request(Method::Get, "/a b\r\n").send_async().is_err());
 }
+
+#[test]
+fn a_uri_built_part_by_part_prints_and_parses_back_to_the_same_parts() {
+    use libevent::http::Uri;
+    type Parts<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<u16>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let cases: [Parts; 4] = [
+        (
+            Some("http"),
+            None,
+            Some("example.org"),
+            None,
+            Some("/"),
+            None,
+            None,
+        ),
+        (
+            Some("https"),
+            Some("u:p"),
+            Some("[2001:db8::1]"),
+            Some(8443),
+            Some("/a/b%20c"),
+            Some("x=1&y=%2F"),
+            Some("frag"),
+        ),
+        (
+            None,
+            None,
+            None,
+            None,
+            Some("/relative/only"),
+            Some("q"),
+            None,
+        ),
+        (
+            Some("ws"),
+            None,
+            Some("127.0.0.1"),
+            Some(1),
+            Some(""),
+            None,
+            Some(""),
+        ),
+    ];
+    for (scheme, user, host, port, path, query, frag) in cases {
+        let mut u = Uri::new().unwrap();
+        u.set_scheme(scheme).unwrap();
+        u.set_userinfo(user).unwrap();
+        u.set_host(host).unwrap();
+        u.set_port(port).unwrap();
+        u.set_path(path).unwrap();
+        u.set_query(query).unwrap();
+        u.set_fragment(frag).unwrap();
+        let text = u.to_string();
+        let back = Uri::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(
+            (
+                back.scheme(),
+                back.userinfo(),
+                back.host(),
+                back.port(),
+                back.query(),
+                back.fragment()
+            ),
+            (scheme, user, host, port, query, frag),
+            "{text}"
+        );
+        assert_eq!(back.path().unwrap_or(""), path.unwrap_or(""), "{text}");
+    }
+    // What a part's grammar refuses, each setter refuses, and the URI keeps its part.
+    let mut u = Uri::parse("http://h/p?q#f").unwrap();
+    assert!(u.set_scheme(Some("h t")).is_err());
+    assert!(u.set_userinfo(Some("a@b")).is_err());
+    assert!(u.set_query(Some("a#b")).is_err());
+    assert!(u.set_fragment(Some("a#b")).is_err());
+    assert!(u.set_path(Some("p\0")).unwrap_err().is_invalid_input());
+    assert_eq!(u.to_string(), "http://h/p?q#f");
+    assert_eq!(
+        libevent::http::html_escape("\"x\"").unwrap(),
+        "&quot;x&quot;"
+    );
+}

@@ -28,7 +28,7 @@ pub use client::{HttpConnection, RequestBuilder, Response, ResponseFuture};
 pub use headers::{HeadersIter, HeadersRef};
 pub use request::{ChunkedReply, Request, RequestRef};
 pub use server::{BoundSocket, Http};
-pub use uri::{decode_uri, encode_uri, parse_query, Uri, UriRef};
+pub use uri::{decode_uri, encode_uri, html_escape, parse_query, Uri, UriRef};
 
 use crate::error::{Error, Result};
 pub(crate) use crate::handle::InCallback;

@@ -49,7 +49,181 @@ impl Uri {
     /// assert!(Uri::parse_with("/path with space", true).is_ok());
     /// ```
     pub fn parse(s: &str) -> Result<Uri> {
-        Self::parse_with(s, false)
+        let c = c_text("evhttp_uri_parse", s, false)?;
+        // SAFETY: c is a valid string; the result is ours to free.
+        let raw = unsafe { call!(sys::evhttp_uri_parse(c.as_ptr())) }
+            .map_err(|_| Error::invalid("evhttp_uri_parse", "not a valid URI"))?;
+        Ok(Uri { raw })
+    }
+
+    /// `evhttp_uri_new`: an empty URI, to build part by part with the setters; it prints
+    /// as the parts set (an empty one as nothing).
+    ///
+    /// ```
+    /// use libevent::http::Uri;
+    /// let mut u = Uri::new()?;
+    /// u.set_scheme(Some("https"))?;
+    /// u.set_host(Some("example.org"))?;
+    /// u.set_port(Some(8443))?;
+    /// u.set_path(Some("/search"))?;
+    /// u.set_query(Some("q=libevent"))?;
+    /// u.set_fragment(Some("top"))?;
+    /// assert_eq!(u.to_string(), "https://example.org:8443/search?q=libevent#top");
+    /// u.set_port(None)?;
+    /// u.set_query(None)?;
+    /// assert_eq!(u.to_string(), "https://example.org/search#top");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn new() -> Result<Uri> {
+        // SAFETY: no preconditions; the result is ours to free.
+        let raw = unsafe { call!(sys::evhttp_uri_new()) }?;
+        Ok(Uri { raw })
+    }
+
+    /// Sets one part through `set`, which checks it (libevent refuses what the part's
+    /// grammar does not allow) and copies it; `None` removes the part.
+    fn set_part(
+        &mut self,
+        function: &'static str,
+        part: Option<&str>,
+        set: unsafe extern "C" fn(*mut sys::evhttp_uri, *const std::ffi::c_char) -> i32,
+    ) -> Result<()> {
+        let c = part.map(|p| c_text(function, p, false)).transpose()?;
+        let p = c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: the URI is ours; p is null or a valid string, copied during the call.
+        if unsafe { set(self.raw.as_ptr(), p) } < 0 {
+            return Err(Error::invalid(function, "not valid for that part of a URI"));
+        }
+        Ok(())
+    }
+
+    /// `evhttp_uri_set_scheme`.
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h/")?;
+    /// assert!(u.set_scheme(Some("1nope")).is_err()); // a scheme starts with a letter
+    /// u.set_scheme(Some("ws"))?;
+    /// assert_eq!(u.to_string(), "ws://h/");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_scheme(&mut self, scheme: Option<&str>) -> Result<()> {
+        self.set_part("evhttp_uri_set_scheme", scheme, sys::evhttp_uri_set_scheme)
+    }
+
+    /// `evhttp_uri_set_userinfo`.
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h/")?;
+    /// u.set_userinfo(Some("me:pw"))?;
+    /// assert_eq!(u.to_string(), "http://me:pw@h/");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_userinfo(&mut self, userinfo: Option<&str>) -> Result<()> {
+        self.set_part(
+            "evhttp_uri_set_userinfo",
+            userinfo,
+            sys::evhttp_uri_set_userinfo,
+        )
+    }
+
+    /// `evhttp_uri_set_host`: a name or an IP literal (IPv6 in brackets).
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h/")?;
+    /// u.set_host(Some("[::1]"))?;
+    /// assert_eq!(u.host(), Some("[::1]"));
+    /// assert!(u.set_host(Some("[::1")).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_host(&mut self, host: Option<&str>) -> Result<()> {
+        self.set_part("evhttp_uri_set_host", host, sys::evhttp_uri_set_host)
+    }
+
+    /// `evhttp_uri_set_port`: `None` for no port.
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h:1/")?;
+    /// u.set_port(Some(8080))?;
+    /// assert_eq!(u.port(), Some(8080));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_port(&mut self, port: Option<u16>) -> Result<()> {
+        // SAFETY: the URI is ours.
+        unsafe {
+            call!(sys::evhttp_uri_set_port(
+                self.raw.as_ptr(),
+                port.map_or(-1, i32::from)
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `evhttp_uri_set_path` (percent-encoded, as a URI carries it).
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h/")?;
+    /// u.set_path(Some("/a%20b"))?;
+    /// assert!(u.set_path(Some("/a b")).is_err()); // a space must be encoded
+    /// assert_eq!(u.to_string(), "http://h/a%20b");
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_path(&mut self, path: Option<&str>) -> Result<()> {
+        self.set_part("evhttp_uri_set_path", path, sys::evhttp_uri_set_path)
+    }
+
+    /// `evhttp_uri_set_query` (without the `?`).
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h/p")?;
+    /// u.set_query(Some("a=1&b=2"))?;
+    /// assert_eq!(u.query_pairs()?.len(), 2);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_query(&mut self, query: Option<&str>) -> Result<()> {
+        self.set_part("evhttp_uri_set_query", query, sys::evhttp_uri_set_query)
+    }
+
+    /// `evhttp_uri_set_fragment` (without the `#`).
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::parse("http://h/p")?;
+    /// u.set_fragment(Some("part-2"))?;
+    /// assert_eq!(u.fragment(), Some("part-2"));
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_fragment(&mut self, fragment: Option<&str>) -> Result<()> {
+        self.set_part(
+            "evhttp_uri_set_fragment",
+            fragment,
+            sys::evhttp_uri_set_fragment,
+        )
+    }
+
+    /// `evhttp_uri_set_flags`: whether the setters accept what browsers send
+    /// (`EVHTTP_URI_NONCONFORMANT`, as [`parse_with`](Self::parse_with)).
+    ///
+    /// ```
+    /// # use libevent::http::Uri;
+    /// let mut u = Uri::new()?;
+    /// u.set_nonconformant(true);
+    /// u.set_path(Some("/a b"))?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_nonconformant(&mut self, yes: bool) {
+        let flags = if yes {
+            sys::EVHTTP_URI_NONCONFORMANT as u32
+        } else {
+            0
+        };
+        // SAFETY: the URI is ours.
+        unsafe { sys::evhttp_uri_set_flags(self.raw.as_ptr(), flags) }
     }
 
     /// `evhttp_uri_parse_with_flags`, with `EVHTTP_URI_NONCONFORMANT` when asked.
@@ -204,6 +378,21 @@ pub fn encode_uri(s: &str) -> String {
         let p = sys::evhttp_uriencode(s.as_ptr().cast(), s.len() as isize, 0);
         take_c_string(p).unwrap_or_default()
     }
+}
+
+/// `evhttp_htmlescape`: `<`, `>`, `"`, `'` and `&` as HTML entities. A NUL is refused
+/// (C would stop there).
+///
+/// ```
+/// assert_eq!(libevent::http::html_escape("<a href='x'>&</a>")?, "&lt;a href=&#039;x&#039;&gt;&amp;&lt;/a&gt;");
+/// assert!(libevent::http::html_escape("a\0b").is_err());
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub fn html_escape(s: &str) -> Result<String> {
+    let c = c_text("evhttp_htmlescape", s, false)?;
+    // SAFETY: c is valid; the result is a string libevent allocated, freed through it.
+    unsafe { take_c_string(call!(sys::evhttp_htmlescape(c.as_ptr()))?.as_ptr()) }
+        .ok_or_else(|| Error::os("evhttp_htmlescape", libc::ENOMEM))
 }
 
 /// `evhttp_uridecode`: percent-decodes (and `+` to space when `plus_is_space`).
