@@ -10,6 +10,7 @@
 #include <event2/http.h>
 #include <event2/http_struct.h>
 #include <event2/dns.h>
+#include <event2/dns_struct.h>
 #include <event2/rpc.h>
 #include <event2/tag.h>
 #include <event2/keyvalq_struct.h>

@@ -93,6 +93,26 @@ timeout 20 $ex/dns_lookup --nameserver 127.0.0.1:9 --option timeout:0.2 --option
 if grep -q '^one.example: 10.1.1.1$' "$tmp/dl" && grep -q '^two.example: 10.2.2.2$' "$tmp/dl" \
    && grep -q '^192.0.2.9: 192.0.2.9$' "$tmp/dl" && grep -q '^nothing.invalid: error: ' "$tmp/dl"; then ok dns_lookup; else bad dns_lookup "$tmp/dl"; fi
 
+# dns_server: its zone, asked with dig (Debian's bind9-dnsutils): A, AAAA, CNAME, PTR,
+# TXT, the authoritative flag and TTLs, NXDOMAIN inside the zone and REFUSED outside.
+$ex/dns_server 127.0.0.1:0 >"$tmp/ds" 2>&1 & pid=$!
+if wait_for "$tmp/ds" "listening on"; then
+  a=$(addr_of "$tmp/ds")
+  d() { timeout 10 dig +tries=2 +time=2 @"${a%:*}" -p "${a##*:}" "$@"; }
+  errs=()
+  want() { [ "$2" = "$3" ] || errs+=("$1: got [$2], want [$3]"); }
+  want A "$(d www.example.test A +short | tr '\n' ' ')" "192.0.2.10 192.0.2.11 "
+  want AAAA "$(d www.example.test AAAA +short)" "2001:db8::10"
+  want CNAME "$(d alias.example.test A +short | tr '\n' ' ')" "www.example.test. 192.0.2.10 192.0.2.11 "
+  want PTR "$(d -x 192.0.2.10 +short)" "www.example.test."
+  want TXT "$(d txt.example.test TXT +short)" '"hello from libevent"'
+  want "AA and TTL" "$(d www.example.test A +noall +comments +answer | grep -cE 'flags: qr aa|^www.example.test.\s+300\s+IN\s+A')" "3"
+  want NXDOMAIN "$(d nope.example.test A | grep -o 'status: [A-Z]*')" "status: NXDOMAIN"
+  want REFUSED "$(d example.org A | grep -o 'status: [A-Z]*')" "status: REFUSED"
+  kill -INT $pid; timeout 5 tail --pid=$pid -f /dev/null
+  if [ ${#errs[@]} = 0 ] && grep -q "^done" "$tmp/ds"; then ok dns_server; else printf '%s\n' "${errs[@]}" >>"$tmp/ds"; bad dns_server "$tmp/ds"; fi
+else bad dns_server "$tmp/ds"; fi
+
 # async_eventd: eventd's protocol in async style (the full transcript replay is
 # tests/async_eventd.rs): two messages answered in upper case, QUIT closes, the log says so.
 $ex/async_eventd --listen 127.0.0.1:0 --timeout 5 --max-connections 2 >"$tmp/ae" 2>&1 & pid=$!

@@ -3148,16 +3148,6 @@ extern "C" {
         >,
     );
 }
-#[repr(C)]
-#[derive(Debug, Copy, Clone)]
-pub struct evdns_server_request {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Debug, Copy, Clone)]
-pub struct evdns_server_question {
-    _unused: [u8; 0],
-}
 pub type evdns_request_callback_fn_type = ::core::option::Option<
     unsafe extern "C" fn(arg1: *mut evdns_server_request, arg2: *mut ::core::ffi::c_void),
 >;
@@ -3281,6 +3271,52 @@ extern "C" {
         len: socklen_t,
     ) -> ::core::ffi::c_int;
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct evdns_server_request {
+    pub flags: ::core::ffi::c_int,
+    pub nquestions: ::core::ffi::c_int,
+    pub questions: *mut *mut evdns_server_question,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of evdns_server_request"][::core::mem::size_of::<evdns_server_request>() - 16usize];
+    ["Alignment of evdns_server_request"][::core::mem::align_of::<evdns_server_request>() - 8usize];
+    ["Offset of field: evdns_server_request::flags"]
+        [::core::mem::offset_of!(evdns_server_request, flags) - 0usize];
+    ["Offset of field: evdns_server_request::nquestions"]
+        [::core::mem::offset_of!(evdns_server_request, nquestions) - 4usize];
+    ["Offset of field: evdns_server_request::questions"]
+        [::core::mem::offset_of!(evdns_server_request, questions) - 8usize];
+};
+impl Default for evdns_server_request {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct evdns_server_question {
+    pub type_: ::core::ffi::c_int,
+    pub class: ::core::ffi::c_int,
+    pub name: [::core::ffi::c_char; 1usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of evdns_server_question"][::core::mem::size_of::<evdns_server_question>() - 12usize];
+    ["Alignment of evdns_server_question"]
+        [::core::mem::align_of::<evdns_server_question>() - 4usize];
+    ["Offset of field: evdns_server_question::type_"]
+        [::core::mem::offset_of!(evdns_server_question, type_) - 0usize];
+    ["Offset of field: evdns_server_question::class"]
+        [::core::mem::offset_of!(evdns_server_question, class) - 4usize];
+    ["Offset of field: evdns_server_question::name"]
+        [::core::mem::offset_of!(evdns_server_question, name) - 8usize];
+};
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct evrpc_req_generic {

@@ -71,6 +71,9 @@ pub(crate) struct BaseInner {
     ext: OnceCell<Box<dyn Extension>>,
     /// Closures handed to `event_base_once` and not run yet.
     once: once::Pending,
+    /// Work for the base's teardown only (a DNS server port that must not be closed
+    /// while the loop can still run its callbacks).
+    teardown: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 /// Per-base state of a module built on the base (the executor), kept in the base's one
@@ -189,6 +192,12 @@ impl BaseInner {
             .expect("a base has one extension, the executor")
     }
 
+    /// Runs `f` when the base goes, after its deferred work and before it is freed. `f`
+    /// must not hold an `EventBase` clone.
+    pub(crate) fn at_teardown(&self, f: Box<dyn FnOnce()>) {
+        self.teardown.borrow_mut().push(f);
+    }
+
     /// The base's extension of type `T`, if it has been made.
     pub(crate) fn extension_if<T: Extension>(&self) -> Option<&T> {
         self.ext.get()?.as_any().downcast_ref::<T>()
@@ -212,6 +221,9 @@ impl Drop for BaseInner {
         if !ev.is_null() {
             // SAFETY: made by event_new on this base, freed once, before the base.
             unsafe { sys::event_free(ev) };
+        }
+        for f in std::mem::take(&mut *self.teardown.borrow_mut()) {
+            panic::wrap(panic::Guard::Contain("base teardown"), f);
         }
         self.once.base_going(self.owned);
         if self.owned {
@@ -516,6 +528,7 @@ impl EventBase {
             deferred_ev: Cell::new(std::ptr::null_mut()),
             ext: OnceCell::new(),
             once: once::Pending::default(),
+            teardown: RefCell::new(Vec::new()),
         });
         registry::insert(raw.as_ptr(), &inner);
         EventBase { inner }

@@ -14,6 +14,29 @@ use std::path::Path;
 use std::ptr::NonNull;
 use std::rc::Rc;
 
+mod server;
+
+pub use server::{DnsServer, Question, Section, ServerRequest};
+
+crate::util::flag_type! {
+    /// `EVDNS_FLAGS_*`, the header flags of a [`DnsServer`]'s reply
+    /// ([`ServerRequest::set_flags`]).
+    ///
+    /// ```
+    /// use libevent::dns::ServerFlags;
+    /// assert!(ServerFlags::AUTHORITATIVE.contains(ServerFlags::AUTHORITATIVE));
+    /// ```
+    ServerFlags: i32 {
+        /// `EVDNS_FLAGS_AA`: an authoritative answer.
+        AUTHORITATIVE = sys::EVDNS_FLAGS_AA;
+        /// `EVDNS_FLAGS_RD`: recursion desired, echoed.
+        RECURSION_DESIRED = sys::EVDNS_FLAGS_RD;
+        /// The header's TC bit (RFC 1035; no libevent name): the answer was truncated,
+        /// ask again over TCP. libevent passes any header flag through.
+        TRUNCATED = 0x0200;
+    }
+}
+
 /// Which addresses [`DnsBase::getaddrinfo`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {
