@@ -458,3 +458,94 @@ fn resolve_awaited_in_a_task_then_connect() {
     assert_eq!(nx, Some(DnsError::NoName));
     assert!(timed_out);
 }
+
+#[test]
+fn resolve_ipv4_and_ipv6_give_the_raw_answer_with_its_ttl() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    type Slot = Rc<RefCell<Option<Result<libevent::dns::Answer>>>>;
+    let ask = |v6: bool, name: &str| -> Result<libevent::dns::Answer> {
+        let got: Slot = Rc::default();
+        let g = got.clone();
+        let done = move |r| *g.borrow_mut() = Some(r);
+        let _q = if v6 {
+            dns.resolve_ipv6(name, done)
+        } else {
+            dns.resolve_ipv4(name, done)
+        }
+        .unwrap();
+        spin(&base, || got.borrow().is_some());
+        let r = got.borrow_mut().take().unwrap();
+        r
+    };
+    let a = ask(false, "a.test").unwrap();
+    assert_eq!(
+        a.addrs,
+        [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]
+    );
+    assert_eq!(a.ttl, Duration::from_secs(60));
+    let aaaa = ask(true, "a.test").unwrap();
+    assert_eq!(aaaa.addrs, ["2001:db8::1".parse::<IpAddr>().unwrap()]);
+    let e = ask(false, "nx.test").unwrap_err();
+    assert_eq!(e.dns_error(), Some(DnsError::NoName));
+    assert!(ask(true, "v4only.test").is_err());
+    assert!(dns
+        .resolve_ipv4("a\0b", |_| {})
+        .unwrap_err()
+        .is_invalid_input());
+    // Dropped before the answer: never called back.
+    let called = Rc::new(Cell::new(false));
+    let c = called.clone();
+    drop(dns.resolve_ipv4("slow.test", move |_| c.set(true)).unwrap());
+    common::run_for(&base, Duration::from_millis(100));
+    assert!(!called.get());
+}
+
+#[test]
+fn name_servers_listed_cleared_with_lookups_held_then_resumed() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = DnsBase::new(&base).unwrap();
+    dns.set_option("timeout", "0.3").unwrap();
+    dns.add_nameserver("127.0.0.1:9".parse().unwrap()).unwrap();
+    assert_eq!(
+        dns.nameserver_addrs(),
+        ["127.0.0.1:9".parse::<SocketAddr>().unwrap()]
+    );
+    dns.clear_nameservers_and_suspend().unwrap();
+    assert!(dns.nameserver_addrs().is_empty());
+    let got: Rc<RefCell<Option<Result<libevent::dns::Answer>>>> = Rc::default();
+    let g = got.clone();
+    let _q = dns
+        .resolve_ipv4("local.test", move |r| *g.borrow_mut() = Some(r))
+        .unwrap();
+    common::run_for(&base, Duration::from_millis(50));
+    assert!(got.borrow().is_none(), "held while suspended");
+    dns.add_nameserver(server.addr).unwrap();
+    dns.resume().unwrap();
+    spin(&base, || got.borrow().is_some());
+    assert_eq!(
+        got.borrow_mut().take().unwrap().unwrap().addrs,
+        [IpAddr::from([127, 0, 0, 1])]
+    );
+}
+
+#[test]
+fn hosts_entries_go_when_cleared() {
+    let server = DnsServer::start();
+    let base = EventBase::new().unwrap();
+    let dns = resolver(&base, &server);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dns-clear-hosts");
+    std::fs::write(&path, "10.7.7.7 a.test\n").unwrap();
+    dns.load_hosts(&path).unwrap();
+    let (_l, got) = lookup(&dns, "a.test", Family::V4);
+    assert_eq!(wait(&base, &got).unwrap(), ["10.7.7.7:80".parse().unwrap()]);
+    dns.clear_hosts();
+    let (_l, got) = lookup(&dns, "a.test", Family::V4);
+    let addrs = wait(&base, &got).unwrap();
+    assert!(
+        addrs.contains(&"10.0.0.1:80".parse().unwrap()),
+        "{addrs:?}: from the server now"
+    );
+}

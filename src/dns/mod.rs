@@ -223,6 +223,86 @@ impl DnsBase {
         usize::try_from(n).unwrap_or(0)
     }
 
+    /// `evdns_base_get_nameserver_addr` for each name server, in order.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let dns = DnsBase::new(&base)?;
+    /// dns.add_nameserver("127.0.0.1:5353".parse().unwrap())?;
+    /// dns.add_nameserver("[::1]:53".parse().unwrap())?;
+    /// assert_eq!(dns.nameserver_addrs(), ["127.0.0.1:5353".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn nameserver_addrs(&self) -> Vec<SocketAddr> {
+        (0..self.nameservers())
+            .filter_map(|i| {
+                // SAFETY: all-zero is a valid sockaddr_storage.
+                let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+                let len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                // SAFETY: the DNS base is live; ss has room for len bytes.
+                let n = unsafe {
+                    sys::evdns_base_get_nameserver_addr(
+                        self.as_raw(),
+                        i as c_int,
+                        &mut ss as *mut _ as *mut libc::sockaddr,
+                        len,
+                    )
+                };
+                if n <= 0 {
+                    return None;
+                }
+                // SAFETY: libevent wrote n bytes of a sockaddr.
+                unsafe { sockaddr_to(&ss as *const _ as *const libc::sockaddr, n) }
+            })
+            .collect()
+    }
+
+    /// `evdns_base_clear_nameservers_and_suspend`: forget every name server and hold
+    /// new and in-flight lookups until [`resume`](Self::resume) (add servers between).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let dns = DnsBase::new(&base)?;
+    /// dns.add_nameserver("127.0.0.1:5353".parse().unwrap())?;
+    /// dns.clear_nameservers_and_suspend()?;
+    /// assert_eq!(dns.nameservers(), 0);
+    /// dns.add_nameserver("127.0.0.1:5354".parse().unwrap())?;
+    /// dns.resume()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn clear_nameservers_and_suspend(&self) -> Result<()> {
+        // Lookups held are re-sent on resume; callbacks run from the loop.
+        // SAFETY: the DNS base is live.
+        unsafe { call!(sys::evdns_base_clear_nameservers_and_suspend(self.as_raw())) }?;
+        Ok(())
+    }
+
+    /// `evdns_base_resume`: send the lookups held since
+    /// [`clear_nameservers_and_suspend`](Self::clear_nameservers_and_suspend).
+    pub fn resume(&self) -> Result<()> {
+        // SAFETY: the DNS base is live. Sending runs no lookup callback before it returns
+        // (a failure to send is retried from the loop).
+        unsafe { call!(sys::evdns_base_resume(self.as_raw())) }?;
+        Ok(())
+    }
+
+    /// `evdns_base_clear_host_addresses`: forget the names the hosts file gave
+    /// ([`load_hosts`](Self::load_hosts)).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let dns = DnsBase::new(&base)?;
+    /// dns.clear_hosts();
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn clear_hosts(&self) {
+        // SAFETY: the DNS base is live.
+        unsafe { sys::evdns_base_clear_host_addresses(self.as_raw()) }
+    }
+
     /// `evdns_base_search_add`: a domain to try names with fewer dots than `ndots` in.
     pub fn add_search(&self, domain: &str) -> Result<()> {
         let d = text("evdns_base_search_add", domain)?;
@@ -354,6 +434,76 @@ impl DnsBase {
         Resolve { lookup, answer }
     }
 
+    /// `evdns_base_resolve_ipv4`: the A records of `name`, with their TTL, to `done` on
+    /// the loop (what `getaddrinfo` leaves out: the raw answer and how long it may be
+    /// kept); dropping the [`DnsRequest`] first cancels it.
+    ///
+    /// ```no_run
+    /// # use libevent::*;
+    /// # let base = EventBase::new()?;
+    /// # let dns = DnsBase::from_system(&base)?;
+    /// let _q = dns.resolve_ipv4("example.org", |r| match r {
+    ///     Ok(a) => println!("{:?} for {:?}", a.addrs, a.ttl),
+    ///     Err(e) => eprintln!("{e}"),
+    /// })?;
+    /// base.dispatch()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn resolve_ipv4<F>(&self, name: &str, done: F) -> Result<DnsRequest<Answer>>
+    where
+        F: FnOnce(Result<Answer>) + 'static,
+    {
+        self.resolve_addrs(
+            "evdns_base_resolve_ipv4",
+            name,
+            Box::new(done),
+            sys::evdns_base_resolve_ipv4,
+        )
+    }
+
+    /// `evdns_base_resolve_ipv6`: as [`resolve_ipv4`](Self::resolve_ipv4), AAAA records.
+    pub fn resolve_ipv6<F>(&self, name: &str, done: F) -> Result<DnsRequest<Answer>>
+    where
+        F: FnOnce(Result<Answer>) + 'static,
+    {
+        self.resolve_addrs(
+            "evdns_base_resolve_ipv6",
+            name,
+            Box::new(done),
+            sys::evdns_base_resolve_ipv6,
+        )
+    }
+
+    fn resolve_addrs(
+        &self,
+        function: &'static str,
+        name: &str,
+        done: DoneFn<Answer>,
+        start: unsafe extern "C" fn(
+            *mut sys::evdns_base,
+            *const c_char,
+            c_int,
+            sys::evdns_callback_type,
+            *mut c_void,
+        ) -> *mut sys::evdns_request,
+    ) -> Result<DnsRequest<Answer>> {
+        let c = CString::new(name).map_err(|_| Error::invalid(function, "NUL in the name"))?;
+        let (pending, arg) = self.pending(done);
+        // SAFETY: the DNS base is live; the name is copied; arg as in getaddrinfo (the
+        // callback runs exactly once, on cancel too; maybe before this returns).
+        let req = unsafe { start(self.as_raw(), c.as_ptr(), 0, Some(answer_tramp), arg) };
+        if req.is_null() {
+            if pending.finished.get() {
+                // Answered inside the call (a failure it could tell at once).
+                return Ok(DnsRequest { req, pending });
+            }
+            // SAFETY: the reference given to C above, never used by C.
+            unsafe { drop(Rc::from_raw(arg as *const Pending<Answer>)) };
+            return Err(Error::invalid(function, "the request could not be made"));
+        }
+        Ok(DnsRequest { req, pending })
+    }
+
     /// `evdns_base_resolve_reverse` (and `_ipv6`): the name of `ip` (a PTR lookup), to
     /// `done` on the loop; dropping the [`ReverseLookup`] first cancels it.
     pub fn resolve_reverse<F>(&self, ip: IpAddr, done: F) -> Result<ReverseLookup>
@@ -394,7 +544,7 @@ impl DnsBase {
                 "the request could not be made",
             ));
         }
-        Ok(ReverseLookup { req, pending })
+        Ok(DnsRequest { req, pending })
     }
 
     /// A lookup's context, and C's counted reference to it (taken back by the callback).
@@ -524,6 +674,44 @@ extern "C" fn reverse_tramp(
     unsafe { finish::<String>(arg, name) };
 }
 
+extern "C" fn answer_tramp(
+    result: c_int,
+    kind: c_char,
+    count: c_int,
+    ttl: c_int,
+    addresses: *mut c_void,
+    arg: *mut c_void,
+) {
+    let answer = || {
+        if result != sys::DNS_ERR_NONE {
+            return Err(Error::dns(DnsError::from_dns_err(result)));
+        }
+        let n = usize::try_from(count).unwrap_or(0);
+        if n == 0 || addresses.is_null() {
+            return Err(Error::dns(DnsError::NoData));
+        }
+        // SAFETY: for DNS_IPv4_A, `count` 4-byte addresses; for DNS_IPv6_AAAA, 16-byte
+        // ones; live for the call.
+        let addrs = unsafe {
+            match i32::from(kind) {
+                sys::DNS_IPv4_A => std::slice::from_raw_parts(addresses as *const [u8; 4], n)
+                    .iter()
+                    .map(|a| IpAddr::from(*a))
+                    .collect(),
+                sys::DNS_IPv6_AAAA => std::slice::from_raw_parts(addresses as *const [u8; 16], n)
+                    .iter()
+                    .map(|a| IpAddr::from(*a))
+                    .collect(),
+                _ => return Err(Error::dns(DnsError::NoData)),
+            }
+        };
+        let ttl = std::time::Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+        Ok(Answer { addrs, ttl })
+    };
+    // SAFETY: arg is the answer's Pending; this callback comes exactly once.
+    unsafe { finish::<Answer>(arg, answer) };
+}
+
 /// [`DnsBase::resolve`]: the addresses, when awaited; dropping it cancels the lookup.
 pub struct Resolve {
     lookup: Option<Lookup>,
@@ -584,22 +772,37 @@ impl std::fmt::Debug for Lookup {
     }
 }
 
-/// A [`DnsBase::resolve_reverse`] in flight; dropping it cancels the lookup.
-pub struct ReverseLookup {
+/// An evdns request in flight ([`DnsBase::resolve_reverse`], [`DnsBase::resolve_ipv4`],
+/// [`DnsBase::resolve_ipv6`]); dropping it before its callback cancels the lookup (the
+/// callback is then never called).
+pub struct DnsRequest<T> {
     req: *mut sys::evdns_request,
-    pending: Rc<Pending<String>>,
+    pending: Rc<Pending<T>>,
 }
 
-impl ReverseLookup {
+/// A [`DnsBase::resolve_reverse`] in flight.
+pub type ReverseLookup = DnsRequest<String>;
+
+/// What [`DnsBase::resolve_ipv4`] and [`DnsBase::resolve_ipv6`] answer: the addresses
+/// and the time they may be kept (the smallest TTL of the records, as libevent gives it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The addresses, in the answer's order.
+    pub addrs: Vec<IpAddr>,
+    /// How long the answer may be kept.
+    pub ttl: std::time::Duration,
+}
+
+impl<T> DnsRequest<T> {
     /// True once the callback has run.
     pub fn is_done(&self) -> bool {
         self.pending.finished.get()
     }
 }
 
-impl Drop for ReverseLookup {
+impl<T> Drop for DnsRequest<T> {
     fn drop(&mut self) {
-        if self.pending.finished.get() {
+        if self.pending.finished.get() || self.req.is_null() {
             return;
         }
         let done = self.pending.done.borrow_mut().take();
@@ -610,9 +813,9 @@ impl Drop for ReverseLookup {
     }
 }
 
-impl std::fmt::Debug for ReverseLookup {
+impl<T> std::fmt::Debug for DnsRequest<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReverseLookup")
+        f.debug_struct("DnsRequest")
             .field("done", &self.is_done())
             .finish()
     }

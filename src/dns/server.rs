@@ -366,8 +366,11 @@ impl ServerRequest {
                 len,
             )
         };
+        if n <= 0 {
+            return None;
+        }
         // SAFETY: libevent wrote n bytes of a sockaddr.
-        (n > 0).then(|| unsafe { sockaddr_to(&ss as *const _ as *const libc::sockaddr, n) })?
+        unsafe { sockaddr_to(&ss as *const _ as *const libc::sockaddr, n) }
     }
 
     /// `evdns_server_request_set_flags`: the reply's header flags.
