@@ -145,6 +145,7 @@ pub mod bufferevent;
 pub mod dns;
 pub mod error;
 pub mod event;
+pub mod evutil;
 mod handle;
 pub mod http;
 pub mod listener;

@@ -63,3 +63,40 @@ pub fn enable_debug_mode() -> Result<()> {
     });
     Ok(())
 }
+
+/// `evthread_enable_lock_debugging`: wrap libevent's locks in checks that abort on a
+/// locking error (a lock released twice, released by another thread, a condition
+/// waited on unlocked). Call it before the first base: the locks made before it would
+/// not be the debug wrappers the checks expect, so afterwards it is an error. Without
+/// feature `threads` there are no locks to check (an error too).
+///
+/// ```no_run
+/// // First thing in main, before any EventBase:
+/// libevent::thread::enable_lock_debugging()?;
+/// # Ok::<(), libevent::Error>(())
+/// ```
+pub fn enable_lock_debugging() -> Result<()> {
+    const F: &str = "evthread_enable_lock_debugging";
+    static ON: OnceLock<()> = OnceLock::new();
+    if ON.get().is_some() {
+        return Ok(());
+    }
+    if BASE_MADE.load(Ordering::SeqCst) {
+        return Err(Error::invalid(
+            F,
+            "must be called before any event base is made",
+        ));
+    }
+    if !use_pthreads() {
+        return Err(Error::invalid(
+            F,
+            "libevent has no locks without feature `threads`",
+        ));
+    }
+    ON.get_or_init(|| {
+        // SAFETY: the lock callbacks are set (use_pthreads) and no base, hence no lock
+        // but libevent's global ones (which this re-makes as debug locks), exists yet.
+        unsafe { libevent_sys::evthread_enable_lock_debugging() }
+    });
+    Ok(())
+}

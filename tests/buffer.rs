@@ -5,6 +5,7 @@ use libevent::EvBuffer;
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
+use std::time::Duration;
 
 #[test]
 fn add_prepend_remove_copyout_drain() {
@@ -501,4 +502,34 @@ fn c_code_changing_an_adopted_buffer_runs_its_rust_callbacks() {
     assert_eq!(seen.get(), 6);
     assert_eq!(b.search_eol(0, Eol::Any), None);
     assert_eq!(b.remove_all(), b"from C");
+}
+
+#[test]
+fn with_lock_keeps_a_c_thread_out_of_a_locked_buffer() {
+    let mut b = EvBuffer::new().unwrap();
+    b.enable_locking().unwrap();
+    let raw = b.as_raw() as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let st = stop.clone();
+    // What a C thread sharing the buffer does: lock, add, unlock (evbuffer_add locks).
+    let writer = std::thread::spawn(move || {
+        let mut n = 0;
+        while !st.load(std::sync::atomic::Ordering::SeqCst) {
+            // SAFETY: the buffer outlives this thread (joined below) and has a lock.
+            unsafe { libevent::sys::evbuffer_add(raw as *mut _, b"x".as_ptr().cast(), 1) };
+            n += 1;
+        }
+        n
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    for _ in 0..5 {
+        b.with_lock(|b| {
+            let before = b.len();
+            std::thread::sleep(Duration::from_millis(10));
+            assert_eq!(b.len(), before, "nothing is added while the lock is held");
+        });
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let added = writer.join().unwrap();
+    assert_eq!(b.len(), added);
 }

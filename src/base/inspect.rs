@@ -185,6 +185,25 @@ impl EventBase {
     }
 }
 
+impl EventBase {
+    /// `evthread_make_base_notifiable`: let another thread wake the loop when it adds or
+    /// activates one of this base's events (a base made with feature `threads` is
+    /// notifiable already; this is for a base a C program made before setting up
+    /// threads).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// base.make_notifiable()?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn make_notifiable(&self) -> Result<()> {
+        // SAFETY: base live.
+        unsafe { call!(sys::evthread_make_base_notifiable(self.as_raw())) }?;
+        Ok(())
+    }
+}
+
 impl Config {
     /// `event_config_set_max_dispatch_interval`: after `interval` (`None`: no limit) or
     /// `callbacks` callbacks (`None`: no limit) of priority `min_priority` or lower

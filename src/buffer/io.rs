@@ -58,6 +58,58 @@ impl EvBufferRef {
         Ok(())
     }
 
+    /// `evbuffer_enable_locking` with a lock of libevent's: give the buffer a lock, for a
+    /// buffer C threads also use (Rust's handles are not `Send`, so Rust needs none of
+    /// its own). An error without feature `threads` (libevent has no locks then).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let mut buf = EvBuffer::new()?;
+    /// buf.enable_locking()?;
+    /// let n = buf.with_lock(|b| {
+    ///     b.add(b"locked")?;
+    ///     Ok::<_, libevent::Error>(b.len())
+    /// })?;
+    /// assert_eq!(n, 6);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn enable_locking(&mut self) -> Result<()> {
+        // Lock callbacks first (what every base constructor does), or libevent has none.
+        if !crate::thread::use_pthreads() {
+            return Err(Error::invalid(
+                "evbuffer_enable_locking",
+                "libevent has no locks without feature `threads`",
+            ));
+        }
+        // SAFETY: self is live; a null lock asks libevent to make one.
+        unsafe {
+            call!(sys::evbuffer_enable_locking(
+                self.as_raw(),
+                std::ptr::null_mut()
+            ))
+        }?;
+        Ok(())
+    }
+
+    /// `evbuffer_lock` and `evbuffer_unlock` around `f`: C threads that lock the buffer
+    /// wait until `f` returns (also when it panics). Without a lock
+    /// ([`enable_locking`](Self::enable_locking)) both are no-ops. `f` must not call
+    /// into the loop of another thread that waits for this buffer.
+    pub fn with_lock<R>(&mut self, f: impl FnOnce(&mut EvBufferRef) -> R) -> R {
+        struct Unlock(*mut sys::evbuffer);
+        impl Drop for Unlock {
+            fn drop(&mut self) {
+                // SAFETY: the buffer locked below, still live (borrowed by with_lock).
+                unsafe { sys::evbuffer_unlock(self.0) }
+            }
+        }
+        // SAFETY: self is live; libevent's locks are recursive, so the buffer's own
+        // calls inside f lock it again without deadlock.
+        unsafe { sys::evbuffer_lock(self.as_raw()) };
+        let _unlock = Unlock(self.as_raw());
+        f(self)
+    }
+
     /// `evbuffer_expand`: make room for `n` more bytes without reallocating later.
     ///
     /// ```
