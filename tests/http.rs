@@ -905,3 +905,149 @@ fn a_uri_built_part_by_part_prints_and_parses_back_to_the_same_parts() {
         "&quot;x&quot;"
     );
 }
+
+#[test]
+fn a_chunked_reply_streamed_with_backpressure_arrives_whole() {
+    use libevent::http::ChunkedReply;
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let flushes = Rc::new(Cell::new(0));
+    let f = flushes.clone();
+    http.on_request(move |req| {
+        let reply: Rc<RefCell<Option<ChunkedReply>>> =
+            Rc::new(RefCell::new(Some(req.start_reply(200, None).unwrap())));
+        fn next(reply: Rc<RefCell<Option<ChunkedReply>>>, left: usize, flushes: Rc<Cell<usize>>) {
+            let r = reply.clone();
+            let mut slot = reply.borrow_mut();
+            if left == 0 {
+                drop(slot.take()); // the last chunk, from inside the flush callback
+                return;
+            }
+            let out = slot.as_mut().unwrap();
+            out.send_chunk_with_cb(&[b'a' + (left % 26) as u8; 65536], move || {
+                flushes.set(flushes.get() + 1);
+                next(r, left - 1, flushes)
+            })
+            .unwrap();
+        }
+        next(reply, 20, f.clone());
+    });
+    let t = exchange(
+        addr,
+        b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let got = finish(&base, t);
+    assert!(
+        got.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        &got[..100.min(got.len())]
+    );
+    assert!(got.contains("Transfer-Encoding: chunked"));
+    let body_letters = got.bytes().filter(|b| b.is_ascii_lowercase()).count();
+    assert!(body_letters >= 20 * 65536, "{body_letters}");
+    assert_eq!(
+        flushes.get(),
+        20,
+        "one flush per chunk, each sending the next"
+    );
+}
+
+#[test]
+fn a_virtual_host_removed_hands_its_requests_back_to_the_server() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    http.on_request(|req| req.send_reply(200, None, b"root").unwrap());
+    let vhost = Http::new(&base).unwrap();
+    vhost.on_request(|req| req.send_reply(200, None, b"vhost").unwrap());
+    http.add_virtual_host("api.test", vhost).unwrap();
+    let ask = |host: &str| {
+        let t = exchange(
+            addr,
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        finish(&base, t)
+    };
+    assert!(ask("api.test").ends_with("vhost"));
+    let back = http.remove_virtual_host("api.test").unwrap();
+    assert!(ask("api.test").ends_with("root"));
+    assert!(http
+        .remove_virtual_host("api.test")
+        .unwrap_err()
+        .is_invalid_input());
+    drop(back); // a server of its own again: freed
+    assert!(ask("other.test").ends_with("root"));
+}
+
+#[test]
+fn accepting_paused_leaves_clients_in_the_backlog_until_resumed() {
+    let base = EventBase::new().unwrap();
+    let http = Http::new(&base).unwrap();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let bound = http.accept_socket(std_listener).unwrap();
+    http.on_request(|req| req.send_reply(200, None, b"served").unwrap());
+    http.pause_accepting(&bound, true).unwrap();
+    let t = exchange(
+        addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    common::run_for(&base, Duration::from_millis(100));
+    assert!(!t.is_finished(), "not accepted while paused");
+    http.pause_accepting(&bound, false).unwrap();
+    assert!(finish(&base, t).ends_with("served"));
+    let other = Http::new(&base).unwrap();
+    assert!(
+        other
+            .pause_accepting(&bound, true)
+            .unwrap_err()
+            .is_invalid_input(),
+        "not its socket"
+    );
+}
+
+#[test]
+fn a_client_connection_from_a_chosen_port_with_a_header_callback() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let peers = Rc::new(RefCell::new(Vec::new()));
+    let p = peers.clone();
+    http.on_request(move |req| {
+        p.borrow_mut().push(req.peer());
+        req.send_reply(200, None, b"ok").unwrap()
+    });
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let port = {
+        // A free port to connect from.
+        let s = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    conn.set_local_address("127.0.0.1".parse().unwrap());
+    conn.set_local_port(port);
+    conn.set_family(libevent::dns::Family::V4);
+    conn.set_flags(libevent::http::ConnectionFlags::READ_ON_WRITE_ERROR)
+        .unwrap();
+    assert_eq!(conn.addr(), None);
+    let seen: Seen = Rc::default();
+    let headers_seen = Rc::new(Cell::new(0));
+    let h = headers_seen.clone();
+    conn.request(Method::Get, "/")
+        .on_headers(move |r| {
+            h.set(r.response_code());
+            true
+        })
+        .send(collect(&seen))
+        .unwrap();
+    spin(&base, || !seen.borrow().is_empty());
+    assert_eq!(*seen.borrow()[0].as_ref().unwrap(), (200, b"ok".to_vec()));
+    assert_eq!(headers_seen.get(), 200);
+    assert_eq!(conn.addr(), Some(addr), "the address it connected to");
+    assert_eq!(peers.borrow()[0].map(|a| a.port()), Some(port));
+    // A header callback that says no: the response is abandoned, an error comes.
+    let seen: Seen = Rc::default();
+    conn.request(Method::Get, "/")
+        .on_headers(|_| false)
+        .send(collect(&seen))
+        .unwrap();
+    spin(&base, || !seen.borrow().is_empty());
+    assert!(seen.borrow()[0].is_err());
+}

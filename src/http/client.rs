@@ -16,6 +16,7 @@ use std::time::Duration;
 
 type ResponseFn = Box<dyn FnOnce(Result<&mut RequestRef>)>;
 type ChunkFn = Box<dyn FnMut(&mut RequestRef)>;
+type HeadersFn = Box<dyn FnMut(&mut RequestRef) -> bool>;
 
 /// One request in flight: what C's `void *arg` points at. C holds one strong reference
 /// (taken back by the response trampoline, which C calls exactly once, or by the
@@ -25,6 +26,7 @@ struct Pending {
     base: *mut sys::event_base,
     response: RefCell<Option<ResponseFn>>,
     chunk: RefCell<Option<ChunkFn>>,
+    headers: RefCell<Option<HeadersFn>>,
     error: Cell<Option<(RequestError, i32)>>,
 }
 
@@ -97,6 +99,28 @@ extern "C" fn chunk_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) {
             }
         }
     });
+}
+
+extern "C" fn headers_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) -> i32 {
+    let _cb = InCallback::enter();
+    // SAFETY: as in chunk_tramp.
+    let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
+    let go_on = panic::wrap(Guard::Loop(pending.base), || {
+        match pending.headers.try_borrow_mut() {
+            Ok(mut slot) => match slot.as_mut() {
+                // SAFETY: req is live for the call.
+                Some(f) => f(unsafe { RequestRef::from_raw(req) }),
+                None => true,
+            },
+            Err(_) => true,
+        }
+    });
+    // A closure that said no, or panicked: libevent closes the connection.
+    if go_on == Some(true) {
+        0
+    } else {
+        -1
+    }
 }
 
 extern "C" fn error_tramp(e: sys::evhttp_request_error, arg: *mut c_void) {
@@ -270,6 +294,7 @@ impl HttpConnection {
             has_host: false,
             body: Vec::new(),
             chunk: None,
+            on_headers: None,
         }
     }
 
@@ -351,6 +376,85 @@ impl HttpConnection {
         }
     }
 
+    /// `evhttp_connection_get_addr`: the address of the socket it is connected with
+    /// (`None` before the first connection).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::http::HttpConnection;
+    /// # let base = EventBase::new()?;
+    /// let conn = HttpConnection::new(&base, "127.0.0.1:9".parse().unwrap())?;
+    /// assert_eq!(conn.addr(), None); // not connected yet
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn addr(&self) -> Option<SocketAddr> {
+        // SAFETY: the connection is live; the sockaddr it returns lives with it.
+        let sa = unsafe { sys::evhttp_connection_get_addr(self.as_raw()) };
+        let len = std::mem::size_of::<libc::sockaddr_storage>() as i32;
+        // SAFETY: null, or a sockaddr of its family's size inside the connection.
+        unsafe { crate::util::sockaddr::sockaddr_to(sa, len) }
+    }
+
+    /// `evhttp_connection_set_family`: connect by name with IPv4 or IPv6 only (it
+    /// matters for [`with_dns`](Self::with_dns)).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::http::HttpConnection;
+    /// # let base = EventBase::new()?;
+    /// let conn = HttpConnection::new(&base, "127.0.0.1:9".parse().unwrap())?;
+    /// conn.set_family(libevent::dns::Family::V4);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_family(&self, family: crate::dns::Family) {
+        // SAFETY: the connection is live.
+        unsafe { sys::evhttp_connection_set_family(self.as_raw(), family.to_c()) }
+    }
+
+    /// `evhttp_connection_set_local_address`: the address to connect from.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::http::HttpConnection;
+    /// # let base = EventBase::new()?;
+    /// let conn = HttpConnection::new(&base, "127.0.0.1:9".parse().unwrap())?;
+    /// conn.set_local_address("127.0.0.1".parse().unwrap());
+    /// conn.set_local_port(0);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_local_address(&self, ip: std::net::IpAddr) {
+        let c = CString::new(ip.to_string()).expect("an IP has no NUL");
+        // SAFETY: the connection is live; libevent copies the string.
+        unsafe { sys::evhttp_connection_set_local_address(self.as_raw(), c.as_ptr()) }
+    }
+
+    /// `evhttp_connection_set_local_port`: the port to connect from (0: any).
+    pub fn set_local_port(&self, port: u16) {
+        // SAFETY: the connection is live.
+        unsafe { sys::evhttp_connection_set_local_port(self.as_raw(), port) }
+    }
+
+    /// `evhttp_connection_set_flags`.
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// # use libevent::http::{ConnectionFlags, HttpConnection};
+    /// # let base = EventBase::new()?;
+    /// let conn = HttpConnection::new(&base, "127.0.0.1:9".parse().unwrap())?;
+    /// conn.set_flags(ConnectionFlags::READ_ON_WRITE_ERROR)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn set_flags(&self, flags: super::ConnectionFlags) -> Result<()> {
+        // SAFETY: the connection is live.
+        unsafe {
+            call!(sys::evhttp_connection_set_flags(
+                self.as_raw(),
+                flags.bits()
+            ))
+        }?;
+        Ok(())
+    }
+
     /// Requests sent or queued whose response has not come yet.
     pub fn pending(&self) -> usize {
         self.core.pending.borrow().len()
@@ -418,6 +522,7 @@ pub struct RequestBuilder<'a> {
     has_host: bool,
     body: Vec<u8>,
     chunk: Option<ChunkFn>,
+    on_headers: Option<HeadersFn>,
 }
 
 impl RequestBuilder<'_> {
@@ -444,6 +549,25 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// `evhttp_request_set_header_cb`: `f` sees the response's status and headers as
+    /// soon as they arrive, before the body; returning `false` abandons the response
+    /// (libevent closes the connection, and the response callback gets an error).
+    ///
+    /// ```no_run
+    /// # use libevent::*;
+    /// # use libevent::http::{HttpConnection, Method};
+    /// # let base = EventBase::new()?;
+    /// # let conn = HttpConnection::new(&base, "127.0.0.1:8080".parse().unwrap())?;
+    /// conn.request(Method::Get, "/big")
+    ///     .on_headers(|resp| resp.input_headers().get("Content-Length") != Some("0"))
+    ///     .send(|r| println!("{:?}", r.map(|r| r.response_code())))?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn on_headers<F: FnMut(&mut RequestRef) -> bool + 'static>(mut self, f: F) -> Self {
+        self.on_headers = Some(Box::new(f));
+        self
+    }
+
     /// `evhttp_request_new` + `evhttp_make_request`: queue the request; `on_response`
     /// runs once, with the response or the error. When the connection cannot even start
     /// (no descriptor left, say) it may run before `send` returns.
@@ -459,6 +583,7 @@ impl RequestBuilder<'_> {
             base: conn.base.as_raw(),
             response: RefCell::new(Some(Box::new(on_response))),
             chunk: RefCell::new(self.chunk),
+            headers: RefCell::new(self.on_headers),
             error: Cell::new(None),
         });
         let arg = Rc::into_raw(pending.clone());
@@ -482,6 +607,9 @@ impl RequestBuilder<'_> {
         let filled = unsafe {
             if pending.chunk.borrow().is_some() {
                 sys::evhttp_request_set_chunked_cb(req, Some(chunk_tramp));
+            }
+            if pending.headers.borrow().is_some() {
+                sys::evhttp_request_set_header_cb(req, Some(headers_tramp));
             }
             sys::evhttp_request_set_error_cb(req, Some(error_tramp));
             let out = sys::evhttp_request_get_output_headers(req);

@@ -137,6 +137,27 @@ impl std::str::FromStr for Method {
 }
 
 flag_type! {
+    /// `EVHTTP_CON_*`, for [`HttpConnection::set_flags`].
+    ///
+    /// ```
+    /// use libevent::http::ConnectionFlags;
+    /// let f = ConnectionFlags::REUSE_CONNECTED_ADDR | ConnectionFlags::LINGERING_CLOSE;
+    /// assert!(f.contains(ConnectionFlags::LINGERING_CLOSE));
+    /// ```
+    ConnectionFlags: i32 {
+        /// `EVHTTP_CON_REUSE_CONNECTED_ADDR`: reconnect to the address resolved the first
+        /// time instead of resolving again.
+        REUSE_CONNECTED_ADDR = sys::EVHTTP_CON_REUSE_CONNECTED_ADDR;
+        /// `EVHTTP_CON_READ_ON_WRITE_ERROR`: after a write error, still read the reply
+        /// the server may have sent (a server that answers early and closes).
+        READ_ON_WRITE_ERROR = sys::EVHTTP_CON_READ_ON_WRITE_ERROR;
+        /// `EVHTTP_CON_LINGERING_CLOSE`: on a request body too large, read it all before
+        /// closing, so the server's reply is not lost to a reset.
+        LINGERING_CLOSE = sys::EVHTTP_CON_LINGERING_CLOSE;
+    }
+}
+
+flag_type! {
     /// A set of methods, for [`Http::set_allowed_methods`] (an `evhttp_cmd_type` mask).
     ///
     /// ```

@@ -6,8 +6,9 @@ use super::{c_text, status, str_from, HeadersRef, Method, UriRef};
 use crate::buffer::{EvBuffer, EvBufferRef};
 use crate::error::Result;
 use crate::handle::foreign_type;
+use crate::panic::{self, Guard};
 use libevent_sys as sys;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CString};
 use std::mem::ManuallyDrop;
 use std::net::{IpAddr, SocketAddr};
 use std::ptr::NonNull;
@@ -244,6 +245,7 @@ impl Request {
             // SAFETY: read once out of a value that is never dropped.
             owner: unsafe { std::ptr::read(&me.owner) },
             buf,
+            flushed: None,
         })
     }
 
@@ -308,6 +310,28 @@ pub struct ChunkedReply {
     raw: NonNull<sys::evhttp_request>,
     owner: Rc<Owner>,
     buf: EvBuffer,
+    /// The closure of the last `send_chunk_with_cb`, until the connection's output
+    /// drains; C's argument points here (not counted: libevent calls it only while this
+    /// reply lives, since ending the reply replaces the connection's write callback).
+    flushed: Option<Rc<FlushSlot>>,
+}
+
+struct FlushSlot {
+    f: std::cell::Cell<Option<Box<dyn FnOnce()>>>,
+    base: *mut sys::event_base,
+}
+
+extern "C" fn flushed_tramp(_conn: *mut sys::evhttp_connection, arg: *mut c_void) {
+    // SAFETY: arg is a FlushSlot the live ChunkedReply holds; a count of our own keeps it
+    // through the closure (which may end the reply, dropping the reply's count).
+    let slot = unsafe {
+        Rc::increment_strong_count(arg as *const FlushSlot);
+        Rc::from_raw(arg as *const FlushSlot)
+    };
+    // libevent calls this each time the output drains, until the next chunk: once only.
+    if let Some(f) = slot.f.take() {
+        panic::wrap(Guard::Loop(slot.base), f);
+    }
 }
 
 impl ChunkedReply {
@@ -326,6 +350,53 @@ impl ChunkedReply {
         // SAFETY: the request is live until end; the buffer is ours and drained by C
         // (or left as is for an abandoned request, which we clear).
         unsafe { sys::evhttp_send_reply_chunk(self.raw.as_ptr(), self.buf.as_raw()) };
+        let left = self.buf.len();
+        if left > 0 {
+            self.buf.drain(left)?;
+        }
+        Ok(())
+    }
+
+    /// `evhttp_send_reply_chunk_with_cb`: one chunk, and `on_flushed` once the
+    /// connection has written everything queued (backpressure: send the next chunk from
+    /// there, or end the reply). A later chunk replaces a closure that has not run yet,
+    /// which is then dropped unrun, as is one whose client went away.
+    ///
+    /// ```no_run
+    /// # use libevent::http::ChunkedReply;
+    /// # use std::{cell::RefCell, rc::Rc};
+    /// fn stream(reply: Rc<RefCell<Option<ChunkedReply>>>, left: usize) {
+    ///     let r = reply.clone();
+    ///     let mut guard = reply.borrow_mut();
+    ///     let Some(out) = guard.as_mut() else { return };
+    ///     if left == 0 {
+    ///         drop(guard.take()); // the last chunk
+    ///         return;
+    ///     }
+    ///     out.send_chunk_with_cb(&[b'x'; 65536], move || stream(r, left - 1)).unwrap();
+    /// }
+    /// ```
+    pub fn send_chunk_with_cb<F: FnOnce() + 'static>(
+        &mut self,
+        data: &[u8],
+        on_flushed: F,
+    ) -> Result<()> {
+        self.buf.add(data)?;
+        let slot = Rc::new(FlushSlot {
+            f: std::cell::Cell::new(Some(Box::new(on_flushed))),
+            base: self.owner.base_raw(),
+        });
+        // SAFETY: the request is live until end; the buffer is ours and drained by C;
+        // the slot lives in self for as long as libevent may call back (see `flushed`).
+        unsafe {
+            sys::evhttp_send_reply_chunk_with_cb(
+                self.raw.as_ptr(),
+                self.buf.as_raw(),
+                Some(flushed_tramp),
+                Rc::as_ptr(&slot) as *mut c_void,
+            )
+        };
+        self.flushed = Some(slot);
         let left = self.buf.len();
         if left > 0 {
             self.buf.drain(left)?;

@@ -7,7 +7,7 @@ use crate::base::EventBase;
 use crate::bufferevent::BufferEvent;
 use crate::error::{call, Error, Result};
 use crate::handle::{context_arg, context_from_arg};
-use crate::listener::{Listener, ListenerFlags};
+use crate::listener::Listener;
 use crate::panic::{self, Guard};
 use crate::util::sockaddr::local_addr;
 use crate::util::time::timeval;
@@ -72,7 +72,7 @@ pub(crate) struct Core {
     root: RefCell<Weak<Owner>>,
     handlers: RefCell<Vec<(Option<CString>, Rc<Handler>)>>,
     bevcb: RefCell<Option<Rc<BevCallback>>>,
-    vhosts: RefCell<Vec<Rc<Owner>>>,
+    vhosts: RefCell<Vec<(String, Rc<Owner>)>>,
     watches: RefCell<Vec<Watch>>,
     /// The `Http` handle was dropped: replies sent from now on keep the server alive
     /// until written.
@@ -100,6 +100,10 @@ pub(crate) struct Owner {
 impl Owner {
     pub(crate) fn core(&self) -> &Core {
         &self.core
+    }
+
+    pub(crate) fn base_raw(&self) -> *mut sys::event_base {
+        self.base.as_raw()
     }
 }
 
@@ -556,27 +560,49 @@ impl Http {
         }
     }
 
-    /// Accept on a socket the program already listens on (`evhttp_accept_socket`).
+    /// `evhttp_accept_socket_with_handle`: accept on a socket the program already
+    /// listens on; the server takes it over (and closes it when done).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let http = Http::new(&base)?;
+    /// let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// let addr = l.local_addr().unwrap();
+    /// let bound = http.accept_socket(l)?;
+    /// assert_eq!(bound.local_addr().unwrap(), addr);
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
     pub fn accept_socket(&self, listener: TcpListener) -> Result<BoundSocket> {
-        let l = Listener::from_tcp(
-            &self.owner.base,
-            listener,
-            ListenerFlags::CLOSE_ON_EXEC,
-            |_, _| {},
-        )?;
-        self.bind_listener(l)
+        const F: &str = "evhttp_accept_socket_with_handle";
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::os(F, e.raw_os_error().unwrap_or(libc::EIO)))?;
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
+        // SAFETY: the server is live; fd is a listening socket that is ours to give (the
+        // server's listener closes it when freed).
+        match unsafe { call!(sys::evhttp_accept_socket_with_handle(self.as_raw(), fd)) } {
+            Ok(b) => Ok(Self::bound(b.as_ptr())),
+            Err(e) => {
+                // SAFETY: not taken on failure: still ours.
+                drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+                Err(e)
+            }
+        }
     }
 
-    /// `evhttp_del_accept_socket`: stop accepting on `bound` and close it.
-    pub fn del_accept_socket(&self, bound: &BoundSocket) -> Result<()> {
+    /// Whether `bound` is one of this server's sockets now.
+    fn owns(&self, bound: &BoundSocket) -> bool {
         extern "C" fn find(b: *mut sys::evhttp_bound_socket, arg: *mut c_void) {
             // SAFETY: arg is the (target, found) pair below, live for the call.
             let (target, found) =
                 unsafe { &mut *(arg as *mut (*mut sys::evhttp_bound_socket, bool)) };
-            *found |= b == *target;
+            if b == *target {
+                *found = true;
+            }
         }
         let mut probe = (bound.raw, false);
-        // SAFETY: the server is live; find only compares pointers.
+        // SAFETY: the server is live; `find` only compares pointers.
         unsafe {
             sys::evhttp_foreach_bound_socket(
                 self.as_raw(),
@@ -584,7 +610,46 @@ impl Http {
                 &mut probe as *mut _ as *mut c_void,
             )
         };
-        if !probe.1 {
+        probe.1
+    }
+
+    /// Stops (`pause`: true) or resumes accepting on `bound`, through its listener
+    /// (`evhttp_bound_socket_get_listener`, then `evconnlistener_disable` or `_enable`):
+    /// connections wait in the kernel's backlog meanwhile. An error if `bound` is not one
+    /// of this server's sockets (any more).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let http = Http::new(&base)?;
+    /// let bound = http.bind("127.0.0.1:0".parse().unwrap())?;
+    /// http.pause_accepting(&bound, true)?;
+    /// http.pause_accepting(&bound, false)?;
+    /// http.del_accept_socket(&bound)?;
+    /// assert!(http.pause_accepting(&bound, true).is_err());
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn pause_accepting(&self, bound: &BoundSocket, pause: bool) -> Result<()> {
+        const F: &str = "evhttp_bound_socket_get_listener";
+        if !self.owns(bound) {
+            return Err(Error::invalid(F, "not a socket of this server"));
+        }
+        // SAFETY: a bound socket of this live server (checked), with its listener.
+        let l = unsafe { call!(sys::evhttp_bound_socket_get_listener(bound.raw)) }?;
+        // SAFETY: the server's live listener.
+        unsafe {
+            if pause {
+                call!(sys::evconnlistener_disable(l.as_ptr()))
+            } else {
+                call!(sys::evconnlistener_enable(l.as_ptr()))
+            }
+        }?;
+        Ok(())
+    }
+
+    /// `evhttp_del_accept_socket`: stop accepting on `bound` and close it.
+    pub fn del_accept_socket(&self, bound: &BoundSocket) -> Result<()> {
+        if !self.owns(bound) {
             return Err(Error::invalid(
                 "evhttp_del_accept_socket",
                 "not a socket this server accepts on",
@@ -836,8 +901,48 @@ impl Http {
         let vcore = &vhost.owner.core;
         vcore.mode.set(Mode::Vhost);
         *vcore.root.borrow_mut() = self.core().root.borrow().clone();
-        self.core().vhosts.borrow_mut().push(vhost.owner.clone());
+        self.core()
+            .vhosts
+            .borrow_mut()
+            .push((pattern.to_owned(), vhost.owner.clone()));
         Ok(())
+    }
+
+    /// `evhttp_remove_virtual_host`: stop routing `pattern`'s requests to the virtual
+    /// host added with it, and hand it back (a server of its own again: drop it to free
+    /// it, or add it elsewhere).
+    ///
+    /// ```
+    /// # use libevent::*;
+    /// let base = EventBase::new()?;
+    /// let http = Http::new(&base)?;
+    /// http.add_virtual_host("api.test", Http::new(&base)?)?;
+    /// let vhost = http.remove_virtual_host("api.test")?;
+    /// assert!(http.remove_virtual_host("api.test").is_err());
+    /// http.add_virtual_host("*.test", vhost)?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn remove_virtual_host(&self, pattern: &str) -> Result<Http> {
+        const F: &str = "evhttp_remove_virtual_host";
+        let i = self
+            .core()
+            .vhosts
+            .borrow()
+            .iter()
+            .position(|(p, _)| p == pattern)
+            .ok_or_else(|| Error::invalid(F, "no virtual host with that pattern"))?;
+        let owner = self.core().vhosts.borrow()[i].1.clone();
+        // SAFETY: both live; the vhost is this server's (listed above).
+        unsafe {
+            call!(sys::evhttp_remove_virtual_host(
+                self.as_raw(),
+                owner.core.raw.as_ptr()
+            ))
+        }?;
+        self.core().vhosts.borrow_mut().remove(i);
+        owner.core.mode.set(Mode::Owned);
+        *owner.core.root.borrow_mut() = Rc::downgrade(&owner);
+        Ok(Http { owner })
     }
 
     /// The base the server runs on.
