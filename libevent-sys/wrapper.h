@@ -12,5 +12,6 @@
 #include <event2/dns.h>
 #include <event2/dns_struct.h>
 #include <event2/rpc.h>
+#include <event2/rpc_struct.h>
 #include <event2/tag.h>
 #include <event2/keyvalq_struct.h>

@@ -140,6 +140,8 @@ pub enum ErrorKind {
     #[cfg(all(feature = "openssl", libevent_openssl))]
     #[cfg_attr(docsrs, doc(cfg(feature = "openssl")))]
     Tls(Vec<SslError>),
+    /// An evrpc call failed on the client side, with evrpc's reason.
+    Rpc(RpcError),
     /// Out of memory or descriptors (`ENOMEM`, `EMFILE`, `ENFILE`, `ENOBUFS`).
     ResourceExhausted,
     /// Anything else; [`Error::errno`] tells more when libevent left one.
@@ -252,6 +254,15 @@ impl Error {
     /// An OS error code from a callback (a listener's accept error, for example).
     pub(crate) fn os(function: &'static str, errno: i32) -> Error {
         Error::os_opt(function, Some(errno))
+    }
+
+    /// An evrpc call that failed, for its callback.
+    pub(crate) fn rpc(kind: RpcError) -> Error {
+        Error {
+            function: "evrpc",
+            errno: None,
+            kind: ErrorKind::Rpc(kind),
+        }
     }
 
     /// An HTTP request that failed on the wire, with the `errno` libevent left, if any.
@@ -396,6 +407,7 @@ impl fmt::Display for Error {
         };
         match &self.kind {
             ErrorKind::Dns(kind) => write!(f, "DNS lookup failed: {kind}"),
+            ErrorKind::Rpc(kind) => write!(f, "RPC failed: {kind}"),
             ErrorKind::Request(kind) => {
                 write!(f, "{}: {kind}", self.function)?;
                 os(f, self.errno)
@@ -431,7 +443,7 @@ impl From<Error> for io::Error {
             ErrorKind::TimedOut | ErrorKind::Request(RequestError::Timeout) => {
                 io::ErrorKind::TimedOut
             }
-            ErrorKind::Dns(_) | ErrorKind::Request(_) => io::ErrorKind::Other,
+            ErrorKind::Dns(_) | ErrorKind::Request(_) | ErrorKind::Rpc(_) => io::ErrorKind::Other,
             #[cfg(all(feature = "openssl", libevent_openssl))]
             ErrorKind::Tls(_) => io::ErrorKind::Other,
             _ => match e.errno {
@@ -443,6 +455,33 @@ impl From<Error> for io::Error {
         io::Error::new(kind, e)
     }
 }
+
+/// Why a call failed on the client side (`EVRPC_STATUS_ERR_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcError {
+    /// No reply in the pool's timeout.
+    Timeout,
+    /// The reply was not a message of the expected type (or the server answered with an
+    /// error status).
+    BadPayload,
+    /// The request could not be sent.
+    Unstarted,
+    /// A hook stopped it.
+    HookAborted,
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RpcError::Timeout => "no reply in time",
+            RpcError::BadPayload => "the reply did not decode",
+            RpcError::Unstarted => "the request could not be sent",
+            RpcError::HookAborted => "a hook stopped the request",
+        })
+    }
+}
+
+impl std::error::Error for RpcError {}
 
 /// Why a lookup failed: `EVUTIL_EAI_*` for [`DnsBase::getaddrinfo`](crate::DnsBase::getaddrinfo), `DNS_ERR_*` for
 /// [`DnsBase::resolve_reverse`](crate::DnsBase::resolve_reverse) and the DNS part of

@@ -151,6 +151,7 @@ pub mod http;
 pub mod listener;
 pub mod log;
 mod panic;
+pub mod rpc;
 pub mod tag;
 pub mod task;
 pub mod thread;

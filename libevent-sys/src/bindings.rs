@@ -281,6 +281,11 @@ pub const EVDNS_QTYPE_ALL: i32 = 255;
 pub const EVDNS_CLASS_INET: i32 = 1;
 pub const EVDNS_FLAGS_AA: i32 = 1024;
 pub const EVDNS_FLAGS_RD: i32 = 128;
+pub const EVRPC_STATUS_ERR_NONE: i32 = 0;
+pub const EVRPC_STATUS_ERR_TIMEOUT: i32 = 1;
+pub const EVRPC_STATUS_ERR_BADPAYLOAD: i32 = 2;
+pub const EVRPC_STATUS_ERR_UNSTARTED: i32 = 3;
+pub const EVRPC_STATUS_ERR_HOOKABORTED: i32 = 4;
 pub type __off_t = ::core::ffi::c_long;
 pub type __off64_t = ::core::ffi::c_long;
 pub type __time_t = ::core::ffi::c_long;
@@ -3329,16 +3334,6 @@ pub struct evrpc_request_wrapper {
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
-pub struct evrpc {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Debug, Copy, Clone)]
-pub struct evrpc_status {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Debug, Copy, Clone)]
 pub struct evrpc_hook_meta {
     _unused: [u8; 0],
 }
@@ -3561,6 +3556,120 @@ extern "C" {
         >,
         cb_arg: *mut ::core::ffi::c_void,
     );
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct evrpc_status {
+    pub error: ::core::ffi::c_int,
+    pub http_req: *mut evhttp_request,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of evrpc_status"][::core::mem::size_of::<evrpc_status>() - 16usize];
+    ["Alignment of evrpc_status"][::core::mem::align_of::<evrpc_status>() - 8usize];
+    ["Offset of field: evrpc_status::error"][::core::mem::offset_of!(evrpc_status, error) - 0usize];
+    ["Offset of field: evrpc_status::http_req"]
+        [::core::mem::offset_of!(evrpc_status, http_req) - 8usize];
+};
+impl Default for evrpc_status {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct evrpc {
+    pub next: evrpc__bindgen_ty_1,
+    pub uri: *const ::core::ffi::c_char,
+    pub request_new: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> *mut ::core::ffi::c_void,
+    >,
+    pub request_new_arg: *mut ::core::ffi::c_void,
+    pub request_free: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
+    pub request_unmarshal: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut ::core::ffi::c_void,
+            arg2: *mut evbuffer,
+        ) -> ::core::ffi::c_int,
+    >,
+    pub reply_new: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> *mut ::core::ffi::c_void,
+    >,
+    pub reply_new_arg: *mut ::core::ffi::c_void,
+    pub reply_free: ::core::option::Option<unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void)>,
+    pub reply_complete: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut ::core::ffi::c_void) -> ::core::ffi::c_int,
+    >,
+    pub reply_marshal: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut evbuffer, arg2: *mut ::core::ffi::c_void),
+    >,
+    pub cb: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut evrpc_req_generic, arg2: *mut ::core::ffi::c_void),
+    >,
+    pub cb_arg: *mut ::core::ffi::c_void,
+    pub base: *mut evrpc_base,
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct evrpc__bindgen_ty_1 {
+    pub tqe_next: *mut evrpc,
+    pub tqe_prev: *mut *mut evrpc,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of evrpc__bindgen_ty_1"][::core::mem::size_of::<evrpc__bindgen_ty_1>() - 16usize];
+    ["Alignment of evrpc__bindgen_ty_1"][::core::mem::align_of::<evrpc__bindgen_ty_1>() - 8usize];
+    ["Offset of field: evrpc__bindgen_ty_1::tqe_next"]
+        [::core::mem::offset_of!(evrpc__bindgen_ty_1, tqe_next) - 0usize];
+    ["Offset of field: evrpc__bindgen_ty_1::tqe_prev"]
+        [::core::mem::offset_of!(evrpc__bindgen_ty_1, tqe_prev) - 8usize];
+};
+impl Default for evrpc__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of evrpc"][::core::mem::size_of::<evrpc>() - 120usize];
+    ["Alignment of evrpc"][::core::mem::align_of::<evrpc>() - 8usize];
+    ["Offset of field: evrpc::next"][::core::mem::offset_of!(evrpc, next) - 0usize];
+    ["Offset of field: evrpc::uri"][::core::mem::offset_of!(evrpc, uri) - 16usize];
+    ["Offset of field: evrpc::request_new"][::core::mem::offset_of!(evrpc, request_new) - 24usize];
+    ["Offset of field: evrpc::request_new_arg"]
+        [::core::mem::offset_of!(evrpc, request_new_arg) - 32usize];
+    ["Offset of field: evrpc::request_free"]
+        [::core::mem::offset_of!(evrpc, request_free) - 40usize];
+    ["Offset of field: evrpc::request_unmarshal"]
+        [::core::mem::offset_of!(evrpc, request_unmarshal) - 48usize];
+    ["Offset of field: evrpc::reply_new"][::core::mem::offset_of!(evrpc, reply_new) - 56usize];
+    ["Offset of field: evrpc::reply_new_arg"]
+        [::core::mem::offset_of!(evrpc, reply_new_arg) - 64usize];
+    ["Offset of field: evrpc::reply_free"][::core::mem::offset_of!(evrpc, reply_free) - 72usize];
+    ["Offset of field: evrpc::reply_complete"]
+        [::core::mem::offset_of!(evrpc, reply_complete) - 80usize];
+    ["Offset of field: evrpc::reply_marshal"]
+        [::core::mem::offset_of!(evrpc, reply_marshal) - 88usize];
+    ["Offset of field: evrpc::cb"][::core::mem::offset_of!(evrpc, cb) - 96usize];
+    ["Offset of field: evrpc::cb_arg"][::core::mem::offset_of!(evrpc, cb_arg) - 104usize];
+    ["Offset of field: evrpc::base"][::core::mem::offset_of!(evrpc, base) - 112usize];
+};
+impl Default for evrpc {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 extern "C" {
     pub fn evtag_init();

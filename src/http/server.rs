@@ -945,6 +945,13 @@ impl Http {
         Ok(Http { owner })
     }
 
+    /// Another handle on the same server (the server lives while one is left).
+    pub(crate) fn clone_handle(&self) -> Http {
+        Http {
+            owner: self.owner.clone(),
+        }
+    }
+
     /// The base the server runs on.
     pub fn base(&self) -> &EventBase {
         &self.owner.base
