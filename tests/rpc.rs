@@ -114,6 +114,15 @@ fn wait(base: &EventBase, got: &Got, n: usize) {
     }
 }
 
+/// Runs the loop until a handler has kept a call.
+fn wait_kept(base: &EventBase, kept: &RefCell<Vec<RpcCall<Msg, Msg>>>) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while kept.borrow().is_empty() {
+        assert!(Instant::now() < until, "no call came");
+        base.run(LoopFlags::ONCE).unwrap();
+    }
+}
+
 fn rpc_error(r: &Result<Msg>) -> Option<RpcError> {
     match r.as_ref().unwrap_err().kind() {
         ErrorKind::Rpc(e) => Some(*e),
@@ -153,11 +162,7 @@ fn calls_answered_at_once_and_later_in_the_order_of_their_replies() {
     assert_eq!(got.borrow()[0].as_ref().unwrap().extra, Some(7));
     // Kept, then answered from a timer.
     call(&pool, "Later", msg("late", 10), &got);
-    let until = Instant::now() + Duration::from_secs(5);
-    while kept.borrow().is_empty() {
-        assert!(Instant::now() < until);
-        base.run(LoopFlags::ONCE).unwrap();
-    }
+    wait_kept(&base, &kept);
     let k = kept.clone();
     let t = Event::timer(&base, move |_| {
         let c = k.borrow_mut().pop().unwrap();
@@ -245,11 +250,7 @@ fn unregistering_waits_for_calls_out_and_the_name_then_answers_nothing() {
         .unwrap();
     let got: Got = Rc::default();
     call(&pool, "Once", msg("x", 5), &got);
-    let until = Instant::now() + Duration::from_secs(5);
-    while kept.borrow().is_empty() {
-        assert!(Instant::now() < until);
-        base.run(LoopFlags::ONCE).unwrap();
-    }
+    wait_kept(&base, &kept);
     assert!(
         server.unregister("Once").unwrap_err().is_invalid_input(),
         "a call is out"
@@ -309,11 +310,7 @@ fn a_pool_dropped_with_calls_out_lives_until_each_is_called_back() {
     let got: Got = Rc::default();
     call(&pool, "Hold", msg("x", 1), &got);
     call(&pool, "Hold", msg("y", 2), &got); // queued behind the first on the one connection
-    let until = Instant::now() + Duration::from_secs(5);
-    while kept.borrow().is_empty() {
-        assert!(Instant::now() < until);
-        base.run(LoopFlags::ONCE).unwrap();
-    }
+    wait_kept(&base, &kept);
     assert!(
         pool.remove_connection(addr).unwrap_err().is_invalid_input(),
         "calls are out"
