@@ -114,8 +114,14 @@ pub fn unique() -> u64 {
 }
 
 /// The log's lines, timestamps removed; checks each has the "[YYYY-MM-DD HH:MM:SS] " form.
+/// A last line without its newline is one the daemon is still writing: left out (read
+/// again, it will be whole).
 pub fn read_log(path: &PathBuf) -> Vec<String> {
-    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut text = fs::read_to_string(path).unwrap_or_default();
+    if !text.ends_with('\n') {
+        let whole = text.rfind('\n').map_or(0, |i| i + 1);
+        text.truncate(whole);
+    }
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
