@@ -114,6 +114,20 @@ fn wait(base: &EventBase, got: &Got, n: usize) {
     }
 }
 
+type Kept = Rc<RefCell<Vec<RpcCall<Msg, Msg>>>>;
+
+/// Registers RPC `name` with a handler that keeps every call, unanswered.
+fn keep(server: &RpcServer, name: &str) -> Kept {
+    let kept: Kept = Rc::default();
+    let k = kept.clone();
+    server
+        .register(name, move |call: RpcCall<Msg, Msg>| {
+            k.borrow_mut().push(call)
+        })
+        .unwrap();
+    kept
+}
+
 /// Runs the loop until a handler has kept a call.
 fn wait_kept(base: &EventBase, kept: &RefCell<Vec<RpcCall<Msg, Msg>>>) {
     let until = Instant::now() + Duration::from_secs(5);
@@ -141,13 +155,7 @@ fn calls_answered_at_once_and_later_in_the_order_of_their_replies() {
             call.respond(r)
         })
         .unwrap();
-    let kept: Rc<RefCell<Vec<RpcCall<Msg, Msg>>>> = Rc::default();
-    let k = kept.clone();
-    server
-        .register("Later", move |call: RpcCall<Msg, Msg>| {
-            k.borrow_mut().push(call)
-        })
-        .unwrap();
+    let kept = keep(&server, "Later");
     assert!(server
         .register("Echo", |_c: RpcCall<Msg, Msg>| {})
         .unwrap_err()
@@ -216,13 +224,7 @@ fn an_unknown_rpc_a_bad_request_and_an_unanswered_call_are_errors_for_the_caller
 #[test]
 fn a_reply_that_never_comes_times_out() {
     let (base, _http, _addr, server, pool) = setup();
-    let kept: Rc<RefCell<Vec<RpcCall<Msg, Msg>>>> = Rc::default();
-    let k = kept.clone();
-    server
-        .register("Never", move |call: RpcCall<Msg, Msg>| {
-            k.borrow_mut().push(call)
-        })
-        .unwrap();
+    let kept = keep(&server, "Never");
     pool.set_timeout(Duration::from_millis(1)); // rounded up to evrpc's one second
     let got: Got = Rc::default();
     let start = Instant::now();
@@ -241,13 +243,7 @@ fn a_reply_that_never_comes_times_out() {
 #[test]
 fn unregistering_waits_for_calls_out_and_the_name_then_answers_nothing() {
     let (base, _http, _addr, server, pool) = setup();
-    let kept: Rc<RefCell<Vec<RpcCall<Msg, Msg>>>> = Rc::default();
-    let k = kept.clone();
-    server
-        .register("Once", move |call: RpcCall<Msg, Msg>| {
-            k.borrow_mut().push(call)
-        })
-        .unwrap();
+    let kept = keep(&server, "Once");
     let got: Got = Rc::default();
     call(&pool, "Once", msg("x", 5), &got);
     wait_kept(&base, &kept);
@@ -335,13 +331,7 @@ fn a_pool_dropped_with_calls_out_lives_until_each_is_called_back() {
 #[test]
 fn a_pool_dropped_with_a_call_never_answered_gives_up_after_a_second() {
     let (base, _http, _addr, server, pool) = setup();
-    let kept: Rc<RefCell<Vec<RpcCall<Msg, Msg>>>> = Rc::default();
-    let k = kept.clone();
-    server
-        .register("Never", move |call: RpcCall<Msg, Msg>| {
-            k.borrow_mut().push(call)
-        })
-        .unwrap();
+    let _kept = keep(&server, "Never");
     let got: Got = Rc::default();
     call(&pool, "Never", msg("x", 1), &got);
     drop(pool);
