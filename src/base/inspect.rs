@@ -31,14 +31,31 @@ impl EventBase {
     /// `event_gettime_monotonic`: the base's monotonic clock (the time its timers are
     /// measured on), from an arbitrary start.
     ///
+    /// On Linux a base made without [`BaseFlags::PRECISE_TIMER`] reads the coarse
+    /// clock (`CLOCK_MONOTONIC_COARSE`), which moves once per kernel tick (1 to 10 ms):
+    /// two readings a few milliseconds apart can be equal.
+    ///
     /// ```
     /// # use libevent::*;
-    /// let base = EventBase::new()?;
-    /// let a = base.monotonic_time()?;
-    /// std::thread::sleep(std::time::Duration::from_millis(2));
-    /// assert!(base.monotonic_time()? > a);
+    /// # use libevent::base::{BaseFlags, Config};
+    /// # use std::time::Duration;
+    /// let coarse = EventBase::new()?;
+    /// let a = coarse.monotonic_time()?;
+    /// std::thread::sleep(Duration::from_millis(50));
+    /// // At most one tick of the 50 ms is lost to the clock's resolution.
+    /// assert!(coarse.monotonic_time()? - a >= Duration::from_millis(35));
+    ///
+    /// let mut cfg = Config::new()?;
+    /// cfg.flags(BaseFlags::PRECISE_TIMER)?;
+    /// let precise = EventBase::with_config(&cfg)?;
+    /// let a = precise.monotonic_time()?;
+    /// std::thread::sleep(Duration::from_millis(2));
+    /// // Each reading is truncated to the microsecond.
+    /// assert!(precise.monotonic_time()? - a >= Duration::from_millis(1));
     /// # Ok::<(), libevent::Error>(())
     /// ```
+    ///
+    /// [`BaseFlags::PRECISE_TIMER`]: crate::base::BaseFlags::PRECISE_TIMER
     pub fn monotonic_time(&self) -> Result<Duration> {
         let mut tv = libc::timeval {
             tv_sec: 0,
