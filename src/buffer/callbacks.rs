@@ -49,7 +49,7 @@ pub struct Change {
     pub deleted: usize,
 }
 
-type ChangeFn = Box<dyn FnMut(Change)>;
+pub(crate) type ChangeFn = Box<dyn FnMut(Change)>;
 
 /// One callback registered with [`EvBuffer::on_change`] (`struct evbuffer_cb_entry`),
 /// to disable or remove it. Ids are never reused; given to another buffer, or after the
@@ -90,9 +90,13 @@ impl Registered {
     }
 }
 
-/// The callbacks of one [`EvBuffer`].
+/// The change callbacks of one evbuffer: an [`EvBuffer`]'s own, or those a
+/// [`BufferEvent`](crate::BufferEvent) or a [`Request`](crate::http::Request) keeps for
+/// its buffers. Whoever keeps them calls [`disable_all`](Callbacks::disable_all) while
+/// the buffer is still live and before it can be freed, and
+/// [`release_all`](Callbacks::release_all) after.
 #[derive(Default)]
-pub(super) struct Callbacks {
+pub(crate) struct Callbacks {
     live: Vec<Registered>,
     /// Removed while a callback ran: disabled, their entries not freed yet.
     disabled: Vec<Registered>,
@@ -127,7 +131,7 @@ impl Callbacks {
     }
 
     /// Before `evbuffer_free`: no callback of the buffer may run again.
-    pub(super) fn disable_all(&mut self, buf: *mut sys::evbuffer) {
+    pub(crate) fn disable_all(&mut self, buf: *mut sys::evbuffer) {
         for r in &self.live {
             Self::disable(buf, r);
         }
@@ -135,12 +139,79 @@ impl Callbacks {
 
     /// After `evbuffer_free`: libevent frees the entries (now or at its last reference)
     /// without calling them; release its counts.
-    pub(super) fn release_all(&mut self) {
+    pub(crate) fn release_all(&mut self) {
         for r in self.live.drain(..).chain(self.disabled.drain(..)) {
             // SAFETY: the count given to libevent as the argument of a disabled entry,
             // which it will never pass to the trampoline again.
             unsafe { Rc::decrement_strong_count(Rc::as_ptr(&r.slot)) };
         }
+    }
+    /// `evbuffer_add_cb` on `buf`, whose callbacks these are.
+    pub(crate) fn add(&mut self, buf: *mut sys::evbuffer, f: ChangeFn) -> Result<ChangeCallback> {
+        self.sweep(buf);
+        let slot = Rc::new(Slot {
+            f: Cell::new(Some(f)),
+            removed: Cell::new(false),
+            running: self.running.clone(),
+        });
+        let arg = Rc::into_raw(slot.clone()) as *mut c_void;
+        // SAFETY: buf is live (the caller's); arg is a strong count of the slot, released
+        // only once the entry is disabled (see the module's notes).
+        match unsafe { call!(sys::evbuffer_add_cb(buf, Some(change_tramp), arg)) } {
+            Ok(entry) => {
+                let id = ChangeCallback(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+                self.live.push(Registered { id, slot, entry });
+                Ok(id)
+            }
+            Err(e) => {
+                // SAFETY: libevent did not take the count.
+                unsafe { Rc::decrement_strong_count(arg as *const Slot) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether `id` is one of these callbacks (not removed).
+    pub(crate) fn contains(&self, id: ChangeCallback) -> bool {
+        self.live.iter().any(|r| r.id == id)
+    }
+
+    fn registered(&self, id: ChangeCallback, function: &'static str) -> Result<usize> {
+        self.live
+            .iter()
+            .position(|r| r.id == id)
+            .ok_or_else(|| Error::invalid(function, "no such callback on this buffer"))
+    }
+
+    /// `evbuffer_remove_cb` (now, or at the next call once no callback runs).
+    pub(crate) fn remove(&mut self, buf: *mut sys::evbuffer, id: ChangeCallback) -> Result<()> {
+        let i = self.registered(id, "evbuffer_remove_cb")?;
+        let r = self.live.remove(i);
+        Self::disable(buf, &r);
+        self.disabled.push(r);
+        self.sweep(buf);
+        Ok(())
+    }
+
+    /// `evbuffer_cb_set_flags` / `evbuffer_cb_clear_flags` with `EVBUFFER_CB_ENABLED`.
+    pub(crate) fn set_enabled(
+        &mut self,
+        buf: *mut sys::evbuffer,
+        id: ChangeCallback,
+        enabled: bool,
+    ) -> Result<()> {
+        let i = self.registered(id, "evbuffer_cb_set_flags")?;
+        let entry = self.live[i].entry.as_ptr();
+        let flag = sys::EVBUFFER_CB_ENABLED as u32;
+        // SAFETY: buf is live (the caller's); entry is its, allocated until removed.
+        unsafe {
+            if enabled {
+                call!(sys::evbuffer_cb_set_flags(buf, entry, flag))
+            } else {
+                call!(sys::evbuffer_cb_clear_flags(buf, entry, flag))
+            }
+        }?;
+        Ok(())
     }
 }
 
@@ -159,36 +230,7 @@ impl EvBuffer {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn on_change<F: FnMut(Change) + 'static>(&mut self, f: F) -> Result<ChangeCallback> {
-        let raw = self.raw.as_ptr();
-        self.callbacks.sweep(raw);
-        let slot = Rc::new(Slot {
-            f: Cell::new(Some(Box::new(f))),
-            removed: Cell::new(false),
-            running: self.callbacks.running.clone(),
-        });
-        let arg = Rc::into_raw(slot.clone()) as *mut c_void;
-        // SAFETY: arg is a strong count of the slot, released only once the entry is
-        // disabled (see the module's notes).
-        match unsafe { call!(sys::evbuffer_add_cb(raw, Some(change_tramp), arg)) } {
-            Ok(entry) => {
-                let id = ChangeCallback(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-                self.callbacks.live.push(Registered { id, slot, entry });
-                Ok(id)
-            }
-            Err(e) => {
-                // SAFETY: libevent did not take the count.
-                unsafe { Rc::decrement_strong_count(arg as *const Slot) };
-                Err(e)
-            }
-        }
-    }
-
-    fn registered(&self, id: ChangeCallback, function: &'static str) -> Result<usize> {
-        self.callbacks
-            .live
-            .iter()
-            .position(|r| r.id == id)
-            .ok_or_else(|| Error::invalid(function, "no such callback on this buffer"))
+        self.callbacks.add(self.raw.as_ptr(), Box::new(f))
     }
 
     /// `evbuffer_remove_cb`: remove a callback; its closure is dropped (once it returns,
@@ -207,13 +249,7 @@ impl EvBuffer {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn remove_change_callback(&mut self, id: ChangeCallback) -> Result<()> {
-        let i = self.registered(id, "evbuffer_remove_cb")?;
-        let raw = self.raw.as_ptr();
-        let r = self.callbacks.live.remove(i);
-        Callbacks::disable(raw, &r);
-        self.callbacks.disabled.push(r);
-        self.callbacks.sweep(raw);
-        Ok(())
+        self.callbacks.remove(self.raw.as_ptr(), id)
     }
 
     /// `evbuffer_cb_set_flags` / `evbuffer_cb_clear_flags` with `EVBUFFER_CB_ENABLED`:
@@ -233,18 +269,7 @@ impl EvBuffer {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn set_change_callback_enabled(&mut self, id: ChangeCallback, enabled: bool) -> Result<()> {
-        let i = self.registered(id, "evbuffer_cb_set_flags")?;
-        let entry = self.callbacks.live[i].entry.as_ptr();
-        let flag = sys::EVBUFFER_CB_ENABLED as u32;
-        // SAFETY: entry is this buffer's, allocated until removed.
-        unsafe {
-            if enabled {
-                call!(sys::evbuffer_cb_set_flags(self.raw.as_ptr(), entry, flag))
-            } else {
-                call!(sys::evbuffer_cb_clear_flags(self.raw.as_ptr(), entry, flag))
-            }
-        }?;
-        Ok(())
+        self.callbacks.set_enabled(self.raw.as_ptr(), id, enabled)
     }
 
     /// `evbuffer_defer_callbacks`: run this buffer's callbacks from `base`'s loop instead

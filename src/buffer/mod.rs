@@ -18,6 +18,7 @@ mod io;
 mod position;
 mod segment;
 
+pub(crate) use callbacks::Callbacks;
 pub use callbacks::{Change, ChangeCallback};
 
 pub use segment::FileSegment;

@@ -12,11 +12,13 @@
 // - `callbacks`: the three callback slots, the context, the borrow state that keeps one
 //   view in use at a time (ARCHITECTURE.md, "The aliasing model") and the `extern "C"`
 //   trampolines.
+// - `changes`: change callbacks on its own buffers ([`BufferEvent::on_buffer_change`]).
 // - `filter`: [`BufferEvent::filter`] and its closures.
 // - `ratelimit`: [`RateLimit`], [`RateLimitGroup`] and their use by a bufferevent.
 
 mod borrowed;
 mod callbacks;
+mod changes;
 mod filter;
 mod owned;
 mod ratelimit;
@@ -24,6 +26,7 @@ mod ratelimit;
 mod ssl;
 
 pub use borrowed::BufferEventRef;
+pub use changes::Side;
 pub use filter::FilterResult;
 pub(crate) use owned::cancel_lookup;
 pub use owned::BufferEvent;

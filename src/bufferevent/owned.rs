@@ -42,6 +42,9 @@ pub(super) struct Extra {
     /// (a DNS base frees itself only on the loop's pass after its last handle goes, after
     /// libevent's deferred cancellations).
     pub(super) dns: Option<crate::dns::DnsBase>,
+    /// [`BufferEvent::on_buffer_change`]'s callbacks on the input and output buffers.
+    pub(super) input_changes: crate::buffer::Callbacks,
+    pub(super) output_changes: crate::buffer::Callbacks,
 }
 
 /// An owned bufferevent, freed (`bufferevent_free`) on drop, which is allowed inside its
@@ -225,6 +228,21 @@ impl BufferEvent {
                 .ok_or_else(|| Error::invalid("bufferevent_pair_new", "returned a null end"))
         };
         Ok((end(pair[0])?, end(pair[1])?))
+    }
+
+    /// Runs `f` on this bufferevent's extra state and on each underlying one's (a filter
+    /// keeps the handle of what it filters), with the C bufferevent it belongs to.
+    fn each_level(&mut self, mut f: impl FnMut(NonNull<sys::bufferevent>, &mut Extra)) {
+        let mut raw = self.raw;
+        let mut extra = self.extra.as_deref_mut();
+        while let Some(x) = extra {
+            f(raw, x);
+            let Some(u) = x.filter_under.as_deref_mut() else {
+                break;
+            };
+            raw = u.raw;
+            extra = u.extra.as_deref_mut();
+        }
     }
 
     pub(super) fn extra_mut(&mut self) -> &mut Extra {
@@ -797,10 +815,19 @@ impl Drop for BufferEvent {
             // SAFETY: a live socket bufferevent that connect_hostname used.
             unsafe { cancel_lookup(self.raw.as_ptr()) };
         }
+        // The buffers (this one's and each underlying one's) are live until
+        // bufferevent_free, and maybe after, until the loop finalizes them: no change
+        // callback of ours may run from here.
+        self.each_level(super::changes::disable_all);
         // SAFETY: freed once. bufferevent_free clears the callbacks first, so the Callbacks
         // Rc dropped after it is never reached from C again; a running callback holds its
         // own reference on both.
         unsafe { sys::bufferevent_free(self.raw.as_ptr()) };
+        // Disabled above: libevent calls none of these closures again.
+        self.each_level(|_, x| {
+            x.input_changes.release_all();
+            x.output_changes.release_all();
+        });
     }
 }
 

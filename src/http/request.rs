@@ -3,7 +3,8 @@
 
 use super::server::{Core, Owner};
 use super::{c_text, status, str_from, HeadersRef, Method, UriRef};
-use crate::buffer::{EvBuffer, EvBufferRef};
+use crate::buffer::{Callbacks, Change, ChangeCallback, EvBuffer, EvBufferRef};
+use crate::bufferevent::Side;
 use crate::error::Result;
 use crate::handle::foreign_type;
 use crate::panic::{self, Guard};
@@ -27,6 +28,8 @@ use std::rc::Rc;
 pub struct Request {
     raw: NonNull<sys::evhttp_request>,
     owner: Rc<Owner>,
+    /// [`Request::on_buffer_change`]'s callbacks (input, output), until the reply.
+    changes: Option<Box<[Callbacks; 2]>>,
 }
 
 foreign_type! {
@@ -171,7 +174,94 @@ fn ptr(c: &Option<CString>) -> *const c_char {
 
 impl Request {
     pub(crate) fn new(raw: NonNull<sys::evhttp_request>, owner: Rc<Owner>) -> Request {
-        Request { raw, owner }
+        Request {
+            raw,
+            owner,
+            changes: None,
+        }
+    }
+
+    /// The request's input or output buffer.
+    fn side_buffer(&self, side: Side) -> *mut sys::evbuffer {
+        // SAFETY: the request is live (its reply is owed); its buffers are its own.
+        unsafe {
+            match side {
+                Side::Input => sys::evhttp_request_get_input_buffer(self.raw.as_ptr()),
+                Side::Output => sys::evhttp_request_get_output_buffer(self.raw.as_ptr()),
+            }
+        }
+    }
+
+    /// `evbuffer_add_cb` on the request's input or output buffer: run `f` after each
+    /// change of its length, until the reply goes out (any reply method, or the drop):
+    /// the callbacks are removed then, so the body [`send_reply`](Self::send_reply) adds
+    /// is the last change they see, and what evhttp does with the buffers afterwards runs
+    /// none of them. Removed earlier with
+    /// [`remove_buffer_change`](Self::remove_buffer_change).
+    ///
+    /// ```no_run
+    /// # use libevent::bufferevent::Side;
+    /// # fn f(mut req: libevent::Request) -> libevent::Result<()> {
+    /// let written = std::rc::Rc::new(std::cell::Cell::new(0));
+    /// let w = written.clone();
+    /// req.on_buffer_change(Side::Output, move |c| w.set(w.get() + c.added))?;
+    /// req.output_buffer().add(b"part one, ")?;
+    /// req.send_reply(200, None, b"part two")?;
+    /// assert_eq!(written.get(), 18);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_buffer_change<F: FnMut(Change) + 'static>(
+        &mut self,
+        side: Side,
+        f: F,
+    ) -> Result<ChangeCallback> {
+        let buf = self.side_buffer(side);
+        let lists = self.changes.get_or_insert_with(Default::default);
+        lists[side as usize].add(buf, Box::new(f))
+    }
+
+    /// `evbuffer_remove_cb`: remove a callback of
+    /// [`on_buffer_change`](Self::on_buffer_change); an error for an id it did not give.
+    pub fn remove_buffer_change(&mut self, id: ChangeCallback) -> Result<()> {
+        let side = self.find_change(id, "evbuffer_remove_cb")?;
+        let buf = self.side_buffer(side);
+        let lists = self.changes.as_mut().expect("found in it");
+        lists[side as usize].remove(buf, id)
+    }
+
+    /// `evbuffer_cb_set_flags` / `_clear_flags` on a callback of
+    /// [`on_buffer_change`](Self::on_buffer_change).
+    pub fn set_buffer_change_enabled(&mut self, id: ChangeCallback, enabled: bool) -> Result<()> {
+        let side = self.find_change(id, "evbuffer_cb_set_flags")?;
+        let buf = self.side_buffer(side);
+        let lists = self.changes.as_mut().expect("found in it");
+        lists[side as usize].set_enabled(buf, id, enabled)
+    }
+
+    fn find_change(&self, id: ChangeCallback, function: &'static str) -> Result<Side> {
+        match self.changes.as_deref() {
+            Some([input, _]) if input.contains(id) => Ok(Side::Input),
+            Some([_, output]) if output.contains(id) => Ok(Side::Output),
+            _ => Err(crate::Error::invalid(
+                function,
+                "no such callback on this request",
+            )),
+        }
+    }
+
+    /// Before the reply: the change callbacks stop (the buffers are still live), and
+    /// their closures go.
+    fn end_changes(&mut self) {
+        if let Some(mut lists) = self.changes.take() {
+            let (input, output) = (
+                self.side_buffer(Side::Input),
+                self.side_buffer(Side::Output),
+            );
+            lists[0].disable_all(input);
+            lists[1].disable_all(output);
+            lists[0].release_all();
+            lists[1].release_all();
+        }
     }
 
     fn core(&self) -> &Core {
@@ -179,7 +269,8 @@ impl Request {
     }
 
     /// Gives up the duty to reply: the caller hands the request to C.
-    fn take(self) -> (NonNull<sys::evhttp_request>, Rc<Owner>) {
+    fn take(mut self) -> (NonNull<sys::evhttp_request>, Rc<Owner>) {
+        self.end_changes();
         let me = ManuallyDrop::new(self);
         me.core().finished_with(&me.owner, me.raw.as_ptr());
         // SAFETY: read once out of a value that is never dropped.
@@ -237,7 +328,8 @@ impl Request {
         let code = status("evhttp_send_reply_start", code)?;
         let reason = reason_c("evhttp_send_reply_start", reason)?;
         let buf = EvBuffer::new()?;
-        let me = ManuallyDrop::new(self);
+        let mut me = ManuallyDrop::new(self);
+        me.end_changes();
         // SAFETY: the request is live and we owe its reply.
         unsafe { sys::evhttp_send_reply_start(me.raw.as_ptr(), code, ptr(&reason)) };
         Ok(ChunkedReply {
@@ -296,6 +388,7 @@ fn on_complete(core: &Core, raw: NonNull<sys::evhttp_request>, f: Box<dyn FnOnce
 
 impl Drop for Request {
     fn drop(&mut self) {
+        self.end_changes();
         self.core().finished_with(&self.owner, self.raw.as_ptr());
         // SAFETY: we still owe the reply; this one frees the request once sent.
         unsafe { sys::evhttp_send_error(self.raw.as_ptr(), 500, std::ptr::null()) };
