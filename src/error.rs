@@ -251,6 +251,19 @@ impl Error {
         }
     }
 
+    /// The error a program's own [`Message::unmarshal`](crate::rpc::Message::unmarshal)
+    /// (or any decoder over this crate's buffers) returns for data it refuses: a field
+    /// out of range, text that is not UTF-8. An invalid-input error naming `reason`.
+    ///
+    /// ```
+    /// let e = libevent::Error::invalid_message("a label not in UTF-8");
+    /// assert!(e.is_invalid_input());
+    /// assert!(e.to_string().contains("a label not in UTF-8"));
+    /// ```
+    pub fn invalid_message(reason: &'static str) -> Error {
+        Error::invalid("unmarshal", reason)
+    }
+
     /// An OS error code from a callback (a listener's accept error, for example).
     pub(crate) fn os(function: &'static str, errno: i32) -> Error {
         Error::os_opt(function, Some(errno))

@@ -37,3 +37,41 @@ extern "C" {
     ) -> *mut libevent_sys::evdns_base;
     pub fn c_dns_free(dns: *mut libevent_sys::evdns_base);
 }
+
+/// `struct c_rpc_server` / `struct c_rpc_client` of c/rpc.c.
+#[cfg(rpcgen)]
+#[repr(C)]
+pub struct CRpc {
+    _private: [u8; 0],
+}
+
+// The evrpc half, on C structs upstream's event_rpcgen.py generated from c/calc.rpc.
+#[cfg(rpcgen)]
+extern "C" {
+    /// `Operands_marshal` of a, b and label into `out`.
+    pub fn c_rpc_marshal_operands(
+        out: *mut libevent_sys::evbuffer,
+        a: u32,
+        b: u32,
+        label: *const libc::c_char,
+    ) -> i32;
+    /// A C program's evrpc server answering `Add` on its own evhttp, on 127.0.0.1.
+    pub fn c_rpc_server_start(base: *mut event_base, port: *mut libc::c_int) -> *mut CRpc;
+    pub fn c_rpc_server_calls(s: *const CRpc) -> i32;
+    pub fn c_rpc_server_free(s: *mut CRpc);
+    /// A C program's evrpc pool sending one `Add` to 127.0.0.1:`port`; with `with_host`,
+    /// an output hook adds the `Host` header evrpc leaves out.
+    pub fn c_rpc_call(
+        base: *mut event_base,
+        port: libc::c_int,
+        a: u32,
+        b: u32,
+        label: *const libc::c_char,
+        with_host: i32,
+    ) -> *mut CRpc;
+    pub fn c_rpc_client_done(c: *const CRpc) -> i32;
+    pub fn c_rpc_client_error(c: *const CRpc) -> i32;
+    pub fn c_rpc_client_sum(c: *const CRpc) -> u32;
+    pub fn c_rpc_client_label(c: *const CRpc) -> *const libc::c_char;
+    pub fn c_rpc_client_free(c: *mut CRpc);
+}
