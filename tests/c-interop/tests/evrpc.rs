@@ -78,10 +78,8 @@ fn rust_marshals_the_bytes_the_generated_c_marshals() {
         let mut c = EvBuffer::new().unwrap();
         let l = CString::new(label).unwrap();
         // SAFETY: c is a live evbuffer; the label is a C string for the call.
-        assert_eq!(
-            unsafe { c_rpc_marshal_operands(c.as_raw(), a, b, l.as_ptr()) },
-            0
-        );
+        let r = unsafe { c_rpc_marshal_operands(c.as_raw(), a, b, l.as_ptr()) };
+        assert_eq!(r, 0);
         let mut rust = EvBuffer::new().unwrap();
         let op = Operands {
             a,
