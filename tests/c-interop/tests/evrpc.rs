@@ -159,7 +159,7 @@ fn a_c_client_calls_a_rust_server() {
     let base = EventBase::new().unwrap();
     let (http, server, port, calls) = rust_server(&base);
     let (error, sum, label) = c_call(&base, port, true);
-    assert_eq!(error, libevent::sys::EVRPC_STATUS_ERR_NONE as i32);
+    assert_eq!(error, libevent::sys::EVRPC_STATUS_ERR_NONE);
     assert_eq!((sum, label.as_str()), (42, "rust saw from c"));
     assert_eq!(calls.get(), 1);
     drop((server, http));
@@ -173,7 +173,7 @@ fn a_c_client_without_a_host_header_is_refused_by_the_strict_server() {
     // evrpc sends HTTP/1.1 without Host: the strict server answers 400, which the C
     // client reports as a reply it cannot read; the handler never runs.
     let (error, _, _) = c_call(&base, port, false);
-    assert_eq!(error, libevent::sys::EVRPC_STATUS_ERR_BADPAYLOAD as i32);
+    assert_eq!(error, libevent::sys::EVRPC_STATUS_ERR_BADPAYLOAD);
     assert_eq!(calls.get(), 0);
     drop((server, http));
     base.run(LoopFlags::NONBLOCK).unwrap();
