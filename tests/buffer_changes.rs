@@ -188,10 +188,8 @@ fn a_bufferevent_made_by_c_gets_callbacks_that_see_cs_writes() {
     bev.on_buffer_change(Side::Output, log_into(&seen)).unwrap();
     // C writes into it, as a C program sharing the bufferevent would.
     // SAFETY: c_end is live; the data is copied.
-    assert_eq!(
-        unsafe { sys::bufferevent_write(c_end, b"c".as_ptr().cast(), 1) },
-        0
-    );
+    let r = unsafe { sys::bufferevent_write(c_end, b"c".as_ptr().cast(), 1) };
+    assert_eq!(r, 0);
     assert_eq!(seen.borrow()[0].added, 1);
     drop(bev);
     // SAFETY: the other end, freed once, after its partner.
