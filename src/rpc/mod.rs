@@ -54,6 +54,10 @@
 //! # Ok::<(), libevent::Error>(())
 //! ```
 
+mod hooks;
+
+pub use hooks::{HookId, HookPoint, HookRequest, Resume, Verdict};
+
 use crate::base::EventBase;
 use crate::buffer::EvBufferRef;
 use crate::error::{call, Error, Result};
@@ -154,6 +158,8 @@ struct ServerCore {
     out: RefCell<Vec<(String, usize)>>,
     /// Handler boxes and how to free them, freed after evrpc_free.
     handlers: RefCell<Vec<Owned>>,
+    /// The program's hooks, freed after evrpc_free.
+    hooks: hooks::Hooks,
 }
 
 impl ServerCore {
@@ -169,11 +175,13 @@ impl Drop for ServerCore {
         let raw = self.raw;
         let http = self.http.borrow_mut().take();
         let handlers = std::mem::take(&mut *self.handlers.borrow_mut());
+        let hooks = std::mem::take(&mut self.hooks);
         let free = move || {
-            // SAFETY: made by evrpc_init, freed once, with no call of it out (each holds
-            // this core); it unregisters every RPC from the HTTP server, which `http`
-            // keeps alive until after.
+            // SAFETY: made by evrpc_init, freed once, with no call of it out and none
+            // paused (each holds this core); it unregisters every RPC from the HTTP
+            // server, which `http` keeps alive until after, and removes every hook.
             unsafe { sys::evrpc_free(raw.as_ptr()) };
+            hooks.release();
             drop(http);
             for (p, f) in handlers {
                 // SAFETY: each box once, after evrpc no longer knows it.
@@ -254,6 +262,7 @@ impl RpcServer {
                 base: http.base().clone(),
                 out: RefCell::new(Vec::new()),
                 handlers: RefCell::new(Vec::new()),
+                hooks: hooks::Hooks::default(),
             }),
         })
     }
@@ -328,6 +337,10 @@ impl RpcServer {
         if self.core.out.borrow()[i].1 > 0 {
             return Err(Error::invalid(FN, "a call of it is still out"));
         }
+        if self.core.hooks.paused.get() > 0 {
+            // A paused request does not say which RPC it is for; evrpc frees what it uses.
+            return Err(Error::invalid(FN, "a hook holds a request paused"));
+        }
         let c = CString::new(name).map_err(|_| Error::invalid(FN, "NUL in the name"))?;
         // SAFETY: the evrpc base is live; the handler box stays until the core goes.
         unsafe {
@@ -338,6 +351,47 @@ impl RpcServer {
         }?;
         self.core.out.borrow_mut().remove(i);
         Ok(())
+    }
+
+    /// `evrpc_add_hook`: run `f` on every request as it arrives ([`HookPoint::Input`],
+    /// before it is unmarshalled) or every reply as it leaves ([`HookPoint::Output`],
+    /// marshalled, before it is sent), in the order added. `f` may read and change the
+    /// HTTP message and the body, attach metadata for the handler
+    /// ([`RpcCall::meta`]), refuse the request ([`Verdict::Terminate`]: 503) or
+    /// [pause](HookRequest::pause) it.
+    ///
+    /// ```
+    /// # use libevent::rpc::*;
+    /// # use libevent::{Http, EventBase};
+    /// # let base = EventBase::new()?;
+    /// # let http = Http::new(&base)?;
+    /// let server = RpcServer::new(&http)?;
+    /// // Only callers that say who they are.
+    /// server.add_hook(HookPoint::Input, |r| {
+    ///     match r.http().input_headers().get("X-Caller").map(str::to_owned) {
+    ///         Some(who) => {
+    ///             r.add_meta("caller", who.as_bytes()).unwrap();
+    ///             Verdict::Continue
+    ///         }
+    ///         None => Verdict::Terminate,
+    ///     }
+    /// })?;
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn add_hook<F>(&self, point: HookPoint, f: F) -> Result<HookId>
+    where
+        F: FnMut(&mut HookRequest<'_>) -> Verdict + 'static,
+    {
+        let keep = hooks::Keep::Server(self.core.clone());
+        self.core.hooks.add(&keep, point, Box::new(f))
+    }
+
+    /// `evrpc_remove_hook`: an error for an id of another server, one removed, or while
+    /// a hook of this server runs (evrpc is walking its list).
+    pub fn remove_hook(&self, id: HookId) -> Result<()> {
+        self.core
+            .hooks
+            .remove(self.core.raw.as_ptr() as *mut c_void, id)
     }
 
     /// The raw `struct evrpc_base *`.
@@ -377,8 +431,20 @@ impl<Req: Message, Rep: Message> RpcCall<Req, Rep> {
             .expect("evrpc calls handlers with an unmarshalled request")
     }
 
+    /// `evrpc_hook_find_meta`: what a hook attached to this call under `key`
+    /// ([`HookRequest::add_meta`]).
+    pub fn meta(&self, key: &str) -> Option<&[u8]> {
+        let raw = self
+            .raw
+            .get()
+            .expect("a call is answered only by consuming it");
+        // SAFETY: a live call, alive as long as self (the borrow).
+        unsafe { hooks::find_meta(raw.as_ptr() as *mut c_void, key) }
+    }
+
     /// `evrpc_get_reply` and `evrpc_request_done`: answer with `reply` (503 instead if
-    /// it is not [`complete`](Message::complete)).
+    /// it is not [`complete`](Message::complete)). The server's output hooks run inside
+    /// this call.
     pub fn respond(self, reply: Rep) {
         if let Some(raw) = self.raw.get() {
             // SAFETY: a live call; its reply slot is ours until evrpc_request_done.
@@ -391,9 +457,10 @@ impl<Req: Message, Rep: Message> RpcCall<Req, Rep> {
 impl<Req, Rep> Drop for RpcCall<Req, Rep> {
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
-            // Marshals the reply (503 when there is none), sends it, frees the state.
+            // Marshals the reply (503 when there is none), runs the output hooks, sends it
+            // (or leaves it paused by a hook), frees the state.
             // SAFETY: a live call, answered once.
-            unsafe { sys::evrpc_request_done(raw.as_ptr()) };
+            panic::sync(|| unsafe { sys::evrpc_request_done(raw.as_ptr()) });
             self.core.count(&self.name, -1);
         }
     }
@@ -417,16 +484,20 @@ struct PoolCore {
     conns: RefCell<Vec<(SocketAddr, *mut sys::evhttp_connection)>>,
     /// Requests sent and not called back: (their box, how to free it).
     pending: RefCell<Vec<Owned>>,
+    /// The program's hooks, freed after evrpc_pool_free.
+    hooks: hooks::Hooks,
 }
 
 impl Drop for PoolCore {
     fn drop(&mut self) {
         let raw = self.raw;
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        let hooks = std::mem::take(&mut self.hooks);
         let free = move || {
             // SAFETY: made by evrpc_pool_new, freed once: its queued requests and its
             // connections (with what they carry) go without calling back.
             unsafe { sys::evrpc_pool_free(raw.as_ptr()) };
+            hooks.release();
             for (p, f) in pending {
                 // SAFETY: each request box once, after evrpc let go of it.
                 unsafe { f(p) };
@@ -540,6 +611,7 @@ impl RpcPool {
             base: base.clone(),
             conns: RefCell::new(Vec::new()),
             pending: RefCell::new(Vec::new()),
+            hooks: hooks::Hooks::default(),
         });
         // SAFETY: a pool starts with its hook lists (evrpc's `vbase`); the hook's
         // argument is the core, which outlives the hook (removed by evrpc_pool_free).
@@ -655,8 +727,9 @@ impl RpcPool {
             .borrow_mut()
             .push((sent as *mut c_void, free_sent::<Req, Rep, F>));
         // SAFETY: the pool is live; every function matches its slot type. On a failure
-        // evrpc calls back at once (UNSTARTED), which frees the box.
-        let r = unsafe {
+        // evrpc calls back at once (UNSTARTED), which frees the box. The output hooks
+        // run inside the call when a connection is idle.
+        let r = panic::sync(|| unsafe {
             sys::evrpc_send_request_generic(
                 self.core.raw.as_ptr(),
                 reqp,
@@ -668,11 +741,32 @@ impl RpcPool {
                 Some(slot_clear::<Rep>),
                 Some(slot_unmarshal::<Rep>),
             )
-        };
+        });
         if r < 0 {
             return Err(Error::rpc(RpcError::Unstarted));
         }
         Ok(())
+    }
+
+    /// `evrpc_add_hook`: run `f` on every request as it leaves ([`HookPoint::Output`],
+    /// marshalled, before it is sent; after the pool's own `Host` hook) or every reply
+    /// as it arrives ([`HookPoint::Input`], before it is unmarshalled), in the order
+    /// added. Refused on the way out ([`Verdict::Terminate`]), a request is called back
+    /// with [`RpcError::Unstarted`]; a reply refused, with [`RpcError::HookAborted`]. A
+    /// request [paused](HookRequest::pause) keeps the pool until it is resumed.
+    pub fn add_hook<F>(&self, point: HookPoint, f: F) -> Result<HookId>
+    where
+        F: FnMut(&mut HookRequest<'_>) -> Verdict + 'static,
+    {
+        let keep = hooks::Keep::Pool(self.core.clone());
+        self.core.hooks.add(&keep, point, Box::new(f))
+    }
+
+    /// `evrpc_remove_hook`: as [`RpcServer::remove_hook`].
+    pub fn remove_hook(&self, id: HookId) -> Result<()> {
+        self.core
+            .hooks
+            .remove(self.core.raw.as_ptr() as *mut c_void, id)
     }
 
     /// The raw `struct evrpc_pool *`.
