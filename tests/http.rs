@@ -1051,3 +1051,152 @@ fn a_client_connection_from_a_chosen_port_with_a_header_callback() {
     spin(&base, || !seen.borrow().is_empty());
     assert!(seen.borrow()[0].is_err());
 }
+
+#[test]
+fn a_queued_request_cancelled_is_never_sent_and_one_on_the_wire_is_discarded() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let uris = Rc::new(RefCell::new(Vec::new()));
+    let held: Rc<RefCell<Option<Request>>> = Rc::default();
+    let (u, h) = (uris.clone(), held.clone());
+    http.on_request(move |req| {
+        u.borrow_mut().push(req.uri().to_owned());
+        if req.uri() == "/slow" {
+            *h.borrow_mut() = Some(req);
+        } else {
+            req.send_reply(200, None, b"quick").unwrap();
+        }
+    });
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let seen: Seen = Rc::default();
+    let slow = conn
+        .request(Method::Get, "/slow")
+        .send(collect(&seen))
+        .unwrap();
+    let two = conn
+        .request(Method::Get, "/two")
+        .send(collect(&seen))
+        .unwrap();
+    conn.request(Method::Get, "/three")
+        .send(collect(&seen))
+        .unwrap();
+    assert_eq!(conn.pending(), 3);
+    // Queued behind /slow: taken off the queue, never sent.
+    assert!(two.cancel());
+    assert_eq!(conn.pending(), 2);
+    spin(&base, || held.borrow().is_some());
+    // On the wire: its response is read and thrown away.
+    assert!(!slow.cancel());
+    held.borrow_mut()
+        .take()
+        .unwrap()
+        .send_reply(200, None, b"late")
+        .unwrap();
+    spin(&base, || conn.pending() == 0);
+    assert_eq!(*uris.borrow(), ["/slow", "/three"]);
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "only /three was called back");
+    assert_eq!(seen[0].as_ref().unwrap().1, b"quick");
+    // Answered already: nothing to cancel.
+    let done = conn.request(Method::Get, "/four").send(|_| {}).unwrap();
+    spin(&base, || conn.pending() == 0);
+    assert!(!done.cancel());
+}
+
+#[test]
+fn a_cancel_inside_a_callback_of_the_connection_discards_the_response() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let uris = Rc::new(RefCell::new(Vec::new()));
+    let u = uris.clone();
+    http.on_request(move |req| {
+        u.borrow_mut().push(req.uri().to_owned());
+        req.send_reply(200, None, b"ok").unwrap();
+    });
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let later: Rc<RefCell<Option<libevent::http::PendingRequest>>> = Rc::default();
+    let answers = Rc::new(Cell::new(0));
+    let (l, a) = (later.clone(), answers.clone());
+    conn.request(Method::Get, "/a")
+        .send(move |r| {
+            assert!(r.is_ok());
+            a.set(a.get() + 1);
+            // /b is the connection's next request now: on its way.
+            assert!(!l.borrow_mut().take().unwrap().cancel());
+        })
+        .unwrap();
+    let b = conn
+        .request(Method::Get, "/b")
+        .send(|_| panic!("/b was cancelled"))
+        .unwrap();
+    *later.borrow_mut() = Some(b);
+    spin(&base, || conn.pending() == 0);
+    assert_eq!(answers.get(), 1);
+    assert_eq!(*uris.borrow(), ["/a", "/b"]);
+}
+
+#[test]
+fn cancelling_while_evhttp_fails_every_queued_request_is_safe() {
+    let base = EventBase::new().unwrap();
+    // A port nothing listens on: the connect fails, and evhttp calls back each request
+    // from a copy of its queue, where its own cancel would corrupt the queue.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let conn = HttpConnection::new(&base, port).unwrap();
+    let third: Rc<RefCell<Option<libevent::http::PendingRequest>>> = Rc::default();
+    let errors = Rc::new(Cell::new(0));
+    let (t, e) = (third.clone(), errors.clone());
+    conn.request(Method::Get, "/1")
+        .send(move |r| {
+            assert!(r.is_err());
+            e.set(e.get() + 1);
+            if let Some(p) = t.borrow_mut().take() {
+                assert!(!p.cancel(), "inside the connection's callback");
+            }
+        })
+        .unwrap();
+    let e = errors.clone();
+    conn.request(Method::Get, "/2")
+        .send(move |r| {
+            assert!(r.is_err());
+            e.set(e.get() + 1);
+        })
+        .unwrap();
+    let p = conn
+        .request(Method::Get, "/3")
+        .send(|_| panic!("/3 was cancelled"))
+        .unwrap();
+    *third.borrow_mut() = Some(p);
+    spin(&base, || conn.pending() == 0);
+    assert_eq!(errors.get(), 2);
+}
+
+#[test]
+fn a_response_future_dropped_while_queued_cancels_its_request() {
+    let base = EventBase::new().unwrap();
+    let (http, addr) = server(&base);
+    let uris = Rc::new(RefCell::new(Vec::new()));
+    let held: Rc<RefCell<Option<Request>>> = Rc::default();
+    let (u, h) = (uris.clone(), held.clone());
+    http.on_request(move |req| {
+        u.borrow_mut().push(req.uri().to_owned());
+        *h.borrow_mut() = Some(req);
+    });
+    let conn = HttpConnection::new(&base, addr).unwrap();
+    let first = conn.request(Method::Get, "/first").send_async().unwrap();
+    let never = conn.request(Method::Get, "/never").send_async().unwrap();
+    drop(never);
+    assert_eq!(conn.pending(), 1);
+    spin(&base, || held.borrow().is_some());
+    held.borrow_mut()
+        .take()
+        .unwrap()
+        .send_reply(200, None, b"first")
+        .unwrap();
+    let resp = base.block_on(first).unwrap().unwrap();
+    assert_eq!(resp.body, b"first");
+    common::run_for(&base, Duration::from_millis(50));
+    assert_eq!(*uris.borrow(), ["/first"]);
+}

@@ -28,13 +28,42 @@ struct Pending {
     chunk: RefCell<Option<ChunkFn>>,
     headers: RefCell<Option<HeadersFn>>,
     error: Cell<Option<(RequestError, i32)>>,
+    /// The C request, once made (live while the connection's list holds this).
+    req: Cell<*mut sys::evhttp_request>,
+    /// [`PendingRequest::cancel`] found it on the wire: its callbacks are not run.
+    cancelled: Cell<bool>,
 }
 
 struct ConnCore {
-    /// The `Pending`s C still holds, as their `Rc::into_raw` pointers.
+    /// The `Pending`s C still holds, as their `Rc::into_raw` pointers, in the order they
+    /// were sent: evhttp works on the first, and the rest wait in its queue.
     pending: RefCell<Vec<*const Pending>>,
     on_close: RefCell<Option<Box<dyn FnMut()>>>,
     base: *mut sys::event_base,
+    /// Callbacks of this connection running now: evhttp may be walking a copy of its
+    /// queue (failing every request after a connect error), which
+    /// `evhttp_cancel_request` would corrupt.
+    running: Cell<u32>,
+}
+
+/// Counts one callback of a connection while it runs.
+struct Running(Option<Rc<ConnCore>>);
+
+impl Running {
+    fn enter(conn: Option<Rc<ConnCore>>) -> Running {
+        if let Some(c) = &conn {
+            c.running.set(c.running.get() + 1);
+        }
+        Running(conn)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            c.running.set(c.running.get() - 1);
+        }
+    }
 }
 
 impl ConnCore {
@@ -42,7 +71,7 @@ impl ConnCore {
         let mut v = self.pending.borrow_mut();
         match v.iter().position(|&q| q == p) {
             Some(i) => {
-                v.swap_remove(i);
+                v.remove(i);
                 true
             }
             None => false,
@@ -57,16 +86,21 @@ extern "C" fn response_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) {
     // connection's list has it (we take it out, and adopt C's reference), or the list is
     // gone with the connection, which would have freed the request without calling us.
     let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
-    if let Some(conn) = pending.conn.upgrade() {
+    let conn = pending.conn.upgrade();
+    if let Some(conn) = &conn {
         if conn.release(p) {
             // SAFETY: the reference C held, released exactly once (just removed from
             // the list).
             unsafe { Rc::decrement_strong_count(p) };
         }
     }
+    let _running = Running::enter(conn);
     let Some(f) = pending.response.borrow_mut().take() else {
         return;
     };
+    if pending.cancelled.get() {
+        return; // its closure is dropped
+    }
     panic::wrap(Guard::Loop(pending.base), || {
         let code = if req.is_null() {
             0
@@ -91,6 +125,10 @@ extern "C" fn chunk_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) {
     let _cb = InCallback::enter();
     // SAFETY: as in response_tramp; C still holds its reference (the request is live).
     let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
+    if pending.cancelled.get() {
+        return;
+    }
+    let _running = Running::enter(pending.conn.upgrade());
     panic::wrap(Guard::Loop(pending.base), || {
         if let Ok(mut slot) = pending.chunk.try_borrow_mut() {
             if let Some(f) = slot.as_mut() {
@@ -105,6 +143,10 @@ extern "C" fn headers_tramp(req: *mut sys::evhttp_request, arg: *mut c_void) -> 
     let _cb = InCallback::enter();
     // SAFETY: as in chunk_tramp.
     let pending: Rc<Pending> = unsafe { context_from_arg(arg) };
+    if pending.cancelled.get() {
+        return 0;
+    }
+    let _running = Running::enter(pending.conn.upgrade());
     let go_on = panic::wrap(Guard::Loop(pending.base), || {
         match pending.headers.try_borrow_mut() {
             Ok(mut slot) => match slot.as_mut() {
@@ -135,6 +177,7 @@ extern "C" fn close_tramp(_conn: *mut sys::evhttp_connection, arg: *mut c_void) 
     // SAFETY: arg is the ConnCore, which outlives the C connection (freed first in
     // destroy, with the Rc held).
     let core = unsafe { &*(arg as *const ConnCore) };
+    core.running.set(core.running.get() + 1);
     panic::wrap(Guard::Loop(core.base), || {
         if let Ok(mut slot) = core.on_close.try_borrow_mut() {
             if let Some(f) = slot.as_mut() {
@@ -142,6 +185,7 @@ extern "C" fn close_tramp(_conn: *mut sys::evhttp_connection, arg: *mut c_void) 
             }
         }
     });
+    core.running.set(core.running.get() - 1);
 }
 
 /// A client connection to one HTTP server (`struct evhttp_connection`), by IP address.
@@ -262,6 +306,7 @@ impl HttpConnection {
                 pending: RefCell::new(Vec::new()),
                 on_close: RefCell::new(None),
                 base: base.as_raw(),
+                running: Cell::new(0),
             }),
             base: base.clone(),
             host,
@@ -570,8 +615,9 @@ impl RequestBuilder<'_> {
 
     /// `evhttp_request_new` + `evhttp_make_request`: queue the request; `on_response`
     /// runs once, with the response or the error. When the connection cannot even start
-    /// (no descriptor left, say) it may run before `send` returns.
-    pub fn send<F>(self, on_response: F) -> Result<()>
+    /// (no descriptor left, say) it may run before `send` returns. The returned handle
+    /// may [cancel](PendingRequest::cancel) it; dropping the handle does not.
+    pub fn send<F>(self, on_response: F) -> Result<PendingRequest>
     where
         F: FnOnce(Result<&mut RequestRef>) + 'static,
     {
@@ -585,6 +631,8 @@ impl RequestBuilder<'_> {
             chunk: RefCell::new(self.chunk),
             headers: RefCell::new(self.on_headers),
             error: Cell::new(None),
+            req: Cell::new(std::ptr::null_mut()),
+            cancelled: Cell::new(false),
         });
         let arg = Rc::into_raw(pending.clone());
         // SAFETY: arg is a counted reference C holds until the response callback (or the
@@ -676,14 +724,92 @@ impl RequestBuilder<'_> {
             }
             return Err(e);
         }
-        Ok(())
+        pending.req.set(req);
+        Ok(PendingRequest {
+            pending: Rc::downgrade(&pending),
+        })
+    }
+}
+
+/// A request [`send`](RequestBuilder::send) queued, to [`cancel`](Self::cancel) it.
+/// Dropping it changes nothing.
+#[derive(Debug)]
+pub struct PendingRequest {
+    pending: Weak<Pending>,
+}
+
+impl PendingRequest {
+    /// Cancels the request: its callbacks will not run (their closures are dropped).
+    /// `true` when it had not gone out yet: `evhttp_cancel_request` takes it off the
+    /// connection's queue, and nothing of it is sent. `false` when it was already on the
+    /// wire (or answered): its response, when it comes, is read and discarded, since
+    /// libevent 2.1 cancels a request in flight by resetting the connection, and a read
+    /// it has already scheduled for that connection then aborts the program (libevent
+    /// issue 315; drop the [`HttpConnection`] to stop a transfer). Called from inside a
+    /// callback of the same connection, it is `false` too (the request goes out, and its
+    /// response is discarded): evhttp may be walking its queue then. May be called from
+    /// any callback, including the request's own.
+    ///
+    /// ```no_run
+    /// # use libevent::*;
+    /// # use libevent::http::{HttpConnection, Method};
+    /// # let base = EventBase::new()?;
+    /// let conn = HttpConnection::new(&base, "127.0.0.1:8080".parse().unwrap())?;
+    /// let _first = conn.request(Method::Get, "/slow").send(|_| {})?;
+    /// let second = conn.request(Method::Get, "/other").send(|_| unreachable!())?;
+    /// assert!(second.cancel()); // still queued behind the first
+    /// # Ok::<(), libevent::Error>(())
+    /// ```
+    pub fn cancel(self) -> bool {
+        let Some(pending) = self.pending.upgrade() else {
+            return false; // called back already
+        };
+        pending.cancelled.set(true);
+        let p = Rc::as_ptr(&pending);
+        let Some(conn) = pending.conn.upgrade() else {
+            return false;
+        };
+        let position = conn.pending.borrow().iter().position(|&q| q == p);
+        let unsent = match position {
+            // The first is the one evhttp works on: on the wire. Inside a callback of the
+            // connection, evhttp may have moved its queue aside (failing each request
+            // after a connect error), where its cancel would corrupt the list: the
+            // request is then treated as on the wire too.
+            Some(i) => i > 0 && conn.running.get() == 0,
+            None => return false,
+        };
+        let dropped = (
+            pending.response.borrow_mut().take(),
+            pending
+                .chunk
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut c| c.take()),
+            pending
+                .headers
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut h| h.take()),
+        );
+        if unsent {
+            conn.release(p);
+            // SAFETY: the request is live (the connection's list held it) and queued
+            // behind another: evhttp takes it off the queue and frees it, without
+            // calling back. C's reference to the Pending is released after.
+            unsafe {
+                sys::evhttp_cancel_request(pending.req.get());
+                Rc::decrement_strong_count(p);
+            }
+        }
+        drop(dropped);
+        unsent
     }
 }
 
 impl RequestBuilder<'_> {
     /// [`send`](Self::send) as a future: the whole response, copied out. Dropping the
-    /// future does not stop the request (libevent 2.1 cannot cancel one safely once
-    /// queued); its response is then discarded.
+    /// future [cancels](PendingRequest::cancel) the request: one still queued is never
+    /// sent, one already on the wire is read and its response discarded.
     ///
     /// ```no_run
     /// # use libevent::*;
@@ -697,8 +823,11 @@ impl RequestBuilder<'_> {
     pub fn send_async(self) -> Result<ResponseFuture> {
         let answer = crate::task::Oneshot::new();
         let a = answer.clone();
-        self.send(move |r| a.send(r.map(Response::from_request)))?;
-        Ok(ResponseFuture { answer })
+        let pending = self.send(move |r| a.send(r.map(Response::from_request)))?;
+        Ok(ResponseFuture {
+            answer,
+            pending: Some(pending),
+        })
     }
 }
 
@@ -741,6 +870,16 @@ impl Response {
 /// [`RequestBuilder::send_async`]'s future.
 pub struct ResponseFuture {
     answer: Rc<crate::task::Oneshot<Result<Response>>>,
+    /// Cancelled when the future is dropped before its answer.
+    pending: Option<PendingRequest>,
+}
+
+impl Drop for ResponseFuture {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.cancel(); // after the answer, a no-op
+        }
+    }
 }
 
 impl std::future::Future for ResponseFuture {

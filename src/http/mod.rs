@@ -24,7 +24,7 @@ mod server;
 mod strict;
 mod uri;
 
-pub use client::{HttpConnection, RequestBuilder, Response, ResponseFuture};
+pub use client::{HttpConnection, PendingRequest, RequestBuilder, Response, ResponseFuture};
 pub use headers::{HeadersIter, HeadersRef};
 pub use request::{ChunkedReply, Request, RequestRef};
 pub use server::{BoundSocket, Http};
