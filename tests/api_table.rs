@@ -241,17 +241,21 @@ fn counts(t: &Table) -> (String, String) {
     )
     .unwrap();
     let percent = |n: usize| (n * 1000 / total[0]) as f64 / 10.0;
+    let left = match total[5] {
+        0 => "none is left unwrapped".to_owned(),
+        1 => "1 is not wrapped yet".to_owned(),
+        n => format!("{n} are not wrapped yet"),
+    };
     let readme = format!(
         "Of libevent's {} public functions, the safe crate calls {} ({}%); {} are replaced \
          by Rust's standard library or the crate's own types, {} are deprecated upstream, \
-         {} are for other platforms and {} are not wrapped yet ([API.md](API.md)).",
+         {} are for other platforms, and {left} ([API.md](API.md)).",
         total[0],
         total[1],
         percent(total[1]),
         total[2],
         total[3],
         total[4],
-        total[5]
     );
     (block, readme)
 }

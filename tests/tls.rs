@@ -383,3 +383,146 @@ fn a_tls_failure_carries_openssls_error_queue() {
     // The queue was taken: the next failure is not blamed on this one.
     assert!(openssl::error::ErrorStack::get().errors().is_empty());
 }
+
+extern "C" {
+    fn SSL_renegotiate_pending(ssl: *const openssl_sys::SSL) -> i32;
+}
+
+/// `SSL_num_renegotiations`, a macro over `SSL_ctrl`.
+fn renegotiations(bev: &mut BufferEvent) -> std::ffi::c_long {
+    use foreign_types::ForeignTypeRef;
+    const SSL_CTRL_GET_NUM_RENEGOTIATIONS: i32 = 10;
+    // SAFETY: the bufferevent's live session; the control only reads a counter.
+    bev.with(|b| unsafe {
+        openssl_sys::SSL_ctrl(
+            b.ssl().unwrap().as_ptr(),
+            SSL_CTRL_GET_NUM_RENEGOTIATIONS,
+            0,
+            std::ptr::null_mut(),
+        )
+    })
+}
+
+/// Two TLS bufferevents over one loopback connection, with renegotiation allowed or
+/// not, and `max` the highest version the server takes: (server, client, what the
+/// client read, the server's events).
+fn tls_pair(
+    base: &EventBase,
+    pki: &Pki,
+    allow: bool,
+    max: openssl::ssl::SslVersion,
+) -> (BufferEvent, BufferEvent, Seen<u8>, Seen<BevEvent>) {
+    let mut acc =
+        openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls()).unwrap();
+    acc.set_certificate(&pki.server.0).unwrap();
+    acc.set_private_key(&pki.server.1).unwrap();
+    acc.set_max_proto_version(Some(max)).unwrap();
+    let acc = acc.build();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    c.set_nonblocking(true).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let ssl = Ssl::new(acc.context()).unwrap();
+    let mut server = BufferEvent::openssl_socket_with(
+        base,
+        Some(s.into()),
+        ssl,
+        SslState::Accepting,
+        Options::empty(),
+        allow,
+    )
+    .unwrap();
+    let events: Seen<BevEvent> = Rc::default();
+    let e = events.clone();
+    server.on_read(|bev| {
+        let data = bev.input_mut().remove_all();
+        bev.write(&data).unwrap();
+    });
+    server.on_event(move |_, what| e.borrow_mut().push(what));
+    server.enable(Flags::READ).unwrap();
+    let mut client = BufferEvent::openssl_socket_with(
+        base,
+        Some(c.into()),
+        client_ssl(&pki.ca, "localhost"),
+        SslState::Connecting,
+        Options::empty(),
+        allow,
+    )
+    .unwrap();
+    let got: Seen<u8> = Rc::default();
+    let g = got.clone();
+    client.on_read(move |bev| g.borrow_mut().extend(bev.input_mut().remove_all()));
+    client.on_event(|_, _| {});
+    client.enable(Flags::READ).unwrap();
+    (server, client, got, events)
+}
+
+#[test]
+fn renegotiation_on_tls_1_2_runs_a_new_handshake_while_data_flows() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let (mut server, mut client, got, events) =
+        tls_pair(&base, &pki, true, openssl::ssl::SslVersion::TLS1_2);
+    client.write(b"before ").unwrap();
+    spin(&base, || got.borrow().len() == 7);
+    assert_eq!(renegotiations(&mut client), 0);
+    let connected = |e: &Seen<BevEvent>| {
+        e.borrow()
+            .iter()
+            .filter(|w| w.contains(BevEvent::CONNECTED))
+            .count()
+    };
+    assert_eq!(connected(&events), 1);
+    server.with(|b| b.renegotiate()).unwrap();
+    client.write(b"after").unwrap();
+    spin(&base, || {
+        got.borrow().len() == 12 && connected(&events) == 2
+    });
+    assert_eq!(&*got.borrow(), b"before after");
+    // The client took part: OpenSSL counts the renegotiation it answered.
+    assert_eq!(renegotiations(&mut client), 1);
+    use foreign_types::ForeignTypeRef;
+    // The new handshake finishes (the server's session no longer waits for it), and the
+    // connection still carries data after it.
+    let pending = |s: &mut BufferEvent| {
+        s.with(|b| {
+            let ssl = b.ssl().unwrap().as_ptr();
+            // SAFETY: the server's live session; the call only reads a flag.
+            unsafe { SSL_renegotiate_pending(ssl) }
+        })
+    };
+    let mut rounds = 0;
+    while pending(&mut server) != 0 {
+        rounds += 1;
+        assert!(rounds < 100, "the handshake never finished");
+        client.write(b".").unwrap();
+        let want = got.borrow().len() + 1;
+        spin(&base, || got.borrow().len() == want);
+    }
+    // A plain bufferevent has nothing to renegotiate.
+    let (mut plain, _) = BufferEvent::pair(&base, Options::empty()).unwrap();
+    assert!(plain
+        .with(|b| b.renegotiate())
+        .unwrap_err()
+        .is_invalid_input());
+}
+
+#[test]
+fn renegotiation_is_refused_on_tls_1_3_and_on_sessions_that_do_not_allow_it() {
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    for (allow, max) in [
+        (true, openssl::ssl::SslVersion::TLS1_3),
+        (false, openssl::ssl::SslVersion::TLS1_2),
+    ] {
+        let (mut server, mut client, got, _) = tls_pair(&base, &pki, allow, max);
+        client.write(b"x").unwrap();
+        spin(&base, || got.borrow().len() == 1);
+        let e = server.with(|b| b.renegotiate()).unwrap_err();
+        assert!(e.is_invalid_input(), "{e}");
+        // Nothing happened to the connection.
+        client.write(b"y").unwrap();
+        spin(&base, || got.borrow().len() == 2);
+    }
+}

@@ -17,6 +17,7 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 extern "C" {
     // OpenSSL 1.1 and 3 export these as functions (openssl-sys binds only the context's).
     fn SSL_set_options(ssl: *mut openssl_sys::SSL, options: u64) -> u64;
+    fn SSL_get_options(ssl: *const openssl_sys::SSL) -> u64;
     #[cfg(openssl3)]
     fn SSL_clear_options(ssl: *mut openssl_sys::SSL, options: u64) -> u64;
 }
@@ -223,6 +224,40 @@ impl super::BufferEventRef {
             // later error on this thread is not blamed on it).
             return Err(Error::tls("SSL_shutdown"));
         }
+        Ok(())
+    }
+
+    /// `bufferevent_ssl_renegotiate`: a new handshake on an open TLS 1.2 session (new
+    /// keys; a server may ask for a client certificate this way). The session must have
+    /// been made allowing it ([`openssl_socket_with`](BufferEvent::openssl_socket_with)),
+    /// and so must the peer's, or the peer refuses and the connection fails. libevent
+    /// runs the `CONNECTED` event again once its side of the handshake is done; data
+    /// keeps flowing meanwhile.
+    ///
+    /// An error for a bufferevent that is not TLS, one that refuses renegotiation, or a
+    /// TLS 1.3 session (which has none): libevent 2.1 does not check what
+    /// `SSL_renegotiate` answers, and would report a handshake that never happened.
+    pub fn renegotiate(&mut self) -> Result<()> {
+        const FN: &str = "bufferevent_ssl_renegotiate";
+        let ssl = self.ssl_ptr();
+        if ssl.is_null() {
+            return Err(Error::invalid(FN, "not a TLS bufferevent"));
+        }
+        // SAFETY: the bufferevent's live SSL.
+        let (version, options) = unsafe { (openssl_sys::SSL_version(ssl), SSL_get_options(ssl)) };
+        if version >= openssl_sys::TLS1_3_VERSION {
+            return Err(Error::invalid(FN, "TLS 1.3 has no renegotiation"));
+        }
+        if options & openssl_sys::SSL_OP_NO_RENEGOTIATION != 0 {
+            return Err(Error::invalid(
+                FN,
+                "the session refuses renegotiation (made without allowing it)",
+            ));
+        }
+        // SAFETY: a live, open TLS bufferevent; the handshake step may run its event
+        // callback before returning (a panic of it comes out of this call).
+        crate::panic::sync(|| unsafe { call!(sys::bufferevent_ssl_renegotiate(self.as_raw())) })
+            .map_err(|_| Error::tls(FN))?;
         Ok(())
     }
 
