@@ -134,6 +134,7 @@ static void stop(evutil_socket_t sig, short what, void *arg)
 int c_http_reference_main(int argc, char **argv)
 {
 	struct event_base *base;
+	struct event_config *cfg;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct event *sigint, *sigterm;
@@ -150,7 +151,11 @@ int c_http_reference_main(int argc, char **argv)
 	memcpy(host, addr, colon - addr);
 	host[colon - addr] = '\0';
 	port = atoi(colon + 1);
-	base = event_base_new();
+	/* As the Rust example: epoll changes batched (EventBase::with_epoll_changelist). */
+	cfg = event_config_new();
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
 	http = evhttp_new(base);
 	evhttp_set_max_body_size(http, 1 << 20);
 	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);

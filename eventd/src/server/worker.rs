@@ -198,7 +198,15 @@ impl Worker {
     /// Makes worker `index`: a base, a listener on `addr` and the bell; worker 0 also
     /// takes SIGINT and SIGTERM (shutdown) and SIGHUP (reopen the log).
     pub(super) fn start(shared: Arc<Shared>, index: usize, addr: SocketAddr) -> Result<Worker> {
-        let base = EventBase::new().context("cannot make an event base")?;
+        // The worker that serves `--metrics` (evhttp, which turns each keep-alive
+        // connection from reading to writing and back per request) batches its epoll
+        // changes; eventd duplicates no descriptor, which is what the changelist forbids.
+        let base = if index == 0 && shared.cfg.metrics.is_some() {
+            EventBase::with_epoll_changelist()
+        } else {
+            EventBase::new()
+        }
+        .context("cannot make an event base")?;
         let timeout = shared.cfg.timeout;
         let idle_timeout = (timeout > 0)
             .then(|| base.common_timeout(Duration::from_secs(timeout)))
