@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="-Z unstable-options --output-format json" CARGO_TARGET_DIR=target/api \
-  cargo doc --no-deps --quiet -p libevent --features openssl,tokio
+  cargo doc --no-deps --quiet -p libevent --features openssl,tokio,hyper
 new=$(mktemp)
 trap 'rm -f "$new"' EXIT
 python3 scripts/public-api.py target/api/doc/libevent.json > "$new"

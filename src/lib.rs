@@ -148,6 +148,9 @@ pub mod event;
 pub mod evutil;
 mod handle;
 pub mod http;
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
 pub mod listener;
 pub mod log;
 mod panic;

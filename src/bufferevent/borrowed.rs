@@ -547,6 +547,16 @@ impl BufferEventRef {
         unsafe { sys::bufferevent_read(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len()) }
     }
 
+    /// [`read`](Self::read) into memory that may be uninitialized (libevent writes it):
+    /// the first `n` bytes of `out` are initialized after, for the `n` returned.
+    pub(crate) fn read_uninit(&mut self, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+        if out.is_empty() {
+            return 0;
+        }
+        // SAFETY: out is writable for its length; C only writes it (up to what it returns).
+        unsafe { sys::bufferevent_read(self.as_raw(), out.as_mut_ptr() as *mut c_void, out.len()) }
+    }
+
     /// `bufferevent_read_buffer`: move everything in the input to the end of `out`.
     ///
     /// ```

@@ -397,6 +397,19 @@ impl Core {
         self.poll_read_with(cx, |bev| bev.read(buf))
     }
 
+    /// [`poll_read`](Self::poll_read) into uninitialized memory (hyper's read buffers).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.poll_read_with(cx, |bev| bev.read_uninit(buf))
+    }
+
     fn poll_append(
         &self,
         cx: &mut Context<'_>,
@@ -633,6 +646,44 @@ macro_rules! write_traits {
 
 io_traits!(TcpStream, ReadHalf);
 write_traits!(TcpStream, WriteHalf);
+
+/// hyper's own I/O traits (feature `hyper`), so that a stream serves or sends HTTP with
+/// hyper directly: reads go from the bufferevent's input straight into hyper's buffer
+/// (which may be uninitialized; libevent only writes it).
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+impl ::hyper::rt::Read for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ::hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        // SAFETY: the bytes are only written (by libevent, up to what it returns), and the
+        // cursor advances over exactly those.
+        let n = std::task::ready!(self.core.poll_read_uninit(cx, unsafe { buf.as_mut() }))?;
+        // SAFETY: n bytes were just initialized.
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+impl ::hyper::rt::Write for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.core.poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.poll_close(cx)
+    }
+}
 
 impl std::fmt::Debug for WriteHalf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
