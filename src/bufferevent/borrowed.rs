@@ -549,6 +549,7 @@ impl BufferEventRef {
 
     /// [`read`](Self::read) into memory that may be uninitialized (libevent writes it):
     /// the first `n` bytes of `out` are initialized after, for the `n` returned.
+    #[cfg(feature = "hyper")]
     pub(crate) fn read_uninit(&mut self, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
         if out.is_empty() {
             return 0;
