@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --examples || exit 1
+cargo build --quiet --features hyper --example hyper_server || exit 1
 ex=target/debug/examples
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -51,12 +52,12 @@ if wait_for "$tmp/es" "listening on"; then
   if grep -q "^connected" "$tmp/ec" && grep -q "^echo: one$" "$tmp/ec" && grep -q "^echo: two words$" "$tmp/ec" && grep -q "client 1 from" "$tmp/es"; then ok "echo_server + echo_client"; else bad "echo_server + echo_client" "$tmp/ec"; fi
 else bad echo_server "$tmp/es"; fi
 
-# http_server, checked with curl and with http_client (the safe crate's client API).
-$ex/http_server 127.0.0.1:0 >"$tmp/hs" 2>&1 & pid=$!
-if wait_for "$tmp/hs" "listening on"; then
-  a=$(addr_of "$tmp/hs"); u="http://$a"; c="curl -s --max-time 10"
-  errs=()
-  check() { [ "$2" = "$3" ] || errs+=("$1: got [$2], want [$3]"); }
+# The routes of http_server and hyper_server, checked with curl and with http_client (the
+# safe crate's client API) against the server at $a; failures go to the array errs.
+# With "lower", header names come back in lower case (hyper's).
+check() { [ "$2" = "$3" ] || errs+=("$1: got [$2], want [$3]"); }
+http_routes() { # addr [lower]
+  local a=$1 u="http://$1" c="curl -s --max-time 10" hdrs
   check "GET /hello" "$($c -w '%{http_code} %{content_type}|' "$u/hello")" "hello
 200 text/plain|"
   check "POST /echo" "$(printf 'a\0b c' | $c -w '|%{http_code} %{content_type}' -H 'Content-Type: application/x-demo' --data-binary @- "$u/echo" | od -An -c | tr -s ' ')" "$(printf 'a\0b c|200 application/x-demo' | od -An -c | tr -s ' ')"
@@ -69,10 +70,8 @@ chunk 200"
   # 1000 is allowed; the client leaves after the first chunk (the server stops feeding).
   check "GET /chunked?n=1000" "$($c -N "$u/chunked?n=1000" | head -1)" "chunk 1"
   for q in "n=0" "n=1001" "n=x" ""; do check "GET /chunked?$q" "$($c -o /dev/null -w '%{http_code}' "$u/chunked?$q")" 400; done
-  check "GET /headers" "$($c -H 'X-First: 1' -H 'X-Second: two words' "$u/headers" | grep -v '^User-Agent')" "Host: $a
-Accept: */*
-X-First: 1
-X-Second: two words"
+  hdrs=$($c -H 'X-First: 1' -H 'X-Second: two words' "$u/headers" | grep -vi '^User-Agent')
+  check "GET /headers" "$hdrs" "$([ "${2:-}" = lower ] && printf 'host: %s\naccept: */*\nx-first: 1\nx-second: two words' "$a" || printf 'Host: %s\nAccept: */*\nX-First: 1\nX-Second: two words' "$a")"
   check "GET /other" "$($c -o /dev/null -w '%{http_code}' "$u/other")" 404
   check "GET /echo" "$($c -o /dev/null -w '%{http_code}' "$u/echo")" 404
   check "POST 2 MiB" "$(head -c 2097152 /dev/zero | $c -o /dev/null -w '%{http_code}' --data-binary @- "$u/echo")" 413
@@ -81,10 +80,36 @@ X-Second: two words"
 hello"
   check "client POST /echo" "$(timeout 10 $ex/http_client "$a" POST /echo 'from the client' | tail -1)" "from the client"
   check "client chunks" "$(timeout 10 $ex/http_client --chunks "$a" GET '/chunked?n=5' | grep -c '^piece .*: chunk [1-5]$')" 5
+}
+
+# http_server: evhttp.
+$ex/http_server 127.0.0.1:0 >"$tmp/hs" 2>&1 & pid=$!
+if wait_for "$tmp/hs" "listening on"; then
+  errs=()
+  http_routes "$(addr_of "$tmp/hs")"
   kill -INT $pid; timeout 5 tail --pid=$pid -f /dev/null
   grep -q "^done" "$tmp/hs" || errs+=("no clean exit on SIGINT")
   if [ ${#errs[@]} = 0 ]; then ok "http_server (curl) + http_client"; else printf '%s\n' "${errs[@]}" >"$tmp/hs.err"; bad http_server "$tmp/hs.err"; fi
 else bad http_server "$tmp/hs"; fi
+
+# hyper_server: the same routes from hyper on the loop, over HTTP/1.1 and HTTP/2.
+$ex/hyper_server 127.0.0.1:0 >"$tmp/hy" 2>&1 & pid=$!
+if wait_for "$tmp/hy" "listening on"; then
+  errs=()
+  a=$(addr_of "$tmp/hy")
+  http_routes "$a" lower
+  h2="curl -s --max-time 10 --http2-prior-knowledge"
+  check "h2 GET /hello" "$($h2 -w '%{http_version} %{http_code}|' "http://$a/hello")" "hello
+2 200|"
+  check "h2 POST /echo" "$($h2 -H 'Content-Type: text/x-h2' --data-binary 'over h2' -w '|%{http_version} %{content_type}' "http://$a/echo")" "over h2|2 text/x-h2"
+  check "h2 GET /chunked?n=3" "$($h2 "http://$a/chunked?n=3")" "chunk 1
+chunk 2
+chunk 3"
+  check "h2 five at once" "$($h2 --parallel --parallel-immediate -w '%{http_version}\n' "http://$a/hello" "http://$a/hello" "http://$a/hello" "http://$a/hello" "http://$a/hello" 2>/dev/null | grep -c '^2$')" 5
+  kill -INT $pid; timeout 5 tail --pid=$pid -f /dev/null
+  grep -q "^done" "$tmp/hy" || errs+=("no clean exit on SIGINT")
+  if [ ${#errs[@]} = 0 ]; then ok "hyper_server (curl, HTTP/1.1 and HTTP/2) + http_client"; else printf '%s\n' "${errs[@]}" >"$tmp/hy.err"; bad hyper_server "$tmp/hy.err"; fi
+else bad hyper_server "$tmp/hy"; fi
 
 # dns_lookup: names from a hosts file, a numeric address, and a name server that is not there.
 printf '10.1.1.1 one.example\n10.2.2.2 two.example\n' >"$tmp/hosts"
