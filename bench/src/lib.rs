@@ -32,6 +32,29 @@ pub fn tokio_listener(addr: std::net::SocketAddr) -> std::io::Result<tokio::net:
     socket.listen(BACKLOG)
 }
 
+/// The hyper servers' one route, as examples/http_server.rs answers it: `GET /hello` is
+/// `hello\n` as text/plain, anything else 404.
+pub fn hello_route<B>(
+    req: &hyper::Request<B>,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    use hyper::{Method, StatusCode};
+    let found = req.method() == Method::GET && req.uri().path() == "/hello";
+    let (status, body) = if found {
+        (StatusCode::OK, &b"hello\n"[..])
+    } else {
+        (StatusCode::NOT_FOUND, &b"not found\n"[..])
+    };
+    let mut res = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from_static(
+        body,
+    )));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        "Content-Type",
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    res
+}
+
 // The C server calls libevent: keep libevent-sys linked into every binary using this.
 pub use libevent_sys as _sys;
 

@@ -1,8 +1,9 @@
-//! http-matrix: wrk against four HTTP servers answering `GET /hello`, the same way:
+//! http-matrix: wrk against five HTTP servers answering `GET /hello`, the same way:
 //! examples/http_server.rs (the safe crate's evhttp, with its strict framing layer, and
 //! with `--lenient`: libevent's parser alone), the same server in C on the same
-//! libevent build (`c-http-reference`), and hyper on tokio's current_thread runtime
-//! (`hyper-reference`). Requests per second, p99 latency and server CPU per request, at
+//! libevent build (`c-http-reference`), hyper on tokio's current_thread runtime
+//! (`hyper-reference`), and the same hyper service on libevent's loop through the safe
+//! crate's `hyper` feature (`hyper-loop`). Requests per second, p99 latency and server CPU per request, at
 //! each connection count; medians over interleaved repetitions.
 //!
 //! ```text
@@ -30,14 +31,17 @@ enum Server {
     EvhttpRustLenient,
     EvhttpC,
     HyperCurrent,
+    /// hyper on libevent's loop (libevent::hyper).
+    HyperLoop,
 }
 
 impl Server {
-    const ALL: [Server; 4] = [
+    const ALL: [Server; 5] = [
         Server::EvhttpRust,
         Server::EvhttpRustLenient,
         Server::EvhttpC,
         Server::HyperCurrent,
+        Server::HyperLoop,
     ];
 
     fn name(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Server {
             Server::EvhttpRustLenient => "evhttp-rust-lenient",
             Server::EvhttpC => "evhttp-c",
             Server::HyperCurrent => "hyper-current",
+            Server::HyperLoop => "hyper-loop",
         }
     }
 
@@ -63,6 +68,7 @@ impl Server {
             }
             Server::EvhttpC => dir.join("c-http-reference"),
             Server::HyperCurrent => dir.join("hyper-reference"),
+            Server::HyperLoop => dir.join("hyper-loop"),
         }
     }
 }
@@ -326,16 +332,17 @@ fn report(cells: &[Cell], args: &Args, pin: bool, seconds: f64) -> String {
         }
     }
     md.push_str(
-        "\n| connections | evhttp-rust / evhttp-c | evhttp-rust / evhttp-rust-lenient (the strict layer's cost) | hyper-current / evhttp-c |\n|---:|---:|---:|---:|\n",
+        "\n| connections | evhttp-rust / evhttp-c | evhttp-rust / evhttp-rust-lenient (the strict layer's cost) | hyper-current / evhttp-c | hyper-loop / hyper-current (target 0.9) |\n|---:|---:|---:|---:|---:|\n",
     );
     for &n in &args.connections {
         let rate = |s| cell(s, n).map_or(0.0, |c| c.med(|r| r.per_second));
         let c = rate(Server::EvhttpC).max(1e-9);
         md.push_str(&format!(
-            "| {n} | {:.2} | {:.2} | {:.2} |\n",
+            "| {n} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
             rate(Server::EvhttpRust) / c,
             rate(Server::EvhttpRust) / rate(Server::EvhttpRustLenient).max(1e-9),
-            rate(Server::HyperCurrent) / c
+            rate(Server::HyperCurrent) / c,
+            rate(Server::HyperLoop) / rate(Server::HyperCurrent).max(1e-9)
         ));
     }
     for c in cells {

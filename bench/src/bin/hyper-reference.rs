@@ -5,25 +5,13 @@
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use tokio::signal::unix::{signal, SignalKind};
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let found = req.method() == Method::GET && req.uri().path() == "/hello";
-    let (status, body) = if found {
-        (StatusCode::OK, &b"hello\n"[..])
-    } else {
-        (StatusCode::NOT_FOUND, &b"not found\n"[..])
-    };
-    let mut res = Response::new(Full::new(Bytes::from_static(body)));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        "Content-Type",
-        hyper::header::HeaderValue::from_static("text/plain"),
-    );
-    Ok(res)
+    Ok(bench::hello_route(&req))
 }
 
 /// The command line.
