@@ -26,7 +26,7 @@ cargo test --workspace --no-run --message-format=json 2>/dev/null > "$logs/build
 cargo test -p libevent --features openssl --test tls --test http_smuggling --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
 cargo test -p eventd --features tls --test tls --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
 # hyper on the loop (feature hyper).
-cargo test -p libevent --features hyper --test hyper --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
+cargo test -p libevent --features hyper,openssl --test hyper --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
 # The async streams with tokio's traits (the LinesCodec test).
 cargo test -p libevent --features tokio --test streams --no-run --message-format=json 2>/dev/null >> "$logs/build.json"
 mapfile -t exes < <(python3 - "$logs/build.json" <<'PY'

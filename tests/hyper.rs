@@ -404,3 +404,132 @@ fn the_executor_and_timer_refuse_to_be_used_wrongly() {
     assert!(panicked);
     common::run_for(&base, Duration::from_millis(1));
 }
+
+/// The protocol ALPN agreed on a TLS stream, once its handshake is done (`None` for a
+/// handshake that agreed none, or did not finish within five seconds).
+#[cfg(feature = "openssl")]
+async fn alpn(stream: &TcpStream) -> Option<Vec<u8>> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let (done, proto) = stream.with_bufferevent(|b| {
+            let ssl = b.ssl().expect("a TLS stream");
+            (
+                ssl.is_init_finished(),
+                ssl.selected_alpn_protocol().map(<[u8]>::to_vec),
+            )
+        });
+        if done {
+            return proto;
+        }
+        task::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
+/// HTTP/2 over TLS, chosen by ALPN, on the crate's TLS bufferevents (features hyper and
+/// openssl): the server offers h2 and http/1.1 and serves what was agreed; one client asks
+/// for h2, another for http/1.1 only.
+#[cfg(feature = "openssl")]
+#[test]
+fn http2_or_http1_over_tls_as_alpn_agrees() {
+    use libevent::bufferevent::{Options, SslState};
+    use libevent::listener::ListenerFlags;
+    use libevent::{BufferEvent, Listener};
+    use openssl::ssl::{AlpnError, Ssl, SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+    let pki = common::pki::pki();
+    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    acc.set_certificate(&pki.server.0).unwrap();
+    acc.set_private_key(&pki.server.1).unwrap();
+    acc.set_alpn_select_callback(|_, client| {
+        openssl::ssl::select_next_proto(b"\x02h2\x08http/1.1", client).ok_or(AlpnError::NOACK)
+    });
+    let acc = acc.build();
+    let base = EventBase::new().unwrap();
+    let b = base.clone();
+    let listener = Listener::bind(
+        &base,
+        "127.0.0.1:0".parse().unwrap(),
+        16,
+        ListenerFlags::REUSEABLE,
+        move |stream, _| {
+            let ssl = Ssl::new(acc.context()).unwrap();
+            let bev = BufferEvent::openssl_socket(
+                &b,
+                Some(stream.into()),
+                ssl,
+                SslState::Accepting,
+                Options::empty(),
+            )
+            .unwrap();
+            let stream = TcpStream::from_bufferevent(bev).unwrap();
+            b.spawn_local(async move {
+                let svc = hyper::service::service_fn(routes);
+                let _ = if alpn(&stream).await.as_deref() == Some(b"h2") {
+                    hyper::server::conn::http2::Builder::new(LocalExec)
+                        .timer(LocalTimer)
+                        .serve_connection(stream, svc)
+                        .await
+                } else {
+                    hyper::server::conn::http1::Builder::new()
+                        .timer(LocalTimer)
+                        .serve_connection(stream, svc)
+                        .await
+                };
+            })
+            .unwrap()
+            .detach();
+        },
+    )
+    .unwrap();
+    let addr = listener.local_addr().unwrap();
+    for (offer, want) in [
+        (&b"\x02h2\x08http/1.1"[..], Version::HTTP_2),
+        (&b"\x08http/1.1"[..], Version::HTTP_11),
+    ] {
+        let mut c = SslConnector::builder(SslMethod::tls()).unwrap();
+        c.cert_store_mut().add_cert(pki.ca.clone()).unwrap();
+        c.set_verify(SslVerifyMode::PEER);
+        c.set_alpn_protos(offer).unwrap();
+        let ssl = c
+            .build()
+            .configure()
+            .unwrap()
+            .into_ssl("localhost")
+            .unwrap();
+        let mut bev =
+            BufferEvent::openssl_socket(&base, None, ssl, SslState::Connecting, Options::empty())
+                .unwrap();
+        bev.connect(addr).unwrap();
+        let stream = TcpStream::from_bufferevent(bev).unwrap();
+        let (agreed, out) = base
+            .block_on(async move {
+                let agreed = alpn(&stream).await;
+                let req = Request::get("https://localhost/hello")
+                    .header("Host", "localhost")
+                    .body(full(""))
+                    .unwrap();
+                let res = if agreed.as_deref() == Some(b"h2") {
+                    let (mut send, conn) = hyper::client::conn::http2::Builder::new(LocalExec)
+                        .handshake(stream)
+                        .await
+                        .unwrap();
+                    task::spawn(conn).unwrap().detach();
+                    send.send_request(req).await.unwrap()
+                } else {
+                    let (mut send, conn) =
+                        hyper::client::conn::http1::handshake(stream).await.unwrap();
+                    task::spawn(conn).unwrap().detach();
+                    send.send_request(req).await.unwrap()
+                };
+                (agreed, collect(res).await)
+            })
+            .unwrap();
+        let name: &[u8] = if want == Version::HTTP_2 {
+            b"h2"
+        } else {
+            b"http/1.1"
+        };
+        assert_eq!(agreed.as_deref(), Some(name));
+        assert_eq!(out, (StatusCode::OK, want, Bytes::from("hello\n")));
+    }
+}

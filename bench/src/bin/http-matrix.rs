@@ -8,8 +8,13 @@
 //!
 //! ```text
 //! cargo run --release -p bench --bin http-matrix -- [--reps 5] [--duration 3]
-//!     [--connections 1,100,1000] [--out DIR] [--quick] [--strict]
+//!     [--connections 1,100,1000] [--out DIR] [--quick] [--strict] [--h2]
 //! ```
+//!
+//! `--h2`: HTTP/2 with prior knowledge instead, h2load (Debian's nghttp2-client, one
+//! thread, 10 streams per connection) against the two hyper servers in their `--h2` mode;
+//! output in bench/results/http2. h2load reports no percentiles: the latency column is
+//! then its mean time per request.
 //!
 //! Servers run on core 0 and wrk (one thread) on core 1, with `taskset` when there are two
 //! cores. `--quick` (CI's smoke version): one repetition of one second, output in
@@ -88,6 +93,18 @@ struct Args {
     connections: Vec<usize>,
     out: PathBuf,
     strict: bool,
+    /// HTTP/2 under h2load (the hyper servers only).
+    h2: bool,
+}
+
+impl Args {
+    fn servers(&self) -> Vec<Server> {
+        if self.h2 {
+            vec![Server::HyperCurrent, Server::HyperLoop]
+        } else {
+            Server::ALL.to_vec()
+        }
+    }
 }
 
 /// The command line.
@@ -112,6 +129,9 @@ struct Cli {
     /// Fail on any error of this project's servers.
     #[arg(long)]
     strict: bool,
+    /// HTTP/2 with prior knowledge under h2load, against the hyper servers.
+    #[arg(long)]
+    h2: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -121,14 +141,14 @@ fn parse_args() -> Result<Args, String> {
         reps: c.reps.unwrap_or(if c.quick { 1 } else { 5 }),
         duration: c.duration.unwrap_or(if c.quick { 1 } else { 3 }),
         connections: c.connections,
-        out: c.out.unwrap_or_else(|| {
-            if c.quick {
-                root.join("../target/bench-smoke-http")
-            } else {
-                root.join("results/http")
-            }
+        out: c.out.unwrap_or_else(|| match (c.quick, c.h2) {
+            (true, false) => root.join("../target/bench-smoke-http"),
+            (true, true) => root.join("../target/bench-smoke-http2"),
+            (false, false) => root.join("results/http"),
+            (false, true) => root.join("results/http2"),
         }),
         strict: c.strict,
+        h2: c.h2,
     };
     if a.reps == 0 || a.duration == 0 || a.connections.is_empty() || a.connections.contains(&0) {
         return Err("--reps, --duration and every connection count must be positive".into());
@@ -208,10 +228,44 @@ fn parse_wrk(out: &str) -> Option<(f64, f64, f64, u64)> {
     Some((per_second?, p99?, requests?, errors))
 }
 
-fn measure(dir: &Path, pin: bool, s: Server, conns: usize, secs: u64) -> Result<Run, String> {
+/// (requests per second, mean µs per request, requests, errors) from h2load's output.
+fn parse_h2load(out: &str) -> Option<(f64, f64, f64, u64)> {
+    let mut per_second = None;
+    let mut mean = None;
+    let mut requests = None;
+    let mut errors = None;
+    for line in out.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["finished", "in", _, rate, "req/s,", ..] => per_second = rate.parse().ok(),
+            ["requests:", _, "total,", _, "started,", done, "done,", _, "succeeded,", failed, "failed,", errored, "errored,", timeout, "timeout"] =>
+            {
+                requests = done.parse().ok();
+                errors = Some(
+                    failed.parse::<u64>().ok()?
+                        + errored.parse::<u64>().ok()?
+                        + timeout.parse::<u64>().ok()?,
+                );
+            }
+            ["time", "for", "request:", _min, _max, m, ..] => mean = micros(m),
+            _ => {}
+        }
+    }
+    Some((per_second?, mean?, requests?, errors?))
+}
+
+fn measure(
+    dir: &Path,
+    pin: bool,
+    h2: bool,
+    s: Server,
+    conns: usize,
+    secs: u64,
+) -> Result<Run, String> {
     let mut server = pinned(pin, 0, &s.path(dir))
         .arg("127.0.0.1:0")
         .args(s.args())
+        .args(if h2 { &["--h2"][..] } else { &[] })
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -238,18 +292,28 @@ fn measure(dir: &Path, pin: bool, s: Server, conns: usize, secs: u64) -> Result<
     std::thread::sleep(Duration::from_millis(100));
     let pid = server.id();
     let cpu0 = cpu_seconds(pid);
-    let wrk = pinned(pin, 1, Path::new("wrk"))
-        .args([
-            "-t1",
-            &format!("-c{conns}"),
-            &format!("-d{secs}s"),
-            "--latency",
-            "--timeout",
-            "5s",
-        ])
-        .arg(format!("http://{addr}/hello"))
-        .output()
-        .map_err(|e| format!("wrk: {e} (install Debian's wrk)"));
+    let (tool, wrk) = if h2 {
+        let out = pinned(pin, 1, Path::new("h2load"))
+            .args(["-t1", &format!("-c{conns}"), "-m10", &format!("-D{secs}")])
+            .arg(format!("http://{addr}/hello"))
+            .output()
+            .map_err(|e| format!("h2load: {e} (install Debian's nghttp2-client)"));
+        ("h2load", out)
+    } else {
+        let out = pinned(pin, 1, Path::new("wrk"))
+            .args([
+                "-t1",
+                &format!("-c{conns}"),
+                &format!("-d{secs}s"),
+                "--latency",
+                "--timeout",
+                "5s",
+            ])
+            .arg(format!("http://{addr}/hello"))
+            .output()
+            .map_err(|e| format!("wrk: {e} (install Debian's wrk)"));
+        ("wrk", out)
+    };
     let cpu = cpu_seconds(pid) - cpu0;
     let alive = matches!(server.try_wait(), Ok(None));
     stop(&mut server);
@@ -257,7 +321,7 @@ fn measure(dir: &Path, pin: bool, s: Server, conns: usize, secs: u64) -> Result<
     let text = String::from_utf8_lossy(&wrk.stdout);
     if !wrk.status.success() {
         return Err(format!(
-            "wrk {}: {}",
+            "{tool} {}: {}",
             wrk.status,
             String::from_utf8_lossy(&wrk.stderr).trim()
         ));
@@ -265,8 +329,13 @@ fn measure(dir: &Path, pin: bool, s: Server, conns: usize, secs: u64) -> Result<
     if !alive {
         return Err(format!("{} died during the run", s.name()));
     }
+    let parsed = if h2 {
+        parse_h2load(&text)
+    } else {
+        parse_wrk(&text)
+    };
     let (per_second, p99_us, requests, errors) =
-        parse_wrk(&text).ok_or_else(|| format!("wrk output not understood: {text}"))?;
+        parsed.ok_or_else(|| format!("{tool} output not understood: {text}"))?;
     Ok(Run {
         per_second,
         p99_us,
@@ -303,22 +372,34 @@ impl Cell {
 
 fn report(cells: &[Cell], args: &Args, pin: bool, seconds: f64) -> String {
     let cell = |s: Server, n: usize| cells.iter().find(|c| c.server == s && c.connections == n);
-    let mut md = String::from("# HTTP: GET /hello under wrk\n\n");
+    let (tool, latency) = if args.h2 {
+        ("h2load", "mean latency")
+    } else {
+        ("wrk", "p99 latency")
+    };
+    let mut md = if args.h2 {
+        String::from(
+            "# HTTP/2 (prior knowledge): GET /hello under h2load, 10 streams per connection\n\n",
+        )
+    } else {
+        String::from("# HTTP: GET /hello under wrk\n\n")
+    };
     md.push_str(&format!(
-        "Median of {} interleaved runs of {} s per cell; wrk with one thread{}; {:.0} s in all.\n\
-         Command: `cargo run --release -p bench --bin http-matrix`.\n\n",
+        "Median of {} interleaved runs of {} s per cell; {tool} with one thread{}; {:.0} s in all.\n\
+         Command: `cargo run --release -p bench --bin http-matrix{}`.\n\n",
         args.reps,
         args.duration,
         if pin {
-            ", servers pinned to core 0 and wrk to core 1"
+            format!(", servers pinned to core 0 and {tool} to core 1")
         } else {
-            " (not pinned)"
+            " (not pinned)".to_owned()
         },
-        seconds
+        seconds,
+        if args.h2 { " -- --h2" } else { "" }
     ));
-    md.push_str("| connections | server | requests/s | p99 latency | server CPU per request | errors |\n|---:|---|---:|---:|---:|---:|\n");
+    md.push_str(&format!("| connections | server | requests/s | {latency} | server CPU per request | errors |\n|---:|---|---:|---:|---:|---:|\n"));
     for &n in &args.connections {
-        for s in Server::ALL {
+        for s in args.servers() {
             if let Some(c) = cell(s, n) {
                 md.push_str(&format!(
                     "| {n} | {} | {:.0} | {:.0} µs | {:.2} µs | {} |\n",
@@ -331,19 +412,31 @@ fn report(cells: &[Cell], args: &Args, pin: bool, seconds: f64) -> String {
             }
         }
     }
-    md.push_str(
-        "\n| connections | evhttp-rust / evhttp-c | evhttp-rust / evhttp-rust-lenient (the strict layer's cost) | hyper-current / evhttp-c | hyper-loop / hyper-current (target 0.9) |\n|---:|---:|---:|---:|---:|\n",
-    );
-    for &n in &args.connections {
-        let rate = |s| cell(s, n).map_or(0.0, |c| c.med(|r| r.per_second));
-        let c = rate(Server::EvhttpC).max(1e-9);
-        md.push_str(&format!(
-            "| {n} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
-            rate(Server::EvhttpRust) / c,
-            rate(Server::EvhttpRust) / rate(Server::EvhttpRustLenient).max(1e-9),
-            rate(Server::HyperCurrent) / c,
-            rate(Server::HyperLoop) / rate(Server::HyperCurrent).max(1e-9)
-        ));
+    if args.h2 {
+        md.push_str("\n| connections | hyper-loop / hyper-current (target 0.9) |\n|---:|---:|\n");
+        for &n in &args.connections {
+            let rate = |s| cell(s, n).map_or(0.0, |c| c.med(|r| r.per_second));
+            md.push_str(&format!(
+                "| {n} | {:.2} |\n",
+                rate(Server::HyperLoop) / rate(Server::HyperCurrent).max(1e-9)
+            ));
+        }
+    }
+    if !args.h2 {
+        md.push_str(
+            "\n| connections | evhttp-rust / evhttp-c | evhttp-rust / evhttp-rust-lenient (the strict layer's cost) | hyper-current / evhttp-c | hyper-loop / hyper-current (target 0.9) |\n|---:|---:|---:|---:|---:|\n",
+        );
+        for &n in &args.connections {
+            let rate = |s| cell(s, n).map_or(0.0, |c| c.med(|r| r.per_second));
+            let c = rate(Server::EvhttpC).max(1e-9);
+            md.push_str(&format!(
+                "| {n} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                rate(Server::EvhttpRust) / c,
+                rate(Server::EvhttpRust) / rate(Server::EvhttpRustLenient).max(1e-9),
+                rate(Server::HyperCurrent) / c,
+                rate(Server::HyperLoop) / rate(Server::HyperCurrent).max(1e-9)
+            ));
+        }
     }
     for c in cells {
         for r in &c.runs {
@@ -393,7 +486,14 @@ fn plot(cells: &[Cell], args: &Args, path: &Path) -> Result<(), String> {
         * 1.15;
     let max_n = *args.connections.iter().max().unwrap_or(&1) as f64;
     let mut chart = ChartBuilder::on(&root)
-        .caption("GET /hello: requests per second", ("sans-serif", 22))
+        .caption(
+            if args.h2 {
+                "GET /hello over HTTP/2: requests per second"
+            } else {
+                "GET /hello: requests per second"
+            },
+            ("sans-serif", 22),
+        )
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(80)
@@ -407,7 +507,8 @@ fn plot(cells: &[Cell], args: &Args, path: &Path) -> Result<(), String> {
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(|e| e.to_string())?;
-    let series = Server::ALL
+    let series = args
+        .servers()
         .into_iter()
         .map(|s| {
             let pts = cells
@@ -439,7 +540,7 @@ fn main() {
         .connections
         .iter()
         .flat_map(|&n| {
-            Server::ALL.map(|server| Cell {
+            args.servers().into_iter().map(move |server| Cell {
                 server,
                 connections: n,
                 runs: Vec::new(),
@@ -450,16 +551,23 @@ fn main() {
     let total = cells.len() * args.reps;
     let mut done = 0;
     for rep in 0..args.reps {
-        for group in cells.chunks_mut(Server::ALL.len()) {
+        for group in cells.chunks_mut(args.servers().len()) {
             let k = group.len();
             for i in 0..k {
                 let cell = &mut group[(i + rep) % k];
-                let run = measure(&dir, pin, cell.server, cell.connections, args.duration)
-                    .unwrap_or_else(|e| Run {
-                        failure: Some(e),
-                        errors: 1,
-                        ..Run::default()
-                    });
+                let run = measure(
+                    &dir,
+                    pin,
+                    args.h2,
+                    cell.server,
+                    cell.connections,
+                    args.duration,
+                )
+                .unwrap_or_else(|e| Run {
+                    failure: Some(e),
+                    errors: 1,
+                    ..Run::default()
+                });
                 done += 1;
                 eprintln!(
                     "[{done}/{total}] {} {}: {:.0}/s p99 {:.0} µs cpu {:.2} µs/req errors {}{}",

@@ -3,6 +3,7 @@
 //! runtime: the HTTP benchmark's measure of what the bridge costs. `hyper-loop HOST:PORT`;
 //! prints `listening on ADDR`; exits on SIGINT or SIGTERM.
 
+use libevent::hyper::LocalExec;
 use libevent::task::{self, TcpListener};
 use libevent::{Event, EventBase};
 
@@ -13,10 +14,14 @@ struct Cli {
     /// The address to listen on.
     #[arg(default_value = "127.0.0.1:8080")]
     addr: std::net::SocketAddr,
+    /// HTTP/2 with prior knowledge instead of HTTP/1.1.
+    #[arg(long)]
+    h2: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = <Cli as clap::Parser>::parse().addr;
+    let cli = <Cli as clap::Parser>::parse();
+    let (addr, h2) = (cli.addr, cli.h2);
     let base = EventBase::new()?;
     let mut stops = Vec::new();
     for sig in [libc::SIGINT, libc::SIGTERM] {
@@ -37,9 +42,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 });
                 // No timer, as hyper-reference has none: hyper then sets no header read
                 // timeout (with LocalTimer it would, per request).
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(stream, svc)
-                    .await;
+                let _ = if h2 {
+                    hyper::server::conn::http2::Builder::new(LocalExec)
+                        .serve_connection(stream, svc)
+                        .await
+                } else {
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(stream, svc)
+                        .await
+                };
             }) {
                 t.detach();
             }

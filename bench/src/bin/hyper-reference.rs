@@ -23,10 +23,14 @@ struct Cli {
     /// The address to listen on.
     #[arg(default_value = "127.0.0.1:8080")]
     addr: std::net::SocketAddr,
+    /// HTTP/2 with prior knowledge instead of HTTP/1.1.
+    #[arg(long)]
+    h2: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = <Cli as clap::Parser>::parse().addr;
+    let cli = <Cli as clap::Parser>::parse();
+    let (addr, h2) = (cli.addr, cli.h2);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -42,9 +46,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ = int.recv() => break,
             };
             tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(handle))
-                    .await;
+                let io = TokioIo::new(stream);
+                let svc = hyper::service::service_fn(handle);
+                let _ = if h2 {
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(io, svc)
+                        .await
+                } else {
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, svc)
+                        .await
+                };
             });
         }
         Ok::<(), Box<dyn std::error::Error>>(())
