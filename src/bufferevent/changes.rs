@@ -8,6 +8,12 @@
 //! `bufferevent_free` (libevent frees the buffers later, from the loop, and a change it
 //! makes meanwhile runs no Rust code), and releases the closures after.
 //!
+//! Deferral (`evbuffer_defer_callbacks`) is not offered on these buffers: it would defer
+//! libevent's own callbacks on them too (the bufferevent's write scheduling and
+//! watermarks), and a deferred run that a buffer's reference keeps pending could call
+//! them after the bufferevent is freed. A closure that wants to act later schedules it
+//! (an `Event`, `EventBase::once`, a task).
+//!
 //! A closure gets only the [`Change`]. It runs inside whatever changed the buffer: one of
 //! this crate's calls, which holds the bufferevent's view (so the owner refuses to act),
 //! or libevent's own reading and writing from the loop, where the owner may act (and may
