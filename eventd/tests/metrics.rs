@@ -96,14 +96,19 @@ fn counts_what_happened(args: &[&str]) {
     assert_eq!(&got, b"WORLD\r\n");
     a.write_all(b"quit\r\n").unwrap();
     assert_eq!(a.read(&mut got).unwrap(), 0);
+    // From here `a` lingers (its FIN is not sent yet) for LINGER, 2 s.
+    let quit_at = std::time::Instant::now();
     let c = talk(d.addr, b"bye\r\n", b"BYE\r\n");
     drop(c); // end of stream
+    // `c` is counted as closed at its EOF, and stops being active once its own linger
+    // has seen the peer's end too: wait for both.
     common::eventually(
         Duration::from_secs(10),
         || {
             let s = scrape(m);
             s["eventd_closes_total{reason=\"quit\"}"] == 1
                 && s["eventd_closes_total{reason=\"eof\"}"] == 1
+                && s["eventd_connections_active"] <= 2
         },
         || format!("{:?}", scrape(m)),
     );
@@ -118,8 +123,13 @@ fn counts_what_happened(args: &[&str]) {
     assert_eq!(s["eventd_bytes_sent_total"], (7 + 10 + 7 + 5) as u64);
     assert_eq!(s["eventd_closes_total{reason=\"error\"}"], 0);
     assert_eq!(s["eventd_closes_total{reason=\"timeout\"}"], 0);
-    // `a` lingers (its FIN is not sent yet), `_b` is open.
-    assert_eq!(s["eventd_connections_active"], 2);
+    // `_b` is open, and `a` lingers unless its 2 s are up (a slow run, under valgrind).
+    let active = s["eventd_connections_active"];
+    if quit_at.elapsed() < Duration::from_millis(1500) {
+        assert_eq!(active, 2, "{s:?}");
+    } else {
+        assert!((1..=2).contains(&active), "{s:?}");
+    }
     assert_eq!(get(m, "/healthz"), ("HTTP/1.1 200 OK".into(), "ok".into()));
     assert!(get(m, "/other").0.starts_with("HTTP/1.1 404"));
     // The shutdown closes the last one with reason "shutdown" (its counter is not
