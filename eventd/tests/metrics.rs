@@ -100,8 +100,8 @@ fn counts_what_happened(args: &[&str]) {
     let quit_at = std::time::Instant::now();
     let c = talk(d.addr, b"bye\r\n", b"BYE\r\n");
     drop(c); // end of stream
-    // `c` is counted as closed at its EOF, and stops being active once its own linger
-    // has seen the peer's end too: wait for both.
+             // `c` is counted as closed at its EOF, and stops being active once its own linger
+             // has seen the peer's end too: wait for both.
     common::eventually(
         Duration::from_secs(10),
         || {
