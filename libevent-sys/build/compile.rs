@@ -205,6 +205,8 @@ pub(crate) fn build_bundled() {
         b.compile("event_openssl");
     }
 
+    link_shared(&out);
+
     // For crates that compile C against this build (git2's convention), and for the
     // regression suite in tests/, which is compiled from the same tree at test time.
     println!("cargo:root={}", out.display());
@@ -221,4 +223,39 @@ pub(crate) fn build_bundled() {
     cflags.write_args(&out);
 
     generate_bindings(&[include]);
+}
+
+/// Links the static libraries just built into one shared library,
+/// `OUT_DIR/shared/libevent-2.1.so`, for programs that load libevent at run time (the
+/// PHP compatibility layer in `compat/php` loads it through PHP's FFI). Its path goes to
+/// dependents as `DEP_EVENT_SHARED`. TLS is left out (it would pull OpenSSL in); a target
+/// where the link fails gets a warning and no shared library, the crate itself is not
+/// affected.
+fn link_shared(out: &Path) {
+    let dir = out.join("shared");
+    fs::create_dir_all(&dir).expect("create OUT_DIR/shared");
+    let lib = dir.join("libevent-2.1.so");
+    let compiler = cc::Build::new().get_compiler();
+    let mut cmd = compiler.to_command();
+    cmd.arg("-shared")
+        .arg("-o")
+        .arg(&lib)
+        .arg("-Wl,--whole-archive")
+        .arg(out.join("libevent_core.a"))
+        .arg(out.join("libevent_extra.a"));
+    if cfg!(feature = "threads") {
+        cmd.arg(out.join("libevent_pthreads.a"));
+    }
+    cmd.arg("-Wl,--no-whole-archive").arg("-lpthread");
+    match cmd.output() {
+        Ok(o) if o.status.success() => println!("cargo:shared={}", lib.display()),
+        Ok(o) => println!(
+            "cargo:warning=libevent-sys: no shared library (the link failed: {})",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ),
+        Err(e) => println!("cargo:warning=libevent-sys: no shared library ({e})"),
+    }
 }

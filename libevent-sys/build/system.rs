@@ -27,6 +27,16 @@ pub(crate) fn build_linked() {
         .unwrap_or_else(|| PathBuf::from("/usr/include"));
     println!("cargo:include={}", include.display());
     println!("cargo:system=1");
+    // The whole library as one shared object, for programs that load it at run time
+    // (see compile.rs's `link_shared`).
+    if let Some(shared) = libs[0]
+        .link_paths
+        .iter()
+        .map(|dir| dir.join("libevent.so"))
+        .find(|p| p.exists())
+    {
+        println!("cargo:shared={}", shared.display());
+    }
     println!("cargo:openssl={}", u8::from(cfg!(feature = "openssl")));
     println!("cargo:version={}", libs[0].version);
     warn_if_older_than_fixes(&libs[0].version);
