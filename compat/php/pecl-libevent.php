@@ -184,7 +184,11 @@ final class Event extends Resource
 
     protected function release(): void
     {
-        Lib::$ffi->event_del($this->ptr);
+        // Only an event with a base can be pending (event_add refuses the others), and
+        // libevent 2.1 warns on event_del without one.
+        if ($this->base !== null) {
+            Lib::$ffi->event_del($this->ptr);
+        }
         unset(Lib::$events[$this->key]);
         FFI::free($this->memory);
         $this->setBase(null);
@@ -329,10 +333,42 @@ final class Lib
         }
     }
 
-    /** A warning worded as the extension's (PHP 5's) were. */
+    /**
+     * A warning worded as the extension's were, at the program's line that called the
+     * function: to the program's error handler if it set one, else as PHP prints its
+     * own (display_errors), unless silenced (`@`, error_reporting).
+     */
     public static function warn(string $fn, string $msg): void
     {
-        trigger_error("$fn(): $msg", E_USER_WARNING);
+        $message = "$fn(): $msg";
+        [$file, $line] = self::caller();
+        $handler = set_error_handler(static fn () => false);
+        restore_error_handler();
+        if ($handler !== null) {
+            if ($handler(E_WARNING, $message, $file, $line) !== false) {
+                return;
+            }
+        }
+        if (!(error_reporting() & E_WARNING)) {
+            return;
+        }
+        $display = strtolower((string) ini_get('display_errors'));
+        if ($display === '' || $display === '0' || $display === 'off') {
+            return;
+        }
+        $out = $display === 'stderr' ? STDERR : STDOUT;
+        fwrite($out, "PHP Warning:  $message in $file on line $line\n");
+    }
+
+    /** The program's file and line that called into this layer. */
+    private static function caller(): array
+    {
+        foreach (debug_backtrace(DEBUG_BACKTRACE_IGNORE_ARGS) as $frame) {
+            if (isset($frame['file']) && $frame['file'] !== __FILE__) {
+                return [preg_replace('~^pecl-libevent://~', '', $frame['file']), $frame['line'] ?? 0];
+            }
+        }
+        return ['(unknown)', 0];
     }
 
     /** The object behind a resource argument, or null after a warning (as zpp did). */

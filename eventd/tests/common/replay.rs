@@ -316,9 +316,8 @@ pub fn run_case(addr: SocketAddr, transport: &Transport, case: &Value) -> Vec<St
     diffs
 }
 
-/// Starts eventd with the transcript's settings (and `args`), replays every case over
-/// `transport`, and compares the log; panics with every difference.
-pub fn replay(transport: Transport, args: &[&str]) {
+/// The recorded transcripts, and their settings: the timeout and the connection limit.
+pub fn transcript() -> (Value, String, String) {
     // From eventd's tests or from the workspace root's.
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = [
@@ -334,18 +333,32 @@ pub fn replay(transport: Transport, args: &[&str]) {
         .as_u64()
         .unwrap()
         .to_string();
+    (tr, timeout, max)
+}
+
+/// Starts eventd with the transcript's settings (and `args`), replays every case over
+/// `transport`, and compares the log; panics with every difference.
+pub fn replay(transport: Transport, args: &[&str]) {
+    let (tr, timeout, max) = transcript();
     let mut all = vec!["--timeout", &timeout, "--max-connections", &max];
     all.extend_from_slice(args);
     let d = super::start(&all);
+    check(&tr, d.addr, &transport, || super::read_log(&d.log));
+}
+
+/// Replays every case of `tr` against the server at `addr`, set up with the
+/// transcript's settings, and compares the log (`log` reads it, timestamps removed);
+/// panics with every difference.
+pub fn check(tr: &Value, addr: SocketAddr, transport: &Transport, log: impl Fn() -> Vec<String>) {
     // The recorder checked the port with one connect-and-close before the first case; the
     // PHP original gave it id 1, and the recorded log counts on it.
-    drop(TcpStream::connect(d.addr).unwrap());
+    drop(TcpStream::connect(addr).unwrap());
     std::thread::sleep(Duration::from_millis(300));
 
     let mut failures = Vec::new();
     let cases = tr["cases"].as_array().unwrap();
     for case in cases {
-        let diffs = run_case(d.addr, &transport, case);
+        let diffs = run_case(addr, transport, case);
         let name = case["name"].as_str().unwrap();
         println!("{} {name}", if diffs.is_empty() { "ok  " } else { "FAIL" });
         if !diffs.is_empty() {
@@ -359,7 +372,7 @@ pub fn replay(transport: Transport, args: &[&str]) {
             || l.starts_with("Closing connection")
             || l.starts_with("Error: ")
     };
-    let logs = super::read_log(&d.log);
+    let logs = log();
     let got: Vec<&str> = logs.iter().map(String::as_str).filter(keep).collect();
     let want: Vec<&str> = tr["log"]
         .as_array()

@@ -12,7 +12,7 @@ pub enum Fix {
     /// replies not yet written; eventd writes them out, then closes.
     RepliesBeforeClose,
     /// Fix 5 (the original's flaw not reproduced): its 1,024-byte read loop stops at a
-    /// slice that is the one byte "0", which is then picked up a read later.
+    /// slice that is the one byte "0" (PHP takes it for false).
     ZeroSlice,
 }
 
@@ -30,7 +30,7 @@ impl Fix {
                 "fix 3: at end of stream eventd writes out the replies it made, the original drops them"
             }
             Fix::ZeroSlice => {
-                "fix 5: the original's read loop stops at a 1,024-byte slice that is \"0\"; eventd reads it with the rest"
+                "fix 5: the original's read loop stops at a 1,024-byte slice that is \"0\" (false in PHP); eventd reads on"
             }
         }
     }
