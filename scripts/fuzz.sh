@@ -25,25 +25,46 @@ fi
 export CARGO_TARGET_DIR=$PWD/target/fuzz
 (cd fuzz && cargo afl build --release --quiet)
 
-failed=0
-for t in "${targets[@]}"; do
-    out=target/fuzz-out/$t
+# One fuzzer per core at a time: the targets are independent, and each still gets its
+# full time (a 2-core machine runs two at once).
+fuzz_one() {
+    local t=$1 out=target/fuzz-out/$1
     rm -rf "$out"
     mkdir -p "$out"
     # No UI (no terminal here), no CPU binding or governor checks (shared machines), and
     # crashes are still seen when core dumps go to a helper program.
     AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
         cargo afl fuzz -i "fuzz/corpus/$t" -o "$out" -V "$secs" "$CARGO_TARGET_DIR/release/$t" \
-        >"$out/afl.log" 2>&1 || { echo "fuzz $t: afl-fuzz failed:" >&2; tail -20 "$out/afl.log" >&2; exit 1; }
-    stats=$out/default/fuzzer_stats
+        >"$out/afl.log" 2>&1 || { echo "fuzz $t: afl-fuzz failed:" >&2; tail -20 "$out/afl.log" >&2; return 2; }
+    local stats=$out/default/fuzzer_stats
     field() { awk -F: -v k="$1" '$1 ~ "^"k" *$" {gsub(/ /, "", $2); print $2}' "$stats"; }
+    local crashes
     crashes=$(find "$out/default/crashes" -type f ! -name README.txt 2>/dev/null | wc -l)
     echo "fuzz $t: ${secs} s, $(field execs_done) executions ($(field execs_per_sec)/s), $(field corpus_count) inputs in the corpus, $(field bitmap_cvg) coverage, $crashes crashes"
     if [ "$crashes" -gt 0 ]; then
-        failed=1
         for f in "$out"/default/crashes/id*; do
             echo "  finding: $f ($(od -An -tx1 -v "$f" | tr -s " \n" " " | head -c 120)...)" >&2
         done
+        return 1
     fi
+}
+
+jobs=$(nproc 2>/dev/null || echo 1)
+mkdir -p target/fuzz-out
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+        sleep 1
+    done
+    rm -f "target/fuzz-out/$t.rc"
+    (
+        rc=0
+        fuzz_one "$t" || rc=$?
+        echo "$rc" >"target/fuzz-out/$t.rc"
+    ) &
+done
+wait
+failed=0
+for t in "${targets[@]}"; do
+    [ "$(cat "target/fuzz-out/$t.rc" 2>/dev/null)" = 0 ] || failed=1
 done
 exit $failed

@@ -105,7 +105,9 @@ fn a_planted_difference_is_found_and_shrunk_to_a_few_bytes() {
         .unwrap()
         .contains("bytes received differ"));
     assert_eq!(first["reference"]["conns"][0]["received"], "");
-    let upper = sent[0].trim().to_ascii_uppercase() + "\r\n";
+    // PROTOCOL.md's trim: space, tab, line ends, NUL, vertical tab.
+    let trimmed = sent[0].trim_matches([' ', '\t', '\n', '\r', '\0', '\x0b']);
+    let upper = trimmed.to_ascii_uppercase() + "\r\n";
     assert_eq!(first["candidate"]["conns"][0]["received"], upper.as_str());
     // Side by side for people, the differing row marked.
     let t = text(&out);
