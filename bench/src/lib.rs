@@ -125,6 +125,77 @@ pub fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
+/// Latency distributions, as the load generators write them (`--latency-out FILE`) and
+/// the matrix reads them: one `QUANTILE MICROSECONDS` line per quantile of
+/// [`latency::QUANTILES`], nearest rank over every request's latency.
+pub mod latency {
+    /// The minimum, then 1 - 10^(-k/10) for k = 1..=50 (20.6%, 36.9%, ... 99.999%), then
+    /// the maximum: evenly spaced in "nines", where a tail shows.
+    pub fn quantiles() -> Vec<f64> {
+        let mut q: Vec<f64> = (0..=50)
+            .map(|k| 1.0 - 10f64.powf(-(k as f64) / 10.0))
+            .collect();
+        q.push(1.0);
+        q
+    }
+
+    /// The value at quantile `q` of `sorted` (nearest rank; 0 for no samples).
+    pub fn at(sorted: &[u32], q: f64) -> u32 {
+        if sorted.is_empty() {
+            return 0;
+        }
+        let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[i]
+    }
+
+    /// Writes the distribution of `sorted` latencies (µs) to `path`.
+    pub fn write(path: &std::path::Path, sorted: &[u32]) -> std::io::Result<()> {
+        let mut text = String::from("# quantile latency_us\n");
+        for q in quantiles() {
+            text += &format!("{q:.6} {}\n", at(sorted, q));
+        }
+        std::fs::write(path, text)
+    }
+
+    /// What [`write`] wrote: (quantile, µs) pairs.
+    pub fn read(path: &std::path::Path) -> Result<Vec<(f64, f64)>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let mut it = l.split_whitespace().map(str::parse::<f64>);
+                match (it.next(), it.next()) {
+                    (Some(Ok(q)), Some(Ok(v))) => Ok((q, v)),
+                    _ => Err(format!("{}: not a quantile line: {l}", path.display())),
+                }
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn nearest_rank_and_the_file_round_trip() {
+            let v: Vec<u32> = (1..=1000).collect();
+            assert_eq!(super::at(&v, 0.5), 500);
+            assert_eq!(super::at(&v, 0.99), 990);
+            assert_eq!(super::at(&v, 0.0), 1);
+            assert_eq!(super::at(&v, 1.0), 1000);
+            assert_eq!(super::at(&[], 0.5), 0);
+            let q = super::quantiles();
+            assert_eq!(q.len(), 52);
+            assert!(q.windows(2).all(|w| w[0] < w[1]));
+            let path = std::env::temp_dir().join(format!("latency-{}.txt", std::process::id()));
+            super::write(&path, &v).unwrap();
+            let back = super::read(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(back.len(), q.len());
+            assert_eq!(back[q.len() - 1], (1.0, 1000.0));
+            assert!((back[10].0 - 0.9).abs() < 1e-6 && back[10].1 == 900.0);
+        }
+    }
+}
+
 /// The median (0 for none).
 pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
@@ -195,12 +266,15 @@ pub type LogChart<'a, DB> = plotters::chart::ChartContext<
 >;
 
 /// The plots' line colours, in series order.
-pub const PALETTE: [plotters::style::RGBColor; 5] = [
+pub const PALETTE: [plotters::style::RGBColor; 8] = [
     plotters::style::RGBColor(31, 119, 180),
     plotters::style::RGBColor(255, 127, 14),
     plotters::style::RGBColor(44, 160, 44),
     plotters::style::RGBColor(214, 39, 40),
     plotters::style::RGBColor(148, 103, 189),
+    plotters::style::RGBColor(140, 86, 75),
+    plotters::style::RGBColor(227, 119, 194),
+    plotters::style::RGBColor(127, 127, 127),
 ];
 
 /// Draws the legend box of a chart whose series have labels, at its upper right.
@@ -223,10 +297,14 @@ where
 
 /// Draws one line with points per series (named, in the palette's order) and the
 /// legend box.
-pub fn draw_lines<'a, DB: plotters::prelude::DrawingBackend + 'a>(
-    chart: &mut LogChart<'a, DB>,
+pub fn draw_lines<'a, DB, CT>(
+    chart: &mut plotters::chart::ChartContext<'a, DB, CT>,
     series: Vec<(&'static str, Vec<(f64, f64)>)>,
-) -> Result<(), String> {
+) -> Result<(), String>
+where
+    DB: plotters::prelude::DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate<From = (f64, f64)>,
+{
     use plotters::prelude::*;
     for (i, (name, pts)) in series.into_iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];

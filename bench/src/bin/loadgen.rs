@@ -79,6 +79,9 @@ struct Cli {
     /// Pingpong: the fraction of the connections that loop requests.
     #[arg(long, default_value_t = 1.0)]
     active: f64,
+    /// Pingpong: also write the latency distribution here (bench::latency's format).
+    #[arg(long)]
+    latency_out: Option<std::path::PathBuf>,
 }
 
 struct Args {
@@ -93,6 +96,7 @@ struct Args {
     replace: f64,
     /// Pingpong: the fraction of the connections that loop requests.
     active: f64,
+    latency_out: Option<std::path::PathBuf>,
 }
 
 /// 127.0.0.2 .. 127.0.0.(k + 1), for an IPv4 loopback target; none for k = 1.
@@ -125,6 +129,7 @@ fn parse() -> Result<Args, String> {
         sources: Vec::new(),
         replace: c.replace,
         active: c.active,
+        latency_out: c.latency_out,
     };
     let k = c.sources;
     if !(a.active > 0.0 && a.active <= 1.0) {
@@ -586,15 +591,13 @@ fn main() {
         total.latencies_us.extend(s.latencies_us);
     }
     total.latencies_us.sort_unstable();
-    let pct = |p: f64| -> u32 {
-        if total.latencies_us.is_empty() {
-            return 0;
+    let pct = |p: f64| bench::latency::at(&total.latencies_us, p);
+    if let Some(path) = &args.latency_out {
+        if let Err(e) = bench::latency::write(path, &total.latencies_us) {
+            eprintln!("loadgen: --latency-out {}: {e}", path.display());
+            std::process::exit(1);
         }
-        let i = ((total.latencies_us.len() as f64 * p).ceil() as usize)
-            .clamp(1, total.latencies_us.len())
-            - 1;
-        total.latencies_us[i]
-    };
+    }
     let secs = args.duration.as_secs_f64();
     let mode = match args.mode {
         Mode::PingPong => "pingpong",
@@ -606,7 +609,7 @@ fn main() {
     // A reader that went away is not worth a panic.
     let _ = writeln!(
         std::io::stdout(),
-        "mode={mode} connections={} threads={} seconds={secs:.1} connected={} done={} per_second={:.0} replaced={} p50_us={} p99_us={} p999_us={} errors={}",
+        "mode={mode} connections={} threads={} seconds={secs:.1} connected={} done={} per_second={:.0} replaced={} p50_us={} p90_us={} p99_us={} p999_us={} errors={}",
         args.connections,
         args.threads,
         total.connected,
@@ -614,6 +617,7 @@ fn main() {
         total.done as f64 / secs,
         total.replaced,
         pct(0.50),
+        pct(0.90),
         pct(0.99),
         pct(0.999),
         total.errors

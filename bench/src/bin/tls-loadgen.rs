@@ -71,6 +71,7 @@ struct Args {
     addr: SocketAddr,
     connections: usize,
     duration: Duration,
+    latency_out: Option<std::path::PathBuf>,
 }
 
 /// The command line: loadgen's flags, of which TLS takes ping-pong on one thread.
@@ -90,6 +91,9 @@ struct Cli {
     /// Only 1.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1))]
     threads: u32,
+    /// Also write the latency distribution here (bench::latency's format).
+    #[arg(long)]
+    latency_out: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -101,6 +105,7 @@ fn parse() -> Result<Args, String> {
         addr: c.addr,
         connections: c.connections,
         duration: Duration::from_secs_f64(c.duration),
+        latency_out: c.latency_out,
     };
     if a.connections == 0 {
         return Err("--connections must be positive".into());
@@ -336,18 +341,19 @@ fn main() {
     let secs = t0.elapsed().as_secs_f64();
     let mut l = std::mem::take(&mut run.latencies);
     l.sort_unstable();
-    let pct = |p: f64| {
-        if l.is_empty() {
-            0
-        } else {
-            l[((l.len() - 1) as f64 * p) as usize]
+    let pct = |p: f64| bench::latency::at(&l, p);
+    if let Some(path) = &a.latency_out {
+        if let Err(e) = bench::latency::write(path, &l) {
+            eprintln!("tls-loadgen: --latency-out {}: {e}", path.display());
+            std::process::exit(1);
         }
-    };
+    }
     println!(
-        "mode=pingpong connections={} per_second={:.0} p50_us={} p99_us={} p999_us={} errors={} connected={}",
+        "mode=pingpong connections={} per_second={:.0} p50_us={} p90_us={} p99_us={} p999_us={} errors={} connected={}",
         a.connections,
         run.done as f64 / secs,
         pct(0.50),
+        pct(0.90),
         pct(0.99),
         pct(0.999),
         run.errors,

@@ -199,7 +199,8 @@ fn run_all(env: &Env, args: &args::Args, cells: &mut [Cell]) {
     }
 }
 
-/// Writes report.json, report.md and report.png into `args.out`; returns the markdown.
+/// Writes report.json, report.md, report.png and latency.png into `args.out`; returns
+/// the markdown.
 fn write_report(report: &Report<'_>) -> Result<String, String> {
     let out = &report.args.out;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -210,6 +211,9 @@ fn write_report(report: &Report<'_>) -> Result<String, String> {
     }
     if let Err(e) = plot::plot(report, &out.join("report.png")) {
         eprintln!("matrix: report.png not written: {e}");
+    }
+    if let Err(e) = plot::plot_latency(report, 100, &out.join("latency.png")) {
+        eprintln!("matrix: latency.png not written: {e}");
     }
     Ok(md)
 }

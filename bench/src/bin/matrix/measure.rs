@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 pub struct Run {
     pub per_second: f64,
     pub p50_us: f64,
+    pub p90_us: f64,
     pub p99_us: f64,
+    pub p999_us: f64,
+    /// Ping-pong: the whole latency distribution, (quantile, µs) (bench::latency).
+    pub latency: Vec<(f64, f64)>,
     pub errors: u64,
     pub connected: u64,
     /// Idle mode: server RSS growth per connection.
@@ -125,6 +129,13 @@ impl Env {
         let mut server = self.start_server(s, addr)?;
         let spid = server.id();
         let baseline = bench::rss_bytes(spid);
+        let latency = (mode == Mode::PingPong).then(|| {
+            std::env::temp_dir().join(format!(
+                "matrix-latency-{}-{}.txt",
+                std::process::id(),
+                addr.port()
+            ))
+        });
         let mut lg = self
             .command(self.dir.join(self.loadgen()), Some(1))
             .arg("--addr")
@@ -132,6 +143,11 @@ impl Env {
             .args(mode.loadgen_args())
             .args(["--connections", &conns.to_string()])
             .args(["--duration", &duration.to_string(), "--threads", "1"])
+            .args(
+                latency
+                    .iter()
+                    .flat_map(|p| ["--latency-out".as_ref(), p.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -177,7 +193,13 @@ impl Env {
         }
         run.per_second = field(&line, "per_second").unwrap_or(0.0);
         run.p50_us = field(&line, "p50_us").unwrap_or(0.0);
+        run.p90_us = field(&line, "p90_us").unwrap_or(0.0);
         run.p99_us = field(&line, "p99_us").unwrap_or(0.0);
+        run.p999_us = field(&line, "p999_us").unwrap_or(0.0);
+        if let Some(path) = latency {
+            run.latency = bench::latency::read(&path)?;
+            let _ = std::fs::remove_file(&path);
+        }
         run.errors = field(&line, "errors").unwrap_or(0.0) as u64;
         run.connected = field(&line, "connected").unwrap_or(0.0) as u64;
         if (run.connected as usize) < conns {

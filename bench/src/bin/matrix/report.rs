@@ -38,6 +38,24 @@ impl Cell {
         (!v.is_empty()).then(|| median(v))
     }
 
+    /// The latency distribution: at each quantile, the median of the runs' values.
+    pub fn latency(&self) -> Vec<(f64, f64)> {
+        let runs: Vec<&Run> = self.ok_runs().filter(|r| !r.latency.is_empty()).collect();
+        let Some(first) = runs.first() else {
+            return Vec::new();
+        };
+        (0..first.latency.len())
+            .map(|i| {
+                let q = first.latency[i].0;
+                let v = runs
+                    .iter()
+                    .filter_map(|r| r.latency.get(i).map(|p| p.1))
+                    .collect();
+                (q, median(v))
+            })
+            .collect()
+    }
+
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.errors).sum()
     }
@@ -48,7 +66,10 @@ impl Cell {
             "connections": self.connections,
             "median_per_second": self.per_second().round(),
             "median_p50_us": self.med(|r| r.p50_us),
+            "median_p90_us": self.med(|r| r.p90_us),
             "median_p99_us": self.med(|r| r.p99_us),
+            "median_p999_us": self.med(|r| r.p999_us),
+            "latency_distribution_us": self.latency().iter().map(|(q, v)| json!([q, v])).collect::<Vec<_>>(),
             "rss_per_idle_connection_bytes": self.rss_per_conn().map(f64::round),
             "errors": self.errors(),
             "median_server_cpu_us_per_operation": self.cpu_us_per_op().map(|v| (v * 100.0).round() / 100.0),
@@ -56,7 +77,10 @@ impl Cell {
             "median_loadgen_cpu_cores": (self.med(|r| r.loadgen_cpu) * 100.0).round() / 100.0,
             "runs": self.runs.iter().map(|r| json!({
                 "per_second": r.per_second,
+                "p50_us": r.p50_us,
+                "p90_us": r.p90_us,
                 "p99_us": r.p99_us,
+                "p999_us": r.p999_us,
                 "rss_per_connection_bytes": r.rss_per_conn.map(f64::round),
                 "errors": r.errors,
                 "server_cpu_cores": (r.server_cpu * 100.0).round() / 100.0,
@@ -165,6 +189,19 @@ impl Report<'_> {
             }
         });
         md += &self.ratio_table(mode);
+        if mode == Mode::PingPong {
+            md += "\nLatency, µs: p50 / p90 / p99 / p999 (medians of the runs; the distributions at 100 connections are in latency.png):\n\n";
+            md += &self.server_table(mode, |c| {
+                format!(
+                    "{:.0} / {:.0} / {:.0} / {:.0}",
+                    c.med(|r| r.p50_us),
+                    c.med(|r| r.p90_us),
+                    c.med(|r| r.p99_us),
+                    c.med(|r| r.p999_us)
+                )
+            });
+            md += &self.p99_ratio_table();
+        }
         if mode.is_throughput() {
             md += "\nServer CPU time per operation, µs (lower is better; comparable even where loadgen sets the pace):\n\n";
             md += &self.server_table(mode, |c| {
@@ -229,6 +266,28 @@ impl Report<'_> {
                 md += &match self.ratio(a, b, mode, n) {
                     Some(r) => format!(" {r:.3} |"),
                     None => " |".into(),
+                };
+            }
+            md += "\n";
+        }
+        md
+    }
+
+    /// The p99 latency ratios of [`Report::pairs`] in ping-pong (lower is better).
+    fn p99_ratio_table(&self) -> String {
+        let pairs = self.pairs();
+        let mut md = "\nRatios (p99 latency; lower is better):\n\n| connections |".to_string();
+        for &(a, b) in &pairs {
+            md += &format!(" {} / {} |", a.name(), b.name());
+        }
+        md += &format!("\n|---|{}\n", "---|".repeat(pairs.len()));
+        for &n in &self.args.connections {
+            md += &format!("| {n} |");
+            for &(a, b) in &pairs {
+                let p99 = |s| self.cell(s, Mode::PingPong, n).map(|c| c.med(|r| r.p99_us));
+                md += &match (p99(a), p99(b)) {
+                    (Some(x), Some(y)) if y > 0.0 => format!(" {:.3} |", x / y),
+                    _ => " |".into(),
                 };
             }
             md += "\n";
