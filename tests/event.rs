@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+/// libevent delivers signals to one base per process: the last one that added a signal
+/// event (evsig_base). Two tests with signal events on their own bases, run at once,
+/// would take each other's signals (one of them then waits forever), so each holds this.
+static SIGNALS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn signals() -> std::sync::MutexGuard<'static, ()> {
+    SIGNALS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn a_one_shot_timer_fires_once_with_timeout() {
     let base = EventBase::new().unwrap();
@@ -113,6 +122,7 @@ fn a_read_timeout_reports_timeout_not_read() {
 
 #[test]
 fn a_signal_event_runs_on_the_loop() {
+    let _signals = signals();
     let base = EventBase::new().unwrap();
     let hits = Rc::new(Cell::new(0));
     let h = hits.clone();
@@ -551,6 +561,7 @@ fn once_on_a_base_made_and_run_by_c() {
 
 #[test]
 fn active_by_fd_and_by_signal_wake_the_events_waiting_on_them() {
+    let _signals = signals();
     let base = EventBase::new().unwrap();
     let (a, _b) = UnixStream::pair().unwrap();
     let seen = Rc::new(RefCell::new(Vec::new()));
