@@ -127,7 +127,7 @@ pub fn open_fds(pid: u32) -> Option<usize> {
 
 /// Latency distributions, as the load generators write them (`--latency-out FILE`) and
 /// the matrix reads them: one `QUANTILE MICROSECONDS` line per quantile of
-/// [`latency::QUANTILES`], nearest rank over every request's latency.
+/// [`latency::quantiles`], nearest rank over every request's latency.
 pub mod latency {
     /// The minimum, then 1 - 10^(-k/10) for k = 1..=50 (20.6%, 36.9%, ... 99.999%), then
     /// the maximum: evenly spaced in "nines", where a tail shows.
@@ -157,7 +157,7 @@ pub mod latency {
         std::fs::write(path, text)
     }
 
-    /// What [`write`] wrote: (quantile, µs) pairs.
+    /// What [`write()`] wrote: (quantile, µs) pairs.
     pub fn read(path: &std::path::Path) -> Result<Vec<(f64, f64)>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         text.lines()
