@@ -15,15 +15,22 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Option<Child>,
     port: u16,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// One redis-server at a time: two tests picking a free port at once could pick the
+/// same one, and then share one server (the other's fails to bind), each killing or
+/// dropping it under the other.
+static ONE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Server {
     fn start() -> Server {
+        let turn = ONE_SERVER.lock().unwrap_or_else(|e| e.into_inner());
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
@@ -36,11 +43,16 @@ impl Server {
                 start.elapsed() < Duration::from_secs(10),
                 "redis-server did not start"
             );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "redis-server exited (port {port} taken?)"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         Server {
             child: Some(child),
             port,
+            _turn: turn,
         }
     }
 
