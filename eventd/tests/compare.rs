@@ -3,6 +3,9 @@
 //! refuses bad input clearly, and (with PHP) finds that the PHP port of the protocol,
 //! under compat/php, differs from eventd only where eventd's fixes say.
 
+mod common;
+
+use common::have_php;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -197,21 +200,6 @@ fn bad_input_is_refused_with_what_was_wrong() {
         ],
         "not JSON",
     );
-}
-
-fn have_php() -> bool {
-    let ok = Command::new("php")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "php is missing (Debian: php8.2-cli); .ci/run installs it"
-        );
-        eprintln!("skipped: no php (Debian: php8.2-cli)");
-    }
-    ok
 }
 
 fn php_port() -> String {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::have_php;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,21 +20,6 @@ fn compat() -> PathBuf {
 /// The shared libevent this build linked (libevent-sys's DEP_EVENT_SHARED).
 fn this_libevent() -> &'static str {
     env!("EVENTD_LIBEVENT_SHARED")
-}
-
-fn have_php() -> bool {
-    let ok = Command::new("php")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "php is missing (Debian: php8.2-cli); .ci/run installs it"
-        );
-        eprintln!("skipped: no php (Debian: php8.2-cli)");
-    }
-    ok
 }
 
 fn run_pecl(args: &[&str]) -> Command {

@@ -219,3 +219,20 @@ pub fn eventually(limit: Duration, cond: impl Fn() -> bool, what: impl Fn() -> S
     }
 }
 pub mod replay;
+
+/// Whether `php` runs here (Debian: php8.2-cli); a test without it says so and passes,
+/// except under CI, where .ci/run installs it and a missing PHP fails.
+pub fn have_php() -> bool {
+    let ok = Command::new("php")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "php is missing (Debian: php8.2-cli); .ci/run installs it"
+        );
+        eprintln!("skipped: no php (Debian: php8.2-cli)");
+    }
+    ok
+}
