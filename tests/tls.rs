@@ -404,13 +404,15 @@ fn renegotiations(bev: &mut BufferEvent) -> std::ffi::c_long {
 }
 
 /// Two TLS bufferevents over one loopback connection, with renegotiation allowed or
-/// not, and `max` the highest version the server takes: (server, client, what the
-/// client read, the server's events).
+/// not, `max` the highest version the server takes, and the kernel's buffers (the
+/// client's send, the server's receive) set to `buffers` bytes if given: (server, client,
+/// what the client read, the server's events). The server echoes.
 fn tls_pair(
     base: &EventBase,
     pki: &Pki,
     allow: bool,
     max: openssl::ssl::SslVersion,
+    buffers: Option<usize>,
 ) -> (BufferEvent, BufferEvent, Seen<u8>, Seen<BevEvent>) {
     let mut acc =
         openssl::ssl::SslAcceptor::mozilla_intermediate_v5(openssl::ssl::SslMethod::tls()).unwrap();
@@ -423,6 +425,10 @@ fn tls_pair(
     let (s, _) = l.accept().unwrap();
     c.set_nonblocking(true).unwrap();
     s.set_nonblocking(true).unwrap();
+    if let Some(n) = buffers {
+        socket2::SockRef::from(&c).set_send_buffer_size(n).unwrap();
+        socket2::SockRef::from(&s).set_recv_buffer_size(n).unwrap();
+    }
     let ssl = Ssl::new(acc.context()).unwrap();
     let mut server = BufferEvent::openssl_socket_with(
         base,
@@ -463,7 +469,7 @@ fn renegotiation_on_tls_1_2_runs_a_new_handshake_while_data_flows() {
     let pki = pki();
     let base = EventBase::new().unwrap();
     let (mut server, mut client, got, events) =
-        tls_pair(&base, &pki, true, openssl::ssl::SslVersion::TLS1_2);
+        tls_pair(&base, &pki, true, openssl::ssl::SslVersion::TLS1_2, None);
     client.write(b"before ").unwrap();
     spin(&base, || got.borrow().len() == 7);
     assert_eq!(renegotiations(&mut client), 0);
@@ -516,7 +522,7 @@ fn renegotiation_is_refused_on_tls_1_3_and_on_sessions_that_do_not_allow_it() {
         (true, openssl::ssl::SslVersion::TLS1_3),
         (false, openssl::ssl::SslVersion::TLS1_2),
     ] {
-        let (mut server, mut client, got, _) = tls_pair(&base, &pki, allow, max);
+        let (mut server, mut client, got, _) = tls_pair(&base, &pki, allow, max, None);
         client.write(b"x").unwrap();
         spin(&base, || got.borrow().len() == 1);
         let e = server.with(|b| b.renegotiate()).unwrap_err();
@@ -525,4 +531,124 @@ fn renegotiation_is_refused_on_tls_1_3_and_on_sessions_that_do_not_allow_it() {
         client.write(b"y").unwrap();
         spin(&base, || got.borrow().len() == 2);
     }
+}
+
+/// Runs the loop until `until` holds, failing after 60 s (a transfer of a few hundred
+/// records may take a while under valgrind).
+fn spin_long(base: &EventBase, until: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !until() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "condition not reached"
+        );
+        base.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    }
+}
+
+#[test]
+fn write_direct_over_tls_writes_at_once_once_open_and_never_overtakes_queued_data() {
+    use openssl::ssl::SslVersion;
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let (_server, mut client, got, _) = tls_pair(&base, &pki, false, SslVersion::TLS1_3, None);
+    // Before the handshake: queued, and sent once it is done.
+    client.write_direct(b"early ").unwrap();
+    assert_eq!(client.output_len(), 6);
+    spin(&base, || got.borrow().len() == 6);
+    // Open, nothing queued: SSL_write at once.
+    client.write_direct(b"now ").unwrap();
+    assert_eq!(client.output_len(), 0, "written at once, not queued");
+    // Behind queued data: queued after it, in order.
+    client.write(b"second ").unwrap();
+    client.write_direct(b"third ").unwrap();
+    assert_eq!(client.output_len(), 13);
+    spin(&base, || got.borrow().len() == 23);
+    assert_eq!(&*got.borrow(), b"early now second third ");
+    // More than one record: queued, as write.
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    client.write_direct(&big).unwrap();
+    assert_eq!(client.output_len(), big.len());
+    // More than max_single_write: queued too.
+    client.set_max_single_write(100).unwrap();
+    spin(&base, || client.output_len() == 0);
+    client.write_direct(&[b'm'; 101]).unwrap();
+    assert_eq!(client.output_len(), 101);
+    spin(&base, || got.borrow().len() == 23 + big.len() + 101);
+    assert_eq!(&got.borrow()[23..23 + big.len()], &big[..]);
+    assert!(got.borrow()[23 + big.len()..].iter().all(|&b| b == b'm'));
+    // Writing disabled: queued.
+    client.disable(Flags::WRITE).unwrap();
+    client.write_direct(b"held").unwrap();
+    assert_eq!(client.output_len(), 4);
+}
+
+#[test]
+fn write_direct_over_tls_queues_on_sessions_that_allow_renegotiation() {
+    use openssl::ssl::SslVersion;
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let (_server, mut client, got, _) = tls_pair(&base, &pki, true, SslVersion::TLS1_2, None);
+    client.write(b"hello ").unwrap();
+    spin(&base, || got.borrow().len() == 6);
+    // A renegotiation may start at any read: libevent's handshake state is not ours to
+    // race, so the write goes through libevent's queue.
+    client.write_direct(b"queued").unwrap();
+    assert_eq!(client.output_len(), 6);
+    spin(&base, || got.borrow().len() == 12);
+    assert_eq!(&*got.borrow(), b"hello queued");
+}
+
+#[test]
+fn a_tls_record_the_socket_cannot_take_is_queued_whole_and_arrives_in_order() {
+    use openssl::ssl::SslVersion;
+    let pki = pki();
+    let base = EventBase::new().unwrap();
+    let (mut server, mut client, got, _) =
+        tls_pair(&base, &pki, false, SslVersion::TLS1_3, Some(4096));
+    client.write(b"hi").unwrap();
+    spin(&base, || got.borrow().len() == 2);
+    // The server stops reading and keeps what it reads from then on.
+    let kept: Seen<u8> = Rc::default();
+    let k = kept.clone();
+    server.on_read(move |bev| k.borrow_mut().extend(bev.input_mut().remove_all()));
+    server.disable(Flags::READ).unwrap();
+    // Records of 16,000 bytes until the socket takes no more: the last is then with
+    // OpenSSL, partly written, and queued.
+    let chunk = |i: usize| vec![(i % 256) as u8; 16_000];
+    let mut sent = 0;
+    while client.output_len() == 0 {
+        assert!(sent < 2_000, "the socket never filled");
+        client.write_direct(&chunk(sent)).unwrap();
+        sent += 1;
+    }
+    assert_eq!(
+        client.output_len(),
+        16_000,
+        "the blocked record, queued whole"
+    );
+    // Behind it: queued.
+    client.write_direct(b"tail").unwrap();
+    assert_eq!(client.output_len(), 16_004);
+    // libevent's retry must pass the whole record: a smaller single write is refused
+    // until the output has drained, a larger one is fine.
+    let e = client.set_max_single_write(1000).unwrap_err();
+    assert!(e.to_string().contains("write_direct"), "{e}");
+    client.set_max_single_write(20_000).unwrap();
+    server.enable(Flags::READ).unwrap();
+    let total = sent * 16_000 + 4;
+    spin_long(&base, || {
+        kept.borrow().len() == total && client.output_len() == 0
+    });
+    let kept = kept.borrow();
+    for i in 0..sent {
+        assert!(
+            kept[i * 16_000..(i + 1) * 16_000]
+                .iter()
+                .all(|&b| b == (i % 256) as u8),
+            "record {i} out of place"
+        );
+    }
+    assert_eq!(&kept[sent * 16_000..], b"tail");
+    client.set_max_single_write(1000).unwrap();
 }

@@ -1,7 +1,7 @@
 //! [`BufferEventRef`]: a bufferevent that something else keeps alive.
 
 use super::callbacks::{event_tramp, Callbacks};
-use super::FlushMode;
+use super::{FlushMode, Kind};
 use crate::buffer::EvBufferRef;
 use crate::error::{call, Error, Result};
 use crate::event::Flags;
@@ -401,6 +401,17 @@ impl BufferEventRef {
     /// callback and no write timeout; a failed send queues the data, and libevent's own
     /// write then reports the error through the event callback as usual.
     ///
+    /// Over TLS ([`openssl_socket`](crate::BufferEvent::openssl_socket), feature
+    /// `openssl`) the same holds with one `SSL_write` in place of the `send`, when the
+    /// handshake is done, no close_notify has passed, the session refuses renegotiation
+    /// (the default) and `data` fits one TLS record and
+    /// [`max_single_write`](BufferEventRef::max_single_write). A record the socket does
+    /// not take at once stays with OpenSSL and the data is queued: libevent's next
+    /// `SSL_write` finishes that record, which is why
+    /// [`set_max_single_write`](BufferEventRef::set_max_single_write) refuses to go below
+    /// its length until the output has drained. A TLS filter over another bufferevent
+    /// queues, as `write`.
+    ///
     /// ```
     /// # use libevent::*;
     /// # use libevent::bufferevent::Options;
@@ -417,8 +428,13 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn write_direct(&mut self, data: &[u8]) -> Result<()> {
-        let direct = self.callbacks().is_some_and(|c| c.direct.get());
-        let sent = if direct { self.send_now(data) } else { 0 };
+        let how = self.callbacks().filter(|c| c.direct.get()).map(|c| c.kind);
+        let sent = match how {
+            Some(Kind::Socket) => self.send_now(data),
+            #[cfg(all(feature = "openssl", libevent_openssl))]
+            Some(Kind::Ssl) => self.ssl_send_now(data)?,
+            _ => 0,
+        };
         if sent == data.len() {
             return Ok(());
         }
@@ -733,6 +749,11 @@ impl BufferEventRef {
 
     /// `bufferevent_set_max_single_write`.
     ///
+    /// Over TLS, an error while a record that
+    /// [`write_direct`](BufferEventRef::write_direct) could not send at once is still
+    /// queued and `n` is below its length: libevent's retry would then pass OpenSSL fewer
+    /// bytes than the record, which fails the connection.
+    ///
     /// ```
     /// # use libevent::*;
     /// # use libevent::bufferevent::Options;
@@ -743,7 +764,20 @@ impl BufferEventRef {
     /// # Ok::<(), libevent::Error>(())
     /// ```
     pub fn set_max_single_write(&mut self, n: usize) -> Result<()> {
-        single_limit("bufferevent_set_max_single_write", n)?;
+        const FN: &str = "bufferevent_set_max_single_write";
+        single_limit(FN, n)?;
+        if let Some(c) = self.callbacks() {
+            if self.output_len() == 0 {
+                c.tls_pending.set(0);
+            } else if n < c.tls_pending.get() {
+                // libevent's retry of the record OpenSSL holds would pass fewer bytes
+                // than it, which OpenSSL fails as a bad write retry.
+                return Err(Error::invalid(
+                    FN,
+                    "below the length of a TLS record that write_direct could not send at once; set it once the output has drained",
+                ));
+            }
+        }
         // SAFETY: live bufferevent.
         unsafe { call!(sys::bufferevent_set_max_single_write(self.as_raw(), n)) }?;
         Ok(())

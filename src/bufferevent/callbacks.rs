@@ -142,9 +142,14 @@ pub(crate) struct Callbacks {
     pub(super) kind: Kind,
     own: Cell<Borrow>,
     loans: Loans,
-    /// [`BufferEventRef::write_direct`] may send at once: a plain socket bufferevent of
-    /// this crate's, with no rate limit or group.
+    /// [`BufferEventRef::write_direct`] may send at once: a socket bufferevent of this
+    /// crate's (plain or TLS), with no rate limit or group.
     pub(super) direct: Cell<bool>,
+    /// Over TLS, the length of a `write_direct` whose `SSL_write` the socket did not take
+    /// at once: OpenSSL holds that record until libevent's retry passes at least as many
+    /// bytes (0: none, or the output has drained since).
+    #[cfg_attr(not(all(feature = "openssl", libevent_openssl)), allow(dead_code))]
+    pub(super) tls_pending: Cell<usize>,
     /// Shared with the bufferevents C links to this one; `None`: `own` is the state.
     group: Option<Group>,
     /// [`BufferEvent::set_context`](super::BufferEvent::set_context)'s value. Whoever
@@ -164,6 +169,7 @@ impl Callbacks {
             own: Cell::new(Borrow::Free),
             loans: Loans::default(),
             direct: Cell::new(false),
+            tls_pending: Cell::new(0),
             group,
             ctx: Cell::new(None),
             read: Slot::new(),

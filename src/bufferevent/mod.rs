@@ -140,3 +140,11 @@ enum Kind {
     #[cfg_attr(not(all(feature = "openssl", libevent_openssl)), allow(dead_code))]
     Ssl,
 }
+
+impl Kind {
+    /// Whether [`BufferEventRef::write_direct`] may write at once (without a rate limit or
+    /// group): a plain socket, or TLS (whose own checks leave out a filter's).
+    fn sends_direct(self) -> bool {
+        matches!(self, Kind::Socket | Kind::Ssl)
+    }
+}

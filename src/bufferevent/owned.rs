@@ -80,7 +80,7 @@ impl BufferEvent {
         group: Option<Group>,
     ) -> BufferEvent {
         let cbs = Rc::new(Callbacks::new(base.clone(), kind, group));
-        cbs.direct.set(kind == Kind::Socket);
+        cbs.direct.set(kind.sends_direct());
         let bev = BufferEvent {
             raw,
             cbs,

@@ -592,7 +592,7 @@ impl BufferEvent {
             .is_some_and(|x| x.rate.is_some() || x.group.is_some());
         self.cbs
             .direct
-            .set(self.cbs.kind == super::Kind::Socket && !limited);
+            .set(self.cbs.kind.sends_direct() && !limited);
     }
 }
 

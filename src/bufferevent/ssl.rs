@@ -157,6 +157,99 @@ impl super::BufferEventRef {
         unsafe { sys::bufferevent_openssl_get_ssl(self.as_raw()) }
     }
 
+    /// [`write_direct`](crate::BufferEventRef::write_direct) over TLS: one `SSL_write` of
+    /// `data` now, if libevent has nothing in flight for this bufferevent and OpenSSL
+    /// will take the record whole or keep it whole. Returns how much is dealt with: what
+    /// OpenSSL wrote, or all of it when the socket could not take the record (then it
+    /// is queued here, under the lock, where libevent's retry will find it); 0 when it
+    /// was not tried.
+    pub(super) fn ssl_send_now(&mut self, data: &[u8]) -> Result<usize> {
+        let raw = self.as_raw();
+        // SAFETY: raw is live; the guard unlocks it however this returns (a panic of an
+        // output callback while queueing, too).
+        unsafe { sys::bufferevent_lock(raw) };
+        struct Unlock(*mut sys::bufferevent);
+        impl Drop for Unlock {
+            fn drop(&mut self) {
+                // SAFETY: locked above; the bufferevent outlives this call.
+                unsafe { sys::bufferevent_unlock(self.0) };
+            }
+        }
+        let _unlock = Unlock(raw);
+        self.ssl_send_locked(data)
+    }
+
+    fn ssl_send_locked(&mut self, data: &[u8]) -> Result<usize> {
+        /// The most plaintext one TLS record carries (`SSL3_RT_MAX_PLAIN_LENGTH`): one
+        /// `SSL_write` of at most this is written whole or not at all.
+        const RECORD: usize = 16384;
+        let raw = self.as_raw();
+        let write = sys::EV_WRITE as std::ffi::c_short;
+        // SAFETY: raw is live and ours (its view is in use: &mut self), and so are its SSL
+        // and output. ev_write is read in place through a raw pointer (`struct
+        // bufferevent` is public, event2/bufferevent_struct.h); no reference to C's
+        // memory is made.
+        let (ssl, output, queued, ready) = unsafe {
+            let ssl = sys::bufferevent_openssl_get_ssl(raw);
+            let output = sys::bufferevent_get_output(raw);
+            let queued = sys::evbuffer_get_length(output);
+            let limit = RECORD.min(sys::bufferevent_get_max_single_write(raw).max(0) as usize);
+            // Nothing queued and libevent not waiting for writability (it waits with an
+            // empty output while a read needs a write): its TLS state machine has no
+            // write in flight. Handshake over, no shutdown, no renegotiation: SSL_write
+            // does nothing but write this record.
+            let ready = !ssl.is_null()
+                && sys::bufferevent_get_underlying(raw).is_null()
+                && queued == 0
+                && !data.is_empty()
+                && data.len() <= limit
+                && sys::bufferevent_get_enabled(raw) & write != 0
+                && sys::event_pending(
+                    std::ptr::addr_of_mut!((*raw).ev_write),
+                    write,
+                    std::ptr::null_mut(),
+                ) == 0
+                && openssl_sys::SSL_is_init_finished(ssl) == 1
+                && openssl_sys::SSL_get_shutdown(ssl) == 0
+                && SSL_get_options(ssl) & openssl_sys::SSL_OP_NO_RENEGOTIATION != 0;
+            (ssl, output, queued, ready)
+        };
+        let pending = |n| {
+            if let Some(c) = self.callbacks() {
+                c.tls_pending.set(n);
+            }
+        };
+        if queued == 0 {
+            // libevent drains the output only once OpenSSL has taken the record.
+            pending(0);
+        }
+        if !ready {
+            return Ok(0);
+        }
+        // SAFETY: the session is live and open (checked above); data is valid for its
+        // length, at most RECORD, which fits a c_int.
+        let r = unsafe {
+            openssl_sys::ERR_clear_error();
+            openssl_sys::SSL_write(ssl, data.as_ptr().cast(), data.len() as i32)
+        };
+        if r > 0 {
+            return Ok((r as usize).min(data.len()));
+        }
+        // Would block, or the socket is broken: OpenSSL keeps the record (or its failure)
+        // for the next SSL_write, libevent's, which must pass at least these bytes, first
+        // and in one piece: they are queued now, before anything else can be, into one
+        // chain. A real error is reported there, through the event callback. OpenSSL's
+        // queue is cleared, so this failure is not blamed on a later call.
+        pending(data.len());
+        // SAFETY: output is the live output buffer; expanding reserves room only.
+        unsafe {
+            openssl_sys::ERR_clear_error();
+            call!(sys::evbuffer_expand(output, data.len()))?;
+        }
+        self.write(data)?;
+        Ok(data.len())
+    }
+
     /// `bufferevent_openssl_get_ssl`: the TLS session (peer certificate, ALPN, version,
     /// cipher...); `None` for a bufferevent that is not TLS.
     pub fn ssl(&self) -> Option<&SslRef> {
