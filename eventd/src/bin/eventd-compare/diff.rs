@@ -81,7 +81,8 @@ pub fn masked_log(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn closed(c: &ConnSeen, steps: usize) -> String {
+/// Who closed the connection, and when, in a session of `steps` steps.
+pub fn closed(c: &ConnSeen, steps: usize) -> String {
     match c.server_closed {
         None => "the client".to_string(),
         Some(s) if s >= steps => "the server, after the client's close".to_string(),

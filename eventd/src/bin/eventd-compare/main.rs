@@ -358,15 +358,7 @@ const COL: usize = 44;
 fn side_by_side(s: &Session, r: &Observed, c: &Observed) -> String {
     let mut rows: Vec<(String, String, String)> = Vec::new();
     let n = s.steps.len();
-    let closed = |x: &drive::ConnSeen| match x.server_closed {
-        None => "by the client".to_string(),
-        Some(k) if k >= n => "by the server, at the end".to_string(),
-        Some(k) => format!(
-            "by the server, step {}{}",
-            k + 1,
-            if x.reset { ", reset" } else { "" }
-        ),
-    };
+    let closed = |x: &drive::ConnSeen| format!("by {}", diff::closed(x, n));
     for i in 0..s.conns {
         rows.push((
             format!("conn {i} received"),
