@@ -155,9 +155,25 @@ final class Base extends Resource
     }
 }
 
-final class Event extends Resource
+/** An event or a buffer event: set on at most one base, which counts it. */
+abstract class OnBase extends Resource
 {
     public ?Base $base = null;
+
+    public function setBase(?Base $base): void
+    {
+        if ($base !== $this->base) {
+            if ($base !== null) {
+                $base->attached++;
+            }
+            $this->base?->detach();
+        }
+        $this->base = $base;
+    }
+}
+
+final class Event extends OnBase
+{
     /** The stream (or socket) given to event_set, kept open while the event has it. */
     public mixed $stream = null;
     public mixed $callback = null;
@@ -169,17 +185,6 @@ final class Event extends Resource
     {
         parent::__construct('event');
         $this->key = Lib::address($ptr);
-    }
-
-    public function setBase(?Base $base): void
-    {
-        if ($base !== $this->base) {
-            if ($base !== null) {
-                $base->attached++;
-            }
-            $this->base?->detach();
-        }
-        $this->base = $base;
     }
 
     protected function release(): void
@@ -196,9 +201,8 @@ final class Event extends Resource
     }
 }
 
-final class BufferEvent extends Resource
+final class BufferEvent extends OnBase
 {
-    public ?Base $base = null;
     public mixed $stream;
     public mixed $readcb = null;
     public mixed $writecb = null;
@@ -211,17 +215,6 @@ final class BufferEvent extends Resource
         parent::__construct('buffer event');
         $this->stream = $stream;
         $this->key = Lib::address($ptr);
-    }
-
-    public function setBase(?Base $base): void
-    {
-        if ($base !== $this->base) {
-            if ($base !== null) {
-                $base->attached++;
-            }
-            $this->base?->detach();
-        }
-        $this->base = $base;
     }
 
     protected function release(): void
