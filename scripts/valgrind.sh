@@ -54,7 +54,12 @@ for exe in "${exes[@]}"; do
     compare-*|php_compat-*) echo "== $name: skipped (it runs other programs only)"; continue ;;
   esac
   echo "== $name"
-  if ! "${vg[@]}" "$exe" --test-threads=1 --skip libevent_regression_suite -q 2>&1 | tail -n 3; then
+  rc=0
+  out=$("${vg[@]}" "$exe" --test-threads=1 --skip libevent_regression_suite -q 2>&1) || rc=$?
+  printf '%s\n' "$out" | tail -n 3
+  if [ $rc != 0 ]; then
+    # Which tests failed, and what they said.
+    printf '%s\n' "$out" | sed -n '/^failures:/,$p' | head -n 80
     echo "   FAILED: $name"
     failed=1
   fi
