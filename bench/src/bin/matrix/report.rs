@@ -250,33 +250,35 @@ impl Report<'_> {
 
     /// The ratios of [`Report::pairs`], a row per connection count.
     fn ratio_table(&self, mode: Mode) -> String {
-        let pairs = self.pairs();
         let figure = match mode {
             Mode::Idle => "RSS per connection",
             Mode::PingPong | Mode::Churn | Mode::Active => "per second",
         };
-        let mut md = format!("\nRatios ({figure}):\n\n| connections |");
-        for &(a, b) in &pairs {
-            md += &format!(" {} / {} |", a.name(), b.name());
-        }
-        md += &format!("\n|---|{}\n", "---|".repeat(pairs.len()));
-        for &n in &self.args.connections {
-            md += &format!("| {n} |");
-            for &(a, b) in &pairs {
-                md += &match self.ratio(a, b, mode, n) {
-                    Some(r) => format!(" {r:.3} |"),
-                    None => " |".into(),
-                };
-            }
-            md += "\n";
-        }
-        md
+        self.pairs_table(&format!("Ratios ({figure})"), |a, b, n| {
+            self.ratio(a, b, mode, n)
+        })
     }
 
     /// The p99 latency ratios of [`Report::pairs`] in ping-pong (lower is better).
     fn p99_ratio_table(&self) -> String {
+        let p99 = |s, n| self.cell(s, Mode::PingPong, n).map(|c| c.med(|r| r.p99_us));
+        self.pairs_table("Ratios (p99 latency; lower is better)", |a, b, n| {
+            match (p99(a, n), p99(b, n)) {
+                (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+                _ => None,
+            }
+        })
+    }
+
+    /// A table of `ratio(a, b, connections)` for each of [`Report::pairs`], a row per
+    /// connection count (empty where there is none).
+    fn pairs_table(
+        &self,
+        title: &str,
+        ratio: impl Fn(Server, Server, usize) -> Option<f64>,
+    ) -> String {
         let pairs = self.pairs();
-        let mut md = "\nRatios (p99 latency; lower is better):\n\n| connections |".to_string();
+        let mut md = format!("\n{title}:\n\n| connections |");
         for &(a, b) in &pairs {
             md += &format!(" {} / {} |", a.name(), b.name());
         }
@@ -284,10 +286,9 @@ impl Report<'_> {
         for &n in &self.args.connections {
             md += &format!("| {n} |");
             for &(a, b) in &pairs {
-                let p99 = |s| self.cell(s, Mode::PingPong, n).map(|c| c.med(|r| r.p99_us));
-                md += &match (p99(a), p99(b)) {
-                    (Some(x), Some(y)) if y > 0.0 => format!(" {:.3} |", x / y),
-                    _ => " |".into(),
+                md += &match ratio(a, b, n) {
+                    Some(r) => format!(" {r:.3} |"),
+                    None => " |".into(),
                 };
             }
             md += "\n";
