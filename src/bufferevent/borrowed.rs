@@ -401,7 +401,7 @@ impl BufferEventRef {
     /// callback and no write timeout; a failed send queues the data, and libevent's own
     /// write then reports the error through the event callback as usual.
     ///
-    /// Over TLS ([`openssl_socket`](crate::BufferEvent::openssl_socket), feature
+    /// Over TLS (`BufferEvent::openssl_socket`, feature
     /// `openssl`) the same holds with one `SSL_write` in place of the `send`, when the
     /// handshake is done, no close_notify has passed, the session refuses renegotiation
     /// (the default) and `data` fits one TLS record and
