@@ -769,7 +769,7 @@ impl BufferEventRef {
         if let Some(c) = self.callbacks() {
             if self.output_len() == 0 {
                 c.tls_pending.set(0);
-            } else if n < c.tls_pending.get() {
+            } else if n < usize::from(c.tls_pending.get()) {
                 // libevent's retry of the record OpenSSL holds would pass fewer bytes
                 // than it, which OpenSSL fails as a bad write retry.
                 return Err(Error::invalid(

@@ -147,9 +147,10 @@ pub(crate) struct Callbacks {
     pub(super) direct: Cell<bool>,
     /// Over TLS, the length of a `write_direct` whose `SSL_write` the socket did not take
     /// at once: OpenSSL holds that record until libevent's retry passes at least as many
-    /// bytes (0: none, or the output has drained since).
+    /// bytes (0: none, or the output has drained since). A record is at most 16,384
+    /// bytes, so it fits the padding beside the other small fields.
     #[cfg_attr(not(all(feature = "openssl", libevent_openssl)), allow(dead_code))]
-    pub(super) tls_pending: Cell<usize>,
+    pub(super) tls_pending: Cell<u16>,
     /// Shared with the bufferevents C links to this one; `None`: `own` is the state.
     group: Option<Group>,
     /// [`BufferEvent::set_context`](super::BufferEvent::set_context)'s value. Whoever

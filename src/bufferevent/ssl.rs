@@ -214,9 +214,10 @@ impl super::BufferEventRef {
                 && SSL_get_options(ssl) & openssl_sys::SSL_OP_NO_RENEGOTIATION != 0;
             (ssl, output, queued, ready)
         };
-        let pending = |n| {
+        let pending = |n: usize| {
             if let Some(c) = self.callbacks() {
-                c.tls_pending.set(n);
+                // n is at most RECORD, which fits.
+                c.tls_pending.set(u16::try_from(n).unwrap_or(u16::MAX));
             }
         };
         if queued == 0 {
