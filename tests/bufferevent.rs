@@ -14,18 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{coarse_tick, read_in_thread, run_for, spin};
-
-/// A bufferevent over one end of a connected TCP pair; the other end stays blocking.
-fn tcp_pair(base: &EventBase) -> (BufferEvent, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (ours, _) = l.accept().unwrap();
-    (
-        BufferEvent::from_tcp(base, ours, Options::empty()).unwrap(),
-        peer,
-    )
-}
+use common::{coarse_tick, read_in_thread, run_for, spin, tcp_pair};
 
 /// Sets a read callback that drains the input and adds what it took to `total`.
 fn count_and_drain(bev: &mut BufferEvent, total: &Rc<Cell<usize>>) {

@@ -464,6 +464,7 @@ impl BufferEventRef {
                 // is queued, and libevent's own write reports a real error.
                 let n = call!(libc::send(fd, data.as_ptr().cast(), data.len(), FLAGS));
                 sent = n.unwrap_or(0).min(data.len());
+                super::edge::note_sent(raw);
             }
             sys::bufferevent_unlock(raw);
         }
@@ -837,6 +838,11 @@ impl BufferEventRef {
                 len as i32,
             ))
         }?;
+        if self.callbacks().is_some_and(|c| c.edge.get()) {
+            // SAFETY: a socket bufferevent of ours made without THREADSAFE (`edge`),
+            // with our trampolines registered (callbacks() found them).
+            unsafe { super::edge::make_edge(self.as_raw()) };
+        }
         Ok(())
     }
 

@@ -145,6 +145,10 @@ pub(crate) struct Callbacks {
     /// [`BufferEventRef::write_direct`] may send at once: a socket bufferevent of this
     /// crate's (plain or TLS), with no rate limit or group.
     pub(super) direct: Cell<bool>,
+    /// A socket bufferevent of this crate's whose events may be edge-triggered
+    /// (`edge`): made without `BEV_OPT_THREADSAFE`. `connect` makes them so again after
+    /// libevent re-assigned them to the new socket.
+    pub(super) edge: Cell<bool>,
     /// Over TLS, the length of a `write_direct` whose `SSL_write` the socket did not take
     /// at once: OpenSSL holds that record until libevent's retry passes at least as many
     /// bytes (0: none, or the output has drained since). A record is at most 16,384
@@ -170,6 +174,7 @@ impl Callbacks {
             own: Cell::new(Borrow::Free),
             loans: Loans::default(),
             direct: Cell::new(false),
+            edge: Cell::new(false),
             tls_pending: Cell::new(0),
             group,
             ctx: Cell::new(None),
@@ -316,12 +321,14 @@ fn with_callbacks(
 }
 
 pub(super) extern "C" fn read_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
+    super::edge::note(bev, true);
     with_callbacks(bev, arg, Which::Read, |cbs, r| {
         cbs.call_slot(SlotId::Read, &cbs.read, |f| f(r, cbs))
     });
 }
 
 pub(super) extern "C" fn write_tramp(bev: *mut sys::bufferevent, arg: *mut c_void) {
+    super::edge::note(bev, false);
     with_callbacks(bev, arg, Which::Write, |cbs, r| {
         cbs.call_slot(SlotId::Write, &cbs.write, |f| f(r, cbs))
     });

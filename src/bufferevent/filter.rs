@@ -149,6 +149,8 @@ impl BufferEvent {
             output: RefCell::new(Box::new(output)),
         }));
         let under = underlying.raw.as_ptr();
+        // SAFETY: under is live; the filter replaces its callbacks with its own.
+        unsafe { super::edge::make_level_if_edge(under) };
         // SAFETY: under is live; ctx is freed by free_ctx. CLOSE_ON_FREE makes the filter
         // free `under`, whose Rust handle is given up below without running its Drop.
         let raw = unsafe {

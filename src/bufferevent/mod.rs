@@ -19,6 +19,7 @@
 mod borrowed;
 mod callbacks;
 mod changes;
+mod edge;
 mod filter;
 mod owned;
 mod ratelimit;

@@ -129,7 +129,14 @@ impl BufferEvent {
             // SAFETY: libevent did not take it.
             unsafe { libc::close(raw_fd) };
         }
-        Ok(Self::adopt(base, raw?, Kind::Socket, None))
+        let bev = Self::adopt(base, raw?, Kind::Socket, None);
+        if !options.contains(Options::THREADSAFE) {
+            bev.cbs.edge.set(true);
+            // SAFETY: a socket bufferevent of ours, not shared with threads, with our
+            // trampolines registered (adopt).
+            unsafe { super::edge::make_edge(bev.raw.as_ptr()) };
+        }
+        Ok(bev)
     }
 
     /// A bufferevent over a connected `TcpStream`.

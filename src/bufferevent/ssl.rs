@@ -122,6 +122,9 @@ impl BufferEvent {
         underlying.check("openssl_filter");
         let base = underlying.cbs.base.clone();
         let ssl = hand_over(ssl, false);
+        // SAFETY: the underlying bufferevent is live; the filter replaces its callbacks
+        // with its own.
+        unsafe { super::edge::make_level_if_edge(underlying.raw.as_ptr()) };
         // SAFETY: the underlying bufferevent is live; with CLOSE_ON_FREE the filter owns
         // it and ssl.
         let raw = unsafe {

@@ -10,6 +10,18 @@ use std::net::TcpStream;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// A bufferevent over one end of a connected TCP pair; the other end stays blocking.
+pub fn tcp_pair(base: &EventBase) -> (libevent::BufferEvent, TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (ours, _) = l.accept().unwrap();
+    let options = libevent::bufferevent::Options::empty();
+    (
+        libevent::BufferEvent::from_tcp(base, ours, options).unwrap(),
+        peer,
+    )
+}
+
 /// Runs the loop without blocking until `until()` holds; fails after 5 s.
 pub fn spin(base: &EventBase, until: impl Fn() -> bool) {
     let start = Instant::now();
