@@ -359,3 +359,29 @@ fn freeing_the_bufferevent_inside_a_read_that_filled_its_room() {
     run_for(&base, Duration::from_millis(50));
     assert_eq!(reads.get(), 1);
 }
+
+#[test]
+fn the_end_of_stream_behind_many_reads_is_reported_to_a_server_that_replies() {
+    // 200 kB and the end of stream are in the socket when reading starts: one edge says
+    // both, then some fifty reads run by hand; the last, short, must still see the end
+    // although each read sent a reply.
+    let base = EventBase::new().unwrap();
+    let (mut bev, mut peer) = tcp_pair(&base);
+    let total = Rc::new(Cell::new(0));
+    let t = total.clone();
+    bev.on_read(move |me| {
+        let data = me.input_mut().remove_all();
+        t.set(t.get() + data.len());
+        me.write_direct(&data[..1]).unwrap();
+    });
+    let seen = Rc::new(Cell::new(BevEvent::empty()));
+    let s = seen.clone();
+    bev.on_event(move |_, what| s.set(what));
+    peer.write_all(&pattern(200_000)).unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    bev.enable(Flags::READ | Flags::WRITE).unwrap();
+    spin(&base, || !seen.get().is_empty());
+    assert_eq!(total.get(), 200_000);
+    assert_eq!(seen.get(), BevEvent::READING | BevEvent::EOF);
+}

@@ -18,7 +18,8 @@
 //! - a read that filled its room (libevent reads at most 4,096 bytes, less under a read
 //!   high watermark, a rate limit or `max_single_read`): more may wait;
 //! - a read that came with the peer's end of stream (`EV_CLOSED`, registered for it):
-//!   the next read sees the end;
+//!   the next read sees the end (the reads run again by hand carry `EV_CLOSED` on, since
+//!   the edge that reported it is spent);
 //! - a read after which nothing was sent, nor is waiting to be: an error (a reset) that
 //!   came in the same wake-up as the data would otherwise never be read, since a dead
 //!   socket raises no more edges (libevent reports a reset as readable and writable, not
@@ -364,7 +365,10 @@ unsafe extern "C" fn edge_read(fd: c_int, what: c_short, arg: *mut c_void) {
                         || what & sys::EV_CLOSED as c_short != 0
                         || !(sent || sys::evbuffer_get_length((*bev).output) > 0));
                 if again && sys::event_pending(r, sys::EV_READ as c_short, null_mut()) != 0 {
-                    sys::event_active(r, sys::EV_READ as c_int, 1);
+                    // The end of stream stays known to the reads that follow: the
+                    // edge that reported it is spent.
+                    let closed = what & sys::EV_CLOSED as c_short;
+                    sys::event_active(r, sys::EV_READ as c_int | c_int::from(closed), 1);
                 }
             }
             Ours::No => make_level(bev),
