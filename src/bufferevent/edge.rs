@@ -291,116 +291,91 @@ enum Ours {
     Freed,
 }
 
-/// Runs libevent's callback `slot` for `bev`'s event, measuring `buf` before and as the
-/// trampoline saw it; returns (before, just after libevent's read or write).
-///
-/// # Safety
-/// `bev` is live; the caller holds a reference on it.
-unsafe fn run_measured(
-    slot: &AtomicUsize,
-    side: Side,
-    fd: c_int,
-    what: c_short,
-    bev: *mut sys::bufferevent,
-    buf: *mut sys::evbuffer,
-) -> (usize, usize, bool) {
-    // SAFETY: buf is one of bev's buffers, alive while bev is (the reference held).
-    let before = unsafe { sys::evbuffer_get_length(buf) };
-    let outer = PROBE.with(|p| {
-        p.replace(Probe {
-            bev,
-            side,
-            seen: NOT_SEEN,
-            sent: false,
-        })
-    });
-    if let Some(cb) = libevent_cb(slot) {
-        // SAFETY: libevent's own callback for this event, with its own argument.
-        unsafe { cb(fd, what, bev.cast()) };
-    }
-    let probe = PROBE.with(|p| p.replace(outer));
-    let after = if probe.seen != NOT_SEEN {
-        probe.seen
-    } else {
-        // No callback of ours ran: nothing touched the buffer after libevent did.
-        // SAFETY: as above.
-        unsafe { sys::evbuffer_get_length(buf) }
-    };
-    (before, after, probe.sent)
-}
-
 /// `ev_read`'s callback: libevent's, then run again if something may be left (see the
 /// module's documentation).
 unsafe extern "C" fn edge_read(fd: c_int, what: c_short, arg: *mut c_void) {
-    let bev: *mut sys::bufferevent = arg.cast();
-    // SAFETY: arg is the live bufferevent the event belongs to (make_edge assigned it),
-    // which libevent keeps alive while its event's callback runs; the reference we take
-    // keeps it alive until we are done, also if a callback frees it.
-    unsafe {
-        let Some(cb) = libevent_cb(&LIBEVENT_READ) else {
-            return;
-        };
-        if what & sys::EV_READ as c_short == 0 {
-            return cb(fd, what, arg); // a timeout
-        }
-        let input = (*bev).input;
-        let before = sys::evbuffer_get_length(input);
-        let mut room = MAX_READ;
-        let high = (*bev).wm_read.high;
-        if high != 0 {
-            room = room.min(high.saturating_sub(before));
-        }
-        let max = sys::bufferevent_get_max_to_read(bev);
-        if max >= 0 {
-            room = room.min(max as usize);
-        }
-        sys::bufferevent_incref(bev);
-        let (before, after, sent) = run_measured(&LIBEVENT_READ, Side::Read, fd, what, bev, input);
-        match ours(bev) {
-            Ours::Yes => {
-                let r = addr_of_mut!((*bev).ev_read);
-                let added = after.saturating_sub(before);
-                let again = added > 0
-                    && (added >= room
-                        || what & sys::EV_CLOSED as c_short != 0
-                        || !(sent || sys::evbuffer_get_length((*bev).output) > 0));
-                if again && sys::event_pending(r, sys::EV_READ as c_short, null_mut()) != 0 {
-                    // The end of stream stays known to the reads that follow: the
-                    // edge that reported it is spent.
-                    let closed = what & sys::EV_CLOSED as c_short;
-                    sys::event_active(r, sys::EV_READ as c_int | c_int::from(closed), 1);
-                }
-            }
-            Ours::No => make_level(bev),
-            Ours::Freed => {}
-        }
-        sys::bufferevent_decref(bev);
-    }
+    // SAFETY: libevent calls it as ev_read's callback, with the argument make_edge gave.
+    unsafe { wrapped(Side::Read, fd, what, arg) }
 }
 
 /// `ev_write`'s callback: libevent's, then, if the write made progress and output is
 /// left, run again.
 unsafe extern "C" fn edge_write(fd: c_int, what: c_short, arg: *mut c_void) {
+    // SAFETY: as in edge_read, for ev_write.
+    unsafe { wrapped(Side::Write, fd, what, arg) }
+}
+
+/// The two wrappers: runs libevent's callback for `side`'s event, measuring the buffer it
+/// fills (read) or empties (write) before and just after libevent's read or write, then
+/// activates the event again where no edge would come.
+///
+/// # Safety
+/// `arg` is the live bufferevent whose `side` event's callback libevent is running (so
+/// libevent keeps it alive meanwhile), and `fd`, `what` are that call's.
+unsafe fn wrapped(side: Side, fd: c_int, what: c_short, arg: *mut c_void) {
     let bev: *mut sys::bufferevent = arg.cast();
-    // SAFETY: as in edge_read.
+    let (slot, flag) = match side {
+        Side::Read => (&LIBEVENT_READ, sys::EV_READ as c_short),
+        Side::Write => (&LIBEVENT_WRITE, sys::EV_WRITE as c_short),
+    };
+    let Some(cb) = libevent_cb(slot) else {
+        return;
+    };
+    // SAFETY: bev is live (caller); the reference taken below keeps it alive until we are
+    // done, also if a callback frees it; its buffers and events live as long as it does.
     unsafe {
-        let Some(cb) = libevent_cb(&LIBEVENT_WRITE) else {
-            return;
-        };
-        if what & sys::EV_WRITE as c_short == 0 {
-            return cb(fd, what, arg);
+        if what & flag == 0 {
+            return cb(fd, what, arg); // a timeout
         }
-        let output = (*bev).output;
+        let (ev, buf) = match side {
+            Side::Read => (addr_of_mut!((*bev).ev_read), (*bev).input),
+            Side::Write => (addr_of_mut!((*bev).ev_write), (*bev).output),
+        };
+        let before = sys::evbuffer_get_length(buf);
+        // What libevent reads at most this time, from the limits as they are now (the
+        // callback may change them).
+        let room = match side {
+            Side::Read => read_room(bev, before),
+            Side::Write => 0,
+        };
         sys::bufferevent_incref(bev);
-        let (before, after, _) = run_measured(&LIBEVENT_WRITE, Side::Write, fd, what, bev, output);
+        let outer = PROBE.with(|p| {
+            p.replace(Probe {
+                bev,
+                side,
+                seen: NOT_SEEN,
+                sent: false,
+            })
+        });
+        cb(fd, what, arg);
+        let probe = PROBE.with(|p| p.replace(outer));
         match ours(bev) {
             Ours::Yes => {
-                let w = addr_of_mut!((*bev).ev_write);
-                if after < before
-                    && sys::evbuffer_get_length(output) > 0
-                    && sys::event_pending(w, sys::EV_WRITE as c_short, null_mut()) != 0
-                {
-                    sys::event_active(w, sys::EV_WRITE as c_int, 1);
+                // The length just after libevent's read or write: as the trampoline saw
+                // it, or, if no callback of ours ran, as it is (nothing touched it since).
+                let after = match probe.seen {
+                    NOT_SEEN => sys::evbuffer_get_length(buf),
+                    seen => seen,
+                };
+                let again = match side {
+                    Side::Read => {
+                        let added = after.saturating_sub(before);
+                        let closed = what & sys::EV_CLOSED as c_short;
+                        let go = added > 0
+                            && (added >= room
+                                || closed != 0
+                                || !(probe.sent || sys::evbuffer_get_length((*bev).output) > 0));
+                        // The end of stream stays known to the reads that follow: the
+                        // edge that reported it is spent.
+                        go.then(|| c_int::from(flag | closed))
+                    }
+                    Side::Write => (after < before && sys::evbuffer_get_length(buf) > 0)
+                        .then_some(c_int::from(flag)),
+                };
+                if let Some(res) = again {
+                    if sys::event_pending(ev, flag, null_mut()) != 0 {
+                        sys::event_active(ev, res, 1);
+                    }
                 }
             }
             Ours::No => make_level(bev),
@@ -408,4 +383,22 @@ unsafe extern "C" fn edge_write(fd: c_int, what: c_short, arg: *mut c_void) {
         }
         sys::bufferevent_decref(bev);
     }
+}
+
+/// The most libevent's next read of `bev` takes, its input holding `len` bytes: 4,096,
+/// or less under a read high watermark or a rate limit (`max_single_read` included).
+///
+/// # Safety
+/// `bev` is live.
+unsafe fn read_room(bev: *mut sys::bufferevent, len: usize) -> usize {
+    let mut room = MAX_READ;
+    // SAFETY: bev is live (caller).
+    let (high, max) = unsafe { ((*bev).wm_read.high, sys::bufferevent_get_max_to_read(bev)) };
+    if high != 0 {
+        room = room.min(high.saturating_sub(len));
+    }
+    if max >= 0 {
+        room = room.min(max as usize);
+    }
+    room
 }
