@@ -1,9 +1,9 @@
 //! Operating the daemon: SIGHUP reopens the log file (for logrotate) without losing or
-//! splitting a line.
+//! splitting a line; `--read-high-watermark` cuts reads as libevent's watermark does.
 
 mod common;
 use common::{eventually, read_log, start};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -73,4 +73,44 @@ fn sighup_reopens_the_log_file_and_loses_no_line() {
     }
     let expected = 2 + 2 * sessions as usize + 1; // listening, reopen, the sessions, shutdown
     assert_eq!(all.len(), expected, "{all:?}");
+}
+
+/// The rules decide after each read, so the watermark shows in the replies: with
+/// `--read-high-watermark 7`, "hello\r\nabc" sent at once is read 7 bytes first, which
+/// end in CRLF and are answered at once. With the default (16 MiB, above what one read
+/// takes, so eventd leaves it unset), the ten bytes are one read, which does not end in
+/// CRLF and waits for the rest.
+#[test]
+fn a_read_high_watermark_below_one_read_cuts_the_reads() {
+    for watermark in [Some("7"), None] {
+        let d = match watermark {
+            Some(w) => start(&["--read-high-watermark", w]),
+            None => start(&[]),
+        };
+        let mut s = TcpStream::connect(d.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"hello\r\nabc").unwrap();
+        let mut first = [0u8; 7];
+        if watermark.is_some() {
+            s.read_exact(&mut first).unwrap();
+            assert_eq!(&first, b"HELLO\r\n");
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            s.set_nonblocking(true).unwrap();
+            let early = s.read(&mut first);
+            assert!(
+                matches!(&early, Err(e) if e.kind() == ErrorKind::WouldBlock),
+                "a reply before the CRLF: {early:?}"
+            );
+            s.set_nonblocking(false).unwrap();
+        }
+        s.write_all(b"\r\n").unwrap();
+        let want: &[u8] = match watermark {
+            Some(_) => b"ABC\r\n",
+            None => b"HELLO\r\nABC\r\n",
+        };
+        let mut rest = vec![0u8; want.len()];
+        s.read_exact(&mut rest).unwrap();
+        assert_eq!(rest, want, "watermark {watermark:?}");
+    }
 }

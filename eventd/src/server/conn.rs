@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::rc::Weak;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// The largest TLS record's plaintext (RFC 8446, 5.1).
+const TLS_RECORD: usize = 16 * 1024;
+
 /// Where a connection is in its life. Each variant is a legal state; the transitions are
 /// the methods of [`Conns`] below.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -177,7 +180,16 @@ impl Conns {
         bev.on_write_with(on_drained)?;
         bev.on_event_with(on_event)?;
         bev.set_common_timeouts(self.idle_timeout, self.idle_timeout)?;
-        bev.set_read_watermark(0, ctx.shared.cfg.read_high_watermark)?;
+        // Conns::on_read empties the input every time, so a read callback finds at most
+        // one read in it: max_single_read bytes, and over TLS the rest of the record that
+        // read opened (libevent's openssl bufferevent drains SSL_pending before calling
+        // back). A high watermark above that is never reached: leave it unset. Set,
+        // libevent's watermark callback re-adds the read event (and re-arms its timeout)
+        // on every change of the input, twice per request.
+        let high = ctx.shared.cfg.read_high_watermark;
+        if high < bev.max_single_read() + TLS_RECORD {
+            bev.set_read_watermark(0, high)?;
+        }
         bev.enable(Flags::READ)?;
         self.table.insert(id, bev);
         self.open += 1;
