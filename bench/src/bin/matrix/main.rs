@@ -336,4 +336,48 @@ mod tests {
         assert_eq!(c.errors(), 1);
         assert_eq!(c.json()["runs"][1]["failure"], "died");
     }
+
+    #[test]
+    fn the_spread_pairs_the_runs_of_each_repetition_and_skips_failed_ones() {
+        let run = |per_second, failure: Option<&str>| Run {
+            per_second,
+            failure: failure.map(str::to_owned),
+            ..Run::default()
+        };
+        let cell = |server, runs| Cell {
+            server,
+            mode: Mode::PingPong,
+            connections: 100,
+            runs,
+        };
+        let args = args::Args {
+            reps: 3,
+            duration: 1.0,
+            connections: vec![100],
+            modes: vec![Mode::PingPong],
+            servers: vec![Server::Eventd, Server::TokioCurrent],
+            out: PathBuf::new(),
+            strict: false,
+            tls: false,
+        };
+        let eventd = vec![run(90.0, None), run(10.0, Some("died")), run(150.0, None)];
+        let tokio = vec![run(100.0, None), run(100.0, None), run(125.0, None)];
+        let r = Report {
+            args: &args,
+            cells: vec![
+                cell(Server::Eventd, eventd),
+                cell(Server::TokioCurrent, tokio),
+            ],
+            pinned: true,
+            seconds: 1.0,
+        };
+        let (a, b) = (Server::Eventd, Server::TokioCurrent);
+        assert_eq!(
+            r.paired_ratios(a, b, Mode::PingPong, 100),
+            Some((1.05, 0.9, 1.2))
+        );
+        assert_eq!(r.paired_ratios(a, b, Mode::PingPong, 1000), None);
+        let md = r.markdown();
+        assert!(md.contains("| 100 | 1.050 (0.900 – 1.200) |"), "{md}");
+    }
 }

@@ -189,6 +189,9 @@ impl Report<'_> {
             }
         });
         md += &self.ratio_table(mode);
+        if mode.is_throughput() {
+            md += &self.spread_table(mode);
+        }
         if mode == Mode::PingPong {
             md += "\nLatency, µs: p50 / p90 / p99 / p999 (medians of the runs; the distributions at 100 connections are in latency.png):\n\n";
             md += &self.server_table(mode, |c| {
@@ -255,8 +258,44 @@ impl Report<'_> {
             Mode::PingPong | Mode::Churn | Mode::Active => "per second",
         };
         self.pairs_table(&format!("Ratios ({figure})"), |a, b, n| {
-            self.ratio(a, b, mode, n)
+            self.ratio(a, b, mode, n).map(|r| format!("{r:.3}"))
         })
+    }
+
+    /// Per repetition, `a`'s per-second figure over `b`'s from the same repetition (the
+    /// two ran one after the other): the median, the lowest and the highest of those
+    /// ratios.
+    pub fn paired_ratios(
+        &self,
+        a: Server,
+        b: Server,
+        mode: Mode,
+        conns: usize,
+    ) -> Option<(f64, f64, f64)> {
+        let (x, y) = (self.cell(a, mode, conns)?, self.cell(b, mode, conns)?);
+        let v: Vec<f64> = x
+            .runs
+            .iter()
+            .zip(&y.runs)
+            .filter(|(p, q)| p.failure.is_none() && q.failure.is_none() && q.per_second > 0.0)
+            .map(|(p, q)| p.per_second / q.per_second)
+            .collect();
+        let lo = v.iter().copied().reduce(f64::min)?;
+        let hi = v.iter().copied().reduce(f64::max)?;
+        Some((median(v), lo, hi))
+    }
+
+    /// The same ratios taken per repetition, and how far they move between repetitions:
+    /// what a ratio of medians can be told apart from when the machine's speed drifts
+    /// between repetitions.
+    fn spread_table(&self, mode: Mode) -> String {
+        self.pairs_table(
+            "The same ratios per repetition (the two servers' runs of one repetition paired): median (lowest – highest)",
+            |a, b, n| {
+                self.paired_ratios(a, b, mode, n)
+                    .map(|(m, lo, hi)| format!("{m:.3} ({lo:.3} – {hi:.3})"))
+            },
+        )
     }
 
     /// The p99 latency ratios of [`Report::pairs`] in ping-pong (lower is better).
@@ -264,7 +303,7 @@ impl Report<'_> {
         let p99 = |s, n| self.cell(s, Mode::PingPong, n).map(|c| c.med(|r| r.p99_us));
         self.pairs_table("Ratios (p99 latency; lower is better)", |a, b, n| {
             match (p99(a, n), p99(b, n)) {
-                (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+                (Some(x), Some(y)) if y > 0.0 => Some(format!("{:.3}", x / y)),
                 _ => None,
             }
         })
@@ -275,7 +314,7 @@ impl Report<'_> {
     fn pairs_table(
         &self,
         title: &str,
-        ratio: impl Fn(Server, Server, usize) -> Option<f64>,
+        ratio: impl Fn(Server, Server, usize) -> Option<String>,
     ) -> String {
         let pairs = self.pairs();
         let mut md = format!("\n{title}:\n\n| connections |");
@@ -287,7 +326,7 @@ impl Report<'_> {
             md += &format!("| {n} |");
             for &(a, b) in &pairs {
                 md += &match ratio(a, b, n) {
-                    Some(r) => format!(" {r:.3} |"),
+                    Some(r) => format!(" {r} |"),
                     None => " |".into(),
                 };
             }
