@@ -369,8 +369,14 @@ unsafe fn wrapped(side: Side, fd: c_int, what: c_short, arg: *mut c_void) {
                         // edge that reported it is spent.
                         go.then(|| c_int::from(flag | closed))
                     }
-                    Side::Write => (after < before && sys::evbuffer_get_length(buf) > 0)
-                        .then_some(c_int::from(flag)),
+                    Side::Write => {
+                        // What is still queued now: if no callback of ours ran, `after`.
+                        let now = match probe.seen {
+                            NOT_SEEN => after,
+                            _ => sys::evbuffer_get_length(buf),
+                        };
+                        (after < before && now > 0).then_some(c_int::from(flag))
+                    }
                 };
                 if let Some(res) = again {
                     if sys::event_pending(ev, flag, null_mut()) != 0 {
