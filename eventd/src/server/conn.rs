@@ -102,7 +102,9 @@ pub(super) struct Conns {
 /// A connection's callbacks: plain functions (boxing them allocates nothing), which reach
 /// the worker through the connection's context.
 fn on_read(bev: &mut BufferEventRef, conn: &mut Conn) {
-    with_conns(conn, |conns, ctx, conn| conns.on_read(bev, conn, ctx));
+    with_conns(bev, conn, |conns, ctx, bev, conn| {
+        conns.on_read(bev, conn, ctx)
+    });
 }
 
 /// The write callback: matters while paused or flushing.
@@ -110,23 +112,31 @@ fn on_drained(bev: &mut BufferEventRef, conn: &mut Conn) {
     if conn.phase == Phase::Open {
         return;
     }
-    with_conns(conn, |conns, ctx, conn| conns.on_drained(bev, conn, ctx));
+    with_conns(bev, conn, |conns, ctx, bev, conn| {
+        conns.on_drained(bev, conn, ctx)
+    });
 }
 
 fn on_event(bev: &mut BufferEventRef, conn: &mut Conn, what: BevEvent) {
-    with_conns(conn, |conns, ctx, conn| {
+    with_conns(bev, conn, |conns, ctx, bev, conn| {
         conns.on_event(bev, conn, what, ctx)
     });
 }
 
 /// Runs a transition on the worker's connections, then lets the worker act on the slots
 /// it freed. Callbacks never nest (libevent runs them one at a time, and nothing here
-/// runs one synchronously), so the worker is free.
-fn with_conns(conn: &mut Conn, f: impl FnOnce(&mut Conns, &Ctx<'_>, &mut Conn)) {
-    let Some(st) = conn.worker.upgrade() else {
-        return;
-    };
-    let Ok(mut st) = st.try_borrow_mut() else {
+/// runs one synchronously), and the worker frees its bufferevents before it goes, so the
+/// worker is there and free. Were it not, the connection would stop being read: its
+/// input, which may have no watermark (see [`Conns::add`]), must not grow unserved.
+fn with_conns(
+    bev: &mut BufferEventRef,
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conns, &Ctx<'_>, &mut BufferEventRef, &mut Conn),
+) {
+    let worker = conn.worker.upgrade();
+    let Some(mut st) = worker.as_ref().and_then(|w| w.try_borrow_mut().ok()) else {
+        debug_assert!(false, "a connection's callback without its worker");
+        let _ = bev.disable(Flags::READ);
         return;
     };
     let st = &mut *st;
@@ -134,7 +144,7 @@ fn with_conns(conn: &mut Conn, f: impl FnOnce(&mut Conns, &Ctx<'_>, &mut Conn)) 
         shared: &st.shared,
         index: st.index,
     };
-    f(&mut st.conns, &ctx, conn);
+    f(&mut st.conns, &ctx, bev, conn);
     st.after_conns();
 }
 
