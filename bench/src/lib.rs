@@ -210,6 +210,36 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A confidence interval for the median of `v` that assumes nothing of the distribution
+/// (the sign test's): the `k`-th lowest and the `k`-th highest values, with `k` the
+/// largest that keeps the confidence at or above 95%, and that confidence. Below six
+/// values no interval reaches 95%; it is then the lowest and the highest, whose
+/// confidence is 1 − 2/2ⁿ (94% for five). `None` for no values.
+///
+/// The median lies below the `k`-th lowest value only if fewer than `k` values are below
+/// it, which for values drawn independently happens with probability P(B < k), B being
+/// binomial(n, ½); so the interval misses it with probability 2 P(B < k).
+pub fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    // P(B = i) for i = 0..n, in floating point (exact enough for any n a matrix runs).
+    let mut pmf = vec![0.5f64.powi(n as i32)];
+    for i in 1..=n {
+        let prev = pmf[i - 1];
+        pmf.push(prev * (n + 1 - i) as f64 / i as f64);
+    }
+    let confidence = |k: usize| 1.0 - 2.0 * pmf[..k].iter().sum::<f64>();
+    let mut k = 1;
+    while k < n.div_ceil(2) && confidence(k + 1) >= 0.95 {
+        k += 1;
+    }
+    Some((v[k - 1], v[n - k], confidence(k)))
+}
+
 /// A TrueType font for the plots' text: `BENCH_FONT`, or DejaVu Sans where Debian's
 /// fonts-dejavu-core puts it; registered as plotters' "sans-serif".
 pub fn register_plot_font() -> Result<(), String> {
@@ -320,4 +350,31 @@ where
             .map_err(|e| e.to_string())?;
     }
     draw_legend(chart)
+}
+
+#[cfg(test)]
+mod median_interval_tests {
+    use super::median_interval;
+
+    #[test]
+    fn the_interval_narrows_as_the_values_grow_in_number() {
+        assert_eq!(median_interval(&[]), None);
+        // One value: no confidence at all.
+        assert_eq!(median_interval(&[3.0]), Some((3.0, 3.0, 0.0)));
+        // Five: the lowest and the highest, 1 - 2/32.
+        let (lo, hi, c) = median_interval(&[5.0, 1.0, 4.0, 2.0, 3.0]).unwrap();
+        assert_eq!((lo, hi), (1.0, 5.0));
+        assert!((c - 0.9375).abs() < 1e-12, "{c}");
+        // Six: still the extremes, now 1 - 2/64 >= 95%.
+        let six: Vec<f64> = (1..=6).map(f64::from).collect();
+        let (lo, hi, c) = median_interval(&six).unwrap();
+        assert_eq!((lo, hi), (1.0, 6.0));
+        assert!((c - 0.96875).abs() < 1e-12, "{c}");
+        // Fifteen: the 4th lowest and the 4th highest (1 - 2 * 576/32768, 96.5%); the 5th
+        // would give 1 - 2 * 1941/32768, 88%, below 95%.
+        let fifteen: Vec<f64> = (1..=15).rev().map(f64::from).collect();
+        let (lo, hi, c) = median_interval(&fifteen).unwrap();
+        assert_eq!((lo, hi), (4.0, 12.0));
+        assert!((c - (1.0 - 2.0 * 576.0 / 32768.0)).abs() < 1e-12, "{c}");
+    }
 }

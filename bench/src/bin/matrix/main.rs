@@ -372,12 +372,15 @@ mod tests {
             seconds: 1.0,
         };
         let (a, b) = (Server::Eventd, Server::TokioCurrent);
-        assert_eq!(
-            r.paired_ratios(a, b, Mode::PingPong, 100),
-            Some((1.05, 0.9, 1.2))
-        );
+        let p = r.paired_ratios(a, b, Mode::PingPong, 100).unwrap();
+        assert_eq!((p.median, p.lo, p.hi, p.n), (1.05, 0.9, 1.2, 2));
+        assert_eq!(p.confidence, 0.5);
         assert_eq!(r.paired_ratios(a, b, Mode::PingPong, 1000), None);
         let md = r.markdown();
-        assert!(md.contains("| 100 | 1.050 (0.900 – 1.200) |"), "{md}");
+        assert!(
+            md.contains("| 100 | 1.050 (0.900 – 1.200, 2 pairs) |"),
+            "{md}"
+        );
+        assert!(md.contains("75.0% confidence"), "{md}");
     }
 }

@@ -263,15 +263,9 @@ impl Report<'_> {
     }
 
     /// Per repetition, `a`'s per-second figure over `b`'s from the same repetition (the
-    /// two ran one after the other): the median, the lowest and the highest of those
-    /// ratios.
-    pub fn paired_ratios(
-        &self,
-        a: Server,
-        b: Server,
-        mode: Mode,
-        conns: usize,
-    ) -> Option<(f64, f64, f64)> {
+    /// two ran one after the other): the median of those ratios, an interval for it
+    /// ([`bench::median_interval`]: its bounds and confidence) and how many there are.
+    pub fn paired_ratios(&self, a: Server, b: Server, mode: Mode, conns: usize) -> Option<Paired> {
         let (x, y) = (self.cell(a, mode, conns)?, self.cell(b, mode, conns)?);
         let v: Vec<f64> = x
             .runs
@@ -280,20 +274,37 @@ impl Report<'_> {
             .filter(|(p, q)| p.failure.is_none() && q.failure.is_none() && q.per_second > 0.0)
             .map(|(p, q)| p.per_second / q.per_second)
             .collect();
-        let lo = v.iter().copied().reduce(f64::min)?;
-        let hi = v.iter().copied().reduce(f64::max)?;
-        Some((median(v), lo, hi))
+        let (lo, hi, confidence) = bench::median_interval(&v)?;
+        Some(Paired {
+            median: median(v.clone()),
+            lo,
+            hi,
+            confidence,
+            n: v.len(),
+        })
     }
 
-    /// The same ratios taken per repetition, and how far they move between repetitions:
-    /// what a ratio of medians can be told apart from when the machine's speed drifts
-    /// between repetitions.
+    /// The same ratios taken per repetition, with an interval for their median: what a
+    /// ratio can be told apart from when the machine's speed drifts between repetitions.
+    /// A cell with fewer pairs than repetitions (a run failed) says how many it has.
     fn spread_table(&self, mode: Mode) -> String {
+        let reps = self.args.reps;
+        let nominal = bench::median_interval(&vec![0.0; reps]).map_or(0.0, |(_, _, c)| c);
+        let how = if reps < 6 {
+            format!("lowest – highest, which at {reps} repetitions holds the median with {:.1}% confidence", nominal * 100.0)
+        } else {
+            format!(
+                "the sign test's interval for the median, {:.1}% confidence at {reps} repetitions",
+                nominal * 100.0
+            )
+        };
         self.pairs_table(
-            "The same ratios per repetition (the two servers' runs of one repetition paired): median (lowest – highest)",
+            &format!("The same ratios per repetition (the two servers' runs of one repetition paired): median ({how}; an interval that holds 1 does not tell the two servers apart)"),
             |a, b, n| {
-                self.paired_ratios(a, b, mode, n)
-                    .map(|(m, lo, hi)| format!("{m:.3} ({lo:.3} – {hi:.3})"))
+                self.paired_ratios(a, b, mode, n).map(|p| {
+                    let short = if p.n < reps { format!(", {} pairs", p.n) } else { String::new() };
+                    format!("{:.3} ({:.3} – {:.3}{short})", p.median, p.lo, p.hi)
+                })
             },
         )
     }
@@ -351,6 +362,17 @@ impl Report<'_> {
         }
         format!("\n## Failed runs\n\n{}\n", failures.join("\n"))
     }
+}
+
+/// [`Report::paired_ratios`]: the median of the per-repetition ratios, an interval for it
+/// with its confidence, and how many ratios there were.
+#[derive(Debug, PartialEq)]
+pub struct Paired {
+    pub median: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub confidence: f64,
+    pub n: usize,
 }
 
 pub fn machine() -> Value {
