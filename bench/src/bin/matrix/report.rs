@@ -167,7 +167,7 @@ impl Report<'_> {
             self.args.reps,
             self.args.duration,
             self.pinned,
-            if self.args.tls { " -- --tls" } else { "" },
+            command_args(),
             self.seconds
         )
     }
@@ -361,6 +361,17 @@ impl Report<'_> {
             return String::new();
         }
         format!("\n## Failed runs\n\n{}\n", failures.join("\n"))
+    }
+}
+
+/// The matrix's own arguments as given, for the report's header (` -- --tls --reps 15`),
+/// so that a report names the command that made it.
+fn command_args() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        String::new()
+    } else {
+        format!(" -- {}", args.join(" "))
     }
 }
 
