@@ -220,9 +220,15 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// it, which for values drawn independently happens with probability P(B < k), B being
 /// binomial(n, ½); so the interval misses it with probability 2 P(B < k).
 pub fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
+    let (k, confidence) = median_interval_rank(v.len())?;
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
+    Some((v[k - 1], v[v.len() - k], confidence))
+}
+
+/// For `n` values, the rank `k` of [`median_interval`]'s bounds and its confidence;
+/// `None` for none.
+pub fn median_interval_rank(n: usize) -> Option<(usize, f64)> {
     if n == 0 {
         return None;
     }
@@ -237,7 +243,7 @@ pub fn median_interval(v: &[f64]) -> Option<(f64, f64, f64)> {
     while k < n.div_ceil(2) && confidence(k + 1) >= 0.95 {
         k += 1;
     }
-    Some((v[k - 1], v[n - k], confidence(k)))
+    Some((k, confidence(k)))
 }
 
 /// A TrueType font for the plots' text: `BENCH_FONT`, or DejaVu Sans where Debian's

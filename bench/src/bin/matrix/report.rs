@@ -275,12 +275,13 @@ impl Report<'_> {
             .map(|(p, q)| p.per_second / q.per_second)
             .collect();
         let (lo, hi, confidence) = bench::median_interval(&v)?;
+        let n = v.len();
         Some(Paired {
-            median: median(v.clone()),
+            median: median(v),
             lo,
             hi,
             confidence,
-            n: v.len(),
+            n,
         })
     }
 
@@ -289,7 +290,7 @@ impl Report<'_> {
     /// A cell with fewer pairs than repetitions (a run failed) says how many it has.
     fn spread_table(&self, mode: Mode) -> String {
         let reps = self.args.reps;
-        let nominal = bench::median_interval(&vec![0.0; reps]).map_or(0.0, |(_, _, c)| c);
+        let nominal = bench::median_interval_rank(reps).map_or(0.0, |(_, c)| c);
         let how = if reps < 6 {
             format!("lowest – highest, which at {reps} repetitions holds the median with {:.1}% confidence", nominal * 100.0)
         } else {
